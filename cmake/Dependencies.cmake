@@ -1,0 +1,38 @@
+# The four fixed dependencies (SPEC §1). On Linux they come from Debian's -dev
+# packages; for the Windows cross build from the prefix that ci/windows-deps.sh
+# fills (found through CMAKE_FIND_ROOT_PATH, see cmake/mingw-w64.cmake).
+find_package(Threads REQUIRED)
+
+if(WIN32)
+  find_package(libuv CONFIG REQUIRED)
+  if(TARGET libuv::uv_a)
+    add_library(sidecar_dep_uv ALIAS libuv::uv_a)
+  else()
+    add_library(sidecar_dep_uv ALIAS uv_a)
+  endif()
+  find_package(CURL CONFIG REQUIRED)
+  add_library(sidecar_dep_curl ALIAS CURL::libcurl)
+else()
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)
+  pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl>=7.88)
+  add_library(sidecar_dep_uv ALIAS PkgConfig::LIBUV)
+  add_library(sidecar_dep_curl ALIAS PkgConfig::LIBCURL)
+endif()
+
+find_package(nanopb CONFIG REQUIRED)
+add_library(sidecar_dep_nanopb ALIAS nanopb::protobuf-nanopb-static)
+
+if(SIDECAR_BUILD_TESTS)
+  # cmocka's CMake config on mingw points at an import library that does not
+  # exist; the static library is found directly instead.
+  find_path(CMOCKA_INCLUDE_DIR cmocka.h REQUIRED)
+  find_library(CMOCKA_LIBRARY NAMES cmocka-static cmocka REQUIRED)
+  add_library(sidecar_dep_cmocka INTERFACE)
+  target_include_directories(sidecar_dep_cmocka INTERFACE ${CMOCKA_INCLUDE_DIR})
+  target_link_libraries(sidecar_dep_cmocka INTERFACE ${CMOCKA_LIBRARY})
+endif()
+
+# Host tools used at build and test time.
+find_program(NANOPB_GENERATOR nanopb_generator.py nanopb_generator REQUIRED)
+find_program(PROTOC protoc)

@@ -1,0 +1,24 @@
+/* A growable byte buffer with an optional hard cap. */
+#ifndef SIDECAR_BUF_H
+#define SIDECAR_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sc_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} sc_buf_t;
+
+/* Makes room for `extra` more bytes; false when memory runs out. */
+bool sc_buf_reserve(sc_buf_t *b, size_t extra);
+bool sc_buf_append(sc_buf_t *b, const void *p, size_t n);
+bool sc_buf_append_str(sc_buf_t *b, const char *s);
+/* Removes the first `n` bytes (consumed from the front). */
+void sc_buf_consume(sc_buf_t *b, size_t n);
+void sc_buf_reset(sc_buf_t *b);
+void sc_buf_free(sc_buf_t *b);
+
+#endif

@@ -1,0 +1,71 @@
+/* Encoding and decoding of sidecar.proto messages with nanopb.
+ *
+ * Strings and bytes are sc_view_t: decoded views point into the message bytes
+ * given to sc_codec_decode(), so those bytes must outlive every use of the
+ * decoded struct. Repeated message fields are sc_list_t, walked with
+ * sc_list_next(). */
+#ifndef SIDECAR_CODEC_H
+#define SIDECAR_CODEC_H
+
+#include "buf.h"
+#include "sidecar.pb.h"
+
+#define SC_FRAME_HEADER_SIZE 4u
+
+/* Size of `env` once encoded (without the frame header); false if it cannot
+ * be encoded. */
+bool sc_codec_encoded_size(const sidecar_v1_Envelope *env, size_t *size);
+
+/* Encodes `env` into `dst` (capacity `cap`); `*written` gets the length. */
+bool sc_codec_encode(const sidecar_v1_Envelope *env, uint8_t *dst, size_t cap,
+                     size_t *written);
+
+/* Appends one frame (little-endian length + encoded `env`) to `out`. On
+ * failure `out` is left as it was. */
+bool sc_codec_append_frame(sc_buf_t *out, const sidecar_v1_Envelope *env);
+
+/* Decodes one message. `env` is overwritten; its views point into `msg`.
+ * Unknown fields are skipped. Returns false on malformed input, with a
+ * static description in `*error` when error != NULL. */
+bool sc_codec_decode(const uint8_t *msg, size_t len, sidecar_v1_Envelope *env,
+                     const char **error);
+
+/* Walks the items of a decoded repeated field. */
+typedef struct sc_list_iter {
+    const sc_list_t *list;
+    const uint8_t *pos;
+    size_t index;
+} sc_list_iter_t;
+
+void sc_list_iter_init(sc_list_iter_t *it, const sc_list_t *list);
+
+/* Decodes the next item of type `type` into `item` (which is zeroed first;
+ * `item_size` is its size). Returns 1 with an item, 0 at the end, -1 when the
+ * item is malformed. */
+int sc_list_next(sc_list_iter_t *it, const pb_msgdesc_t *type, void *item,
+                 size_t item_size);
+
+/* sc_list_next for a generated type name: SC_LIST_NEXT(&it,
+ * sidecar_v1_Exposure, &e) */
+#define SC_LIST_NEXT(it, Type, item)                                           \
+    sc_list_next((it), Type##_fields, (item), sizeof(Type))
+
+/* A list to encode from an array of generated structs. */
+#define SC_LIST_OF(array, n) ((sc_list_t){.items = (array), .count = (n)})
+
+/* Little-endian frame header helpers. */
+static inline void sc_frame_put_len(uint8_t *p, uint32_t len)
+{
+    p[0] = (uint8_t)len;
+    p[1] = (uint8_t)(len >> 8);
+    p[2] = (uint8_t)(len >> 16);
+    p[3] = (uint8_t)(len >> 24);
+}
+
+static inline uint32_t sc_frame_get_len(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+#endif
