@@ -36,3 +36,10 @@ endif()
 # Host tools used at build and test time.
 find_program(NANOPB_GENERATOR nanopb_generator.py nanopb_generator REQUIRED)
 find_program(PROTOC protoc)
+
+# Debian's python3 (with python3-protobuf / python3-msgpack from apt), not
+# whatever python3 comes first on PATH: test helpers import Debian packages.
+find_program(SIDECAR_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT SIDECAR_PYTHON)
+  find_program(SIDECAR_PYTHON python3)
+endif()
