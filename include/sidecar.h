@@ -1,9 +1,16 @@
-/* sidecar: hand telemetry actions from many processes to one helper that
- * delivers them to a Datadog-compatible agent.
+/* sidecar: hand telemetry actions from many processes to one helper process
+ * (the sidecar) that aggregates them and delivers them to a
+ * Datadog-compatible agent.
  *
- * This header is the whole public C API. */
+ * This header is the whole public C API. Errors are negative numbers that
+ * share libuv's error space (UV_E*); sc_strerror() names them. Every function
+ * that takes an sc_client_t is safe to call from several threads at once. */
 #ifndef SIDECAR_H
 #define SIDECAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -11,6 +18,112 @@ extern "C" {
 
 /* Version of this build, "MAJOR.MINOR.PATCH". */
 const char *sc_version(void);
+
+/* A readable description of a status returned by this library. */
+const char *sc_strerror(int status);
+
+/* The action was dropped (buffer full, or no sidecar reachable); it is
+ * counted in the client's stats. */
+#define SC_EDROPPED (-10001)
+
+/* Kinds of actions, as counted in stats. */
+typedef enum sc_action_kind {
+    SC_ACTION_HELLO,
+    SC_ACTION_SESSION_CONFIG,
+    SC_ACTION_TRACE,
+    SC_ACTION_FLAG_EVALUATIONS,
+    SC_ACTION_EXPOSURES,
+    SC_ACTION_FLUSH,
+    SC_ACTION_PING,
+    SC_ACTION_STATS,
+    SC_ACTION_KIND_COUNT
+} sc_action_kind_t;
+
+/* ---- client connection -------------------------------------------------- */
+
+typedef struct sc_client sc_client_t;
+
+/* How a client connects and who it says it is. Strings are copied by
+ * sc_client_new(); NULL means absent (not sent). */
+typedef struct sc_client_options {
+    const char *endpoint;        /* required, see docs/endpoints.md */
+    uint32_t connect_timeout_ms; /* 0: default 500 */
+    uint32_t enqueue_budget_us;  /* 0: default 200 (SPEC §6) */
+    size_t buffer_cap;           /* 0: default 4 MiB of encoded frames */
+    size_t write_threshold;      /* 0: default 16 KiB; enqueue writes once
+                                    this much is buffered */
+    uint32_t reconnect_min_ms;   /* 0: default 50; doubles per failure */
+    uint32_t reconnect_max_ms;   /* 0: default 5000 */
+    /* Hello (sent on every (re)connect). */
+    const char *language;         /* default "c" */
+    const char *language_version; /* default "" */
+    const char *tracer_version;   /* default sc_version() */
+    const char *runtime_id;
+    const char *service;
+    const char *env;
+    const char *version;
+    /* SessionConfig (sent after the Hello when agent_url is set or any
+     * number below is non-zero). */
+    const char *agent_url;
+    uint32_t flush_interval_ms;
+    uint32_t request_timeout_ms;
+} sc_client_options_t;
+
+/* Creates a client. Nothing is connected until the first action. Returns
+ * NULL when out of memory or when options->endpoint is missing. */
+sc_client_t *sc_client_new(const sc_client_options_t *options);
+
+/* Writes what is buffered (within the enqueue budget) and frees the client.
+ * Use sc_client_flush_sync() first to wait for delivery. */
+void sc_client_free(sc_client_t *c);
+
+/* Enqueues one trace payload: `msgpack` is a msgpack v0.4 array of
+ * `trace_count` traces. Returns 0 or SC_EDROPPED; never blocks longer than
+ * the enqueue budget. */
+int sc_client_send_trace(sc_client_t *c, const void *msgpack, size_t len,
+                         uint32_t trace_count);
+
+/* Writes buffered actions now, within the enqueue budget; what does not fit
+ * stays buffered. Call at request end. Returns 0, or a negative status when
+ * no sidecar is reachable (actions stay buffered up to the cap). */
+int sc_client_flush(sc_client_t *c);
+
+/* Writes everything and waits until the sidecar has handled it (a Flush
+ * barrier), at most timeout_ms. Returns 0, UV_ETIMEDOUT, or another
+ * negative status. */
+int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms);
+
+/* Round trip to the sidecar. On success fills the sidecar's pid, mode
+ * ("subprocess"/"thread") and the round trip time. */
+typedef struct sc_ping_result {
+    uint32_t server_pid;
+    char mode[16];
+    char server_version[32];
+    uint64_t round_trip_ns;
+} sc_ping_result_t;
+
+int sc_client_ping(sc_client_t *c, uint32_t timeout_ms, sc_ping_result_t *out);
+
+/* Fetches the sidecar's stats document (JSON). On success *json is a
+ * NUL-terminated string to release with free(). */
+int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms, char **json);
+
+/* Counters of this client (this process's side). */
+typedef struct sc_client_stats {
+    uint64_t enqueued[SC_ACTION_KIND_COUNT];
+    uint64_t dropped_full[SC_ACTION_KIND_COUNT]; /* buffer full */
+    uint64_t dropped_in_flight;  /* half-written frame lost on disconnect */
+    uint64_t dropped_after_fork; /* parent's buffer discarded in a child */
+    uint64_t frames_written;
+    uint64_t bytes_written;
+    uint64_t writes; /* write calls that sent something */
+    uint64_t connects;
+    uint64_t connect_failures;
+    uint64_t disconnects;
+    uint64_t buffered_bytes;
+} sc_client_stats_t;
+
+void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);
 
 #ifdef __cplusplus
 }

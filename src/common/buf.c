@@ -1,5 +1,7 @@
 #include "buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,22 @@ bool sc_buf_append(sc_buf_t *b, const void *p, size_t n)
 bool sc_buf_append_str(sc_buf_t *b, const char *s)
 {
     return sc_buf_append(b, s, strlen(s));
+}
+
+bool sc_buf_appendf(sc_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !sc_buf_reserve(b, (size_t)n + 1)) {
+        return false;
+    }
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return true;
 }
 
 void sc_buf_consume(sc_buf_t *b, size_t n)

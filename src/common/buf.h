@@ -16,6 +16,12 @@ typedef struct sc_buf {
 bool sc_buf_reserve(sc_buf_t *b, size_t extra);
 bool sc_buf_append(sc_buf_t *b, const void *p, size_t n);
 bool sc_buf_append_str(sc_buf_t *b, const char *s);
+/* printf-style append. */
+bool sc_buf_appendf(sc_buf_t *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Removes the first `n` bytes (consumed from the front). */
 void sc_buf_consume(sc_buf_t *b, size_t n);
 void sc_buf_reset(sc_buf_t *b);

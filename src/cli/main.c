@@ -1,0 +1,263 @@
+/* The `sidecar` executable (SPEC §10).
+ *
+ *   sidecar run     [options]   the daemon, in the foreground
+ *   sidecar ping    [options]   one round trip; prints pid, mode, time
+ *   sidecar stats   [options]   the stats document (JSON)
+ *   sidecar status  [options]   exit 0 when a sidecar answers, 3 otherwise
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 no sidecar
+ * reachable (ping/stats/status). */
+#include "endpoint.h"
+#include "log.h"
+#include "server.h"
+#include "sidecar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+
+typedef struct cli {
+    const char *command;
+    char endpoint[SC_ENDPOINT_MAX + 1];
+    sc_server_config_t server;
+    uint32_t timeout_ms;
+} cli_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sidecar <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run      run the sidecar daemon in the foreground\n"
+            "  ping     round trip to the running sidecar\n"
+            "  stats    print the running sidecar's stats as JSON\n"
+            "  status   exit 0 if a sidecar answers, 3 if none does\n"
+            "\n"
+            "options:\n"
+            "  --endpoint NAME        endpoint ('@name' abstract socket, a\n"
+            "                         path, or a pipe name); default: the\n"
+            "                         subprocess-mode name of this user\n"
+            "  --max-frame BYTES      largest accepted frame (default 4 MiB)\n"
+            "  --max-reply-backlog B  unread reply bytes before a peer is\n"
+            "                         closed (default 1 MiB)\n"
+            "  --allow-uid UID        also admit peers of this uid\n"
+            "                         (repeatable)\n"
+            "  --idle-timeout MS      exit after MS without connections\n"
+            "                         (default 0: never)\n"
+            "  --timeout MS           ping/stats/status timeout (1000)\n"
+            "  --log-level LEVEL      error|warn|info|debug (warn)\n"
+            "  --help, --version\n"
+            "\n"
+            "exit codes: 0 ok, 1 failure, 2 usage, 3 no sidecar reachable\n");
+}
+
+static int default_endpoint(char *out, size_t size)
+{
+    char identity[128];
+    int rc = sc_plat_identity(identity, sizeof identity);
+    if (rc != 0) {
+        return rc;
+    }
+    sc_endpoint_params_t p = {
+        .kind = sc_plat_default_endpoint_kind(),
+        .version = sc_version(),
+        .identity = identity,
+        .dir = "/tmp/sidecar",
+    };
+    return sc_endpoint_name(out, size, &p);
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] == '\0' || s[0] == '-' || *end != '\0') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static int parse_args(cli_t *cli, int argc, char **argv)
+{
+    sc_server_config_defaults(&cli->server);
+    cli->timeout_ms = 1000;
+    cli->endpoint[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("sidecar %s\n", sc_version());
+            exit(0);
+        } else if (a[0] != '-' && cli->command == NULL) {
+            cli->command = a;
+            continue;
+        } else if (val == NULL) {
+            fprintf(stderr, "sidecar: %s needs a value\n", a);
+            return EXIT_USAGE;
+        } else if (strcmp(a, "--endpoint") == 0) {
+            if (strlen(val) > SC_ENDPOINT_MAX) {
+                fprintf(stderr, "sidecar: endpoint too long\n");
+                return EXIT_USAGE;
+            }
+            strcpy(cli->endpoint, val);
+        } else if (strcmp(a, "--log-level") == 0) {
+            sc_log_level_t lvl;
+            if (sc_log_parse_level(val, &lvl) != 0) {
+                fprintf(stderr, "sidecar: bad log level '%s'\n", val);
+                return EXIT_USAGE;
+            }
+            sc_log_configure(lvl, NULL);
+        } else if (!parse_u64(val, &n)) {
+            fprintf(stderr, "sidecar: %s wants a number, not '%s'\n", a, val);
+            return EXIT_USAGE;
+        } else if (strcmp(a, "--max-frame") == 0) {
+            cli->server.max_frame = n;
+        } else if (strcmp(a, "--max-reply-backlog") == 0) {
+            cli->server.max_reply_backlog = n;
+        } else if (strcmp(a, "--idle-timeout") == 0) {
+            cli->server.idle_timeout_ms = n;
+        } else if (strcmp(a, "--timeout") == 0) {
+            cli->timeout_ms = (uint32_t)n;
+        } else if (strcmp(a, "--allow-uid") == 0) {
+            if (cli->server.allowed_uid_count == SC_MAX_ALLOWED_UIDS) {
+                fprintf(stderr, "sidecar: too many --allow-uid\n");
+                return EXIT_USAGE;
+            }
+            cli->server.allowed_uids[cli->server.allowed_uid_count++] =
+                (uint32_t)n;
+        } else {
+            fprintf(stderr, "sidecar: unknown option %s\n", a);
+            return EXIT_USAGE;
+        }
+        i++;
+    }
+    if (cli->command == NULL) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cli->endpoint[0] == '\0' &&
+        default_endpoint(cli->endpoint, sizeof cli->endpoint) != 0) {
+        fprintf(stderr, "sidecar: cannot name the default endpoint\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- run -------------------------------------------------------------------
+ */
+
+typedef struct daemon_state {
+    sc_server_t *server;
+    uv_signal_t sigint, sigterm;
+} daemon_state_t;
+
+static void stop(daemon_state_t *d)
+{
+    uv_signal_stop(&d->sigint);
+    uv_signal_stop(&d->sigterm);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    sc_server_close(d->server, NULL, NULL);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    sc_log(SC_LOG_INFO, "signal %d: shutting down", signum);
+    stop(sig->data);
+}
+
+static void on_idle(void *ctx)
+{
+    sc_log(SC_LOG_INFO, "idle: shutting down");
+    stop(ctx);
+}
+
+static int cmd_run(cli_t *cli)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    daemon_state_t d;
+    sc_server_handlers_t h = {.ctx = &d, .on_idle = on_idle};
+    d.server = sc_server_new(&loop, &cli->server, &h);
+    int rc = d.server != NULL ? sc_server_listen(d.server, cli->endpoint)
+                              : UV_ENOMEM;
+    if (rc != 0) {
+        fprintf(stderr, "sidecar: cannot listen on %s: %s\n", cli->endpoint,
+                uv_strerror(rc));
+        return 1;
+    }
+    uv_signal_init(&loop, &d.sigint);
+    uv_signal_init(&loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    sc_log(SC_LOG_INFO, "listening on %s", cli->endpoint);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    sc_server_free(d.server);
+    return uv_loop_close(&loop) == 0 ? 0 : 1;
+}
+
+/* ---- ping / stats / status ----------------------------------------------- */
+
+static int cmd_query(cli_t *cli)
+{
+    sc_client_options_t o = {.endpoint = cli->endpoint,
+                             .connect_timeout_ms = cli->timeout_ms};
+    sc_client_t *c = sc_client_new(&o);
+    if (c == NULL) {
+        return 1;
+    }
+    int rc;
+    int status = 0;
+    if (strcmp(cli->command, "stats") == 0) {
+        char *json = NULL;
+        rc = sc_client_sidecar_stats(c, cli->timeout_ms, &json);
+        if (rc == 0) {
+            printf("%s\n", json);
+            free(json);
+        }
+    } else {
+        sc_ping_result_t r;
+        rc = sc_client_ping(c, cli->timeout_ms, &r);
+        if (rc == 0) {
+            printf("sidecar pid=%u mode=%s version=%s rtt_us=%.1f\n",
+                   r.server_pid, r.mode, r.server_version,
+                   (double)r.round_trip_ns / 1000.0);
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "sidecar: no answer on %s: %s\n", cli->endpoint,
+                sc_strerror(rc));
+        status = EXIT_UNREACHABLE;
+    }
+    sc_client_free(c);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    cli_t cli = {0};
+    int rc = parse_args(&cli, argc, argv);
+    if (rc != 0) {
+        return rc;
+    }
+    if (strcmp(cli.command, "run") == 0) {
+        return cmd_run(&cli);
+    }
+    if (strcmp(cli.command, "ping") == 0 || strcmp(cli.command, "stats") == 0 ||
+        strcmp(cli.command, "status") == 0) {
+        return cmd_query(&cli);
+    }
+    fprintf(stderr, "sidecar: unknown command '%s'\n", cli.command);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,624 @@
+/* The process side of the transport.
+ *
+ * Two locks keep the request path cheap. `buf_lock` guards only the queue of
+ * encoded frames: enqueueing is an append under it. `io_lock` guards the
+ * connection; whoever holds it moves queued frames into `sending` and
+ * writes them, many frames per write. An enqueuer never waits for I/O done
+ * by another thread: it only try-locks `io_lock`. */
+#include "client.h"
+
+#include "codec.h"
+#include "frame.h"
+#include "log.h"
+#include "platform.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 500
+#define DEFAULT_BUDGET_US          200
+#define DEFAULT_BUFFER_CAP         (4u * 1024 * 1024)
+#define DEFAULT_WRITE_THRESHOLD    (16u * 1024)
+#define DEFAULT_RECONNECT_MIN_MS   50
+#define DEFAULT_RECONNECT_MAX_MS   5000
+#define REPLY_MAX_FRAME            (4u * 1024 * 1024)
+
+struct sc_client {
+    sc_client_options_t opt; /* strings point into `strings` */
+    char *strings;
+    uint32_t owner_pid; /* the process whose connection and queue these are */
+
+    uv_mutex_t buf_lock;
+    sc_buf_t queue; /* encoded frames not yet taken for sending */
+    uint64_t next_seq;
+    sc_client_stats_t stats;
+
+    uv_mutex_t io_lock;
+    sc_plat_conn_t *conn;
+    sc_buf_t sending;       /* frames taken from the queue, front unsent */
+    size_t front_remaining; /* unsent bytes of the partly written frame */
+    sc_frame_reader_t replies;
+    uint64_t next_attempt_ns; /* reconnect backoff */
+    uint32_t backoff_ms;
+};
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+/* ---- options --------------------------------------------------------------
+ */
+
+/* Copies every string option into one allocation owned by the client. */
+static bool copy_options(sc_client_t *c, const sc_client_options_t *o)
+{
+    const char **fields[] = {&c->opt.endpoint,
+                             &c->opt.language,
+                             &c->opt.language_version,
+                             &c->opt.tracer_version,
+                             &c->opt.runtime_id,
+                             &c->opt.service,
+                             &c->opt.env,
+                             &c->opt.version,
+                             &c->opt.agent_url};
+    size_t n = sizeof fields / sizeof fields[0];
+    c->opt = *o;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += *fields[i] != NULL ? strlen(*fields[i]) + 1 : 0;
+    }
+    c->strings = malloc(total + 1);
+    if (c->strings == NULL) {
+        return false;
+    }
+    char *p = c->strings;
+    for (size_t i = 0; i < n; i++) {
+        if (*fields[i] != NULL) {
+            size_t len = strlen(*fields[i]) + 1;
+            memcpy(p, *fields[i], len);
+            *fields[i] = p;
+            p += len;
+        }
+    }
+    if (c->opt.connect_timeout_ms == 0) {
+        c->opt.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    }
+    if (c->opt.enqueue_budget_us == 0) {
+        c->opt.enqueue_budget_us = DEFAULT_BUDGET_US;
+    }
+    if (c->opt.buffer_cap == 0) {
+        c->opt.buffer_cap = DEFAULT_BUFFER_CAP;
+    }
+    if (c->opt.write_threshold == 0) {
+        c->opt.write_threshold = DEFAULT_WRITE_THRESHOLD;
+    }
+    if (c->opt.reconnect_min_ms == 0) {
+        c->opt.reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
+    }
+    if (c->opt.reconnect_max_ms == 0) {
+        c->opt.reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+    }
+    if (c->opt.language == NULL) {
+        c->opt.language = "c";
+    }
+    if (c->opt.tracer_version == NULL) {
+        c->opt.tracer_version = SIDECAR_VERSION;
+    }
+    return true;
+}
+
+sc_client_t *sc_client_new(const sc_client_options_t *options)
+{
+    if (options == NULL || options->endpoint == NULL) {
+        return NULL;
+    }
+    sc_client_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (!copy_options(c, options)) {
+        free(c);
+        return NULL;
+    }
+    uv_mutex_init(&c->buf_lock);
+    uv_mutex_init(&c->io_lock);
+    sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
+    c->owner_pid = sc_plat_getpid();
+    c->backoff_ms = c->opt.reconnect_min_ms;
+    return c;
+}
+
+/* ---- fork ------------------------------------------------------------------
+ */
+
+/* A child of fork() must not use its parent's connection or queue: the
+ * socket is shared with the parent (writing would interleave frames) and
+ * the queued actions are the parent's. The inherited descriptor is closed
+ * (closing a copy does not disturb the parent), the queue discarded and
+ * counted, and the child reconnects on first use. The locks are re-created
+ * because another thread of the parent may have held them at fork time. */
+static void reset_after_fork(sc_client_t *c, uint32_t pid)
+{
+    uv_mutex_init(&c->buf_lock);
+    uv_mutex_init(&c->io_lock);
+    sc_plat_conn_close(c->conn);
+    c->conn = NULL;
+    uint64_t discarded = c->queue.len + c->sending.len;
+    sc_buf_reset(&c->queue);
+    sc_buf_reset(&c->sending);
+    sc_frame_reader_free(&c->replies);
+    sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
+    c->front_remaining = 0;
+    c->next_attempt_ns = 0;
+    c->backoff_ms = c->opt.reconnect_min_ms;
+    memset(&c->stats, 0, sizeof c->stats);
+    c->stats.dropped_after_fork = discarded > 0 ? 1 : 0;
+    c->owner_pid = pid;
+}
+
+/* Entry check of every public function: forks that bypass pthread_atfork
+ * (a raw clone, vfork-like paths) are caught here. */
+static void check_fork(sc_client_t *c)
+{
+    uint32_t pid = sc_plat_getpid();
+    if (pid != c->owner_pid) {
+        reset_after_fork(c, pid);
+    }
+}
+
+/* ---- connection (io_lock held) ------------------------------------------- */
+
+static bool append_hello(sc_client_t *c, sc_buf_t *out)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_hello_tag;
+    sidecar_v1_Hello *h = &env.action.hello;
+    h->protocol_version = 1;
+    h->pid = sc_plat_getpid();
+    h->language = sc_view_str(c->opt.language);
+    h->language_version = sc_view_str(c->opt.language_version);
+    h->tracer_version = sc_view_str(c->opt.tracer_version);
+    h->runtime_id = sc_view_str(c->opt.runtime_id);
+    h->service = sc_view_str(c->opt.service);
+    h->env = sc_view_str(c->opt.env);
+    h->version = sc_view_str(c->opt.version);
+    if (!sc_codec_append_frame(out, &env)) {
+        return false;
+    }
+    const sc_client_options_t *o = &c->opt;
+    if (o->agent_url == NULL && o->flush_interval_ms == 0 &&
+        o->request_timeout_ms == 0) {
+        return true;
+    }
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_session_config_tag;
+    sidecar_v1_SessionConfig *s = &env.action.session_config;
+    s->agent_url = sc_view_str(o->agent_url);
+    s->has_flush_interval_ms = o->flush_interval_ms != 0;
+    s->flush_interval_ms = o->flush_interval_ms;
+    s->has_request_timeout_ms = o->request_timeout_ms != 0;
+    s->request_timeout_ms = o->request_timeout_ms;
+    return sc_codec_append_frame(out, &env);
+}
+
+static void disconnect(sc_client_t *c)
+{
+    if (c->conn == NULL) {
+        return;
+    }
+    sc_plat_conn_close(c->conn);
+    c->conn = NULL;
+    uv_mutex_lock(&c->buf_lock);
+    c->stats.disconnects++;
+    /* The rest of a half-written frame can never be completed on another
+     * connection: it is lost, and counted. */
+    if (c->front_remaining > 0) {
+        sc_buf_consume(&c->sending, c->front_remaining);
+        c->front_remaining = 0;
+        c->stats.dropped_in_flight++;
+    }
+    uv_mutex_unlock(&c->buf_lock);
+    sc_frame_reader_free(&c->replies);
+    sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
+}
+
+/* Connects unless connected or backing off. The Hello goes first on every
+ * new connection, ahead of anything still waiting in `sending`. */
+static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
+{
+    if (c->conn != NULL) {
+        return 0;
+    }
+    uint64_t now = now_ns();
+    if (now < c->next_attempt_ns) {
+        return UV_ECONNREFUSED;
+    }
+    int rc = sc_plat_conn_open(c->opt.endpoint, timeout_ms, &c->conn);
+    uv_mutex_lock(&c->buf_lock);
+    if (rc != 0) {
+        c->stats.connect_failures++;
+        uv_mutex_unlock(&c->buf_lock);
+        c->conn = NULL;
+        c->next_attempt_ns = now + (uint64_t)c->backoff_ms * 1000000u;
+        c->backoff_ms = c->backoff_ms * 2 > c->opt.reconnect_max_ms
+                            ? c->opt.reconnect_max_ms
+                            : c->backoff_ms * 2;
+        SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s", c->opt.endpoint,
+                       uv_strerror(rc));
+        return rc;
+    }
+    c->stats.connects++;
+    uv_mutex_unlock(&c->buf_lock);
+    c->backoff_ms = c->opt.reconnect_min_ms;
+    c->next_attempt_ns = 0;
+
+    sc_buf_t hello = {0};
+    if (!append_hello(c, &hello) || !sc_buf_reserve(&hello, c->sending.len) ||
+        !sc_buf_append(&hello, c->sending.data, c->sending.len)) {
+        sc_buf_free(&hello);
+        disconnect(c);
+        return UV_ENOMEM;
+    }
+    sc_buf_free(&c->sending);
+    c->sending = hello;
+    return 0;
+}
+
+/* Counts whole frames among `n` bytes just written from the front of
+ * `sending`, so that a disconnect knows where the next frame starts. */
+static uint64_t account_written(sc_client_t *c, size_t n)
+{
+    uint64_t frames = 0;
+    size_t off = 0;
+    while (n > 0) {
+        if (c->front_remaining == 0) {
+            c->front_remaining =
+                SC_FRAME_HEADER_SIZE + sc_frame_get_len(c->sending.data + off);
+        }
+        size_t take = n < c->front_remaining ? n : c->front_remaining;
+        c->front_remaining -= take;
+        off += take;
+        n -= take;
+        if (c->front_remaining == 0) {
+            frames++;
+        }
+    }
+    return frames;
+}
+
+/* Moves queued frames to `sending` and writes until everything is out or
+ * `deadline_ns` passes (a deadline in the past: one non-blocking attempt).
+ * Returns 0 when all was written, UV_EAGAIN when some is left, or an
+ * error. */
+static int pump(sc_client_t *c, uint64_t deadline_ns)
+{
+    uv_mutex_lock(&c->buf_lock);
+    if (c->queue.len > 0) {
+        if (c->sending.len == 0) {
+            sc_buf_t t = c->sending;
+            c->sending = c->queue;
+            c->queue = t;
+        } else if (sc_buf_append(&c->sending, c->queue.data, c->queue.len)) {
+            sc_buf_reset(&c->queue);
+        }
+    }
+    uv_mutex_unlock(&c->buf_lock);
+    if (c->sending.len == 0) {
+        return 0;
+    }
+    uint64_t now = now_ns();
+    uint32_t wait_ms =
+        deadline_ns > now ? (uint32_t)((deadline_ns - now) / 1000000u) : 0;
+    int rc = ensure_connected(c, wait_ms > 0 ? wait_ms : 1);
+    if (rc != 0) {
+        return rc;
+    }
+    while (c->sending.len > 0) {
+        long n = sc_plat_conn_write(c->conn, c->sending.data, c->sending.len);
+        if (n < 0) {
+            SC_LOG_LIMITED(SC_LOG_INFO, "sidecar connection lost: %s",
+                           uv_strerror((int)n));
+            disconnect(c);
+            return (int)n;
+        }
+        if (n > 0) {
+            uint64_t frames = account_written(c, (size_t)n);
+            sc_buf_consume(&c->sending, (size_t)n);
+            uv_mutex_lock(&c->buf_lock);
+            c->stats.frames_written += frames;
+            c->stats.bytes_written += (uint64_t)n;
+            c->stats.writes++;
+            uv_mutex_unlock(&c->buf_lock);
+            continue;
+        }
+        now = now_ns();
+        if (now >= deadline_ns) {
+            return UV_EAGAIN;
+        }
+        uint64_t left_us = (deadline_ns - now) / 1000u;
+        uint32_t ms = (uint32_t)((left_us + 999) / 1000);
+        if (sc_plat_conn_wait(c->conn, false, true, ms) < 0) {
+            disconnect(c);
+            return UV_EPIPE;
+        }
+    }
+    return 0;
+}
+
+/* ---- enqueue ----------------------------------------------------------------
+ */
+
+/* Appends one frame (`seq` filled in here) to the queue, writing first if
+ * the cap is reached and nobody else is writing. Counts what it drops.
+ * Returns the seq, or 0 when the action was dropped. */
+static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
+                              sidecar_v1_Envelope *env, uint64_t budget_ns)
+{
+    uint64_t deadline = now_ns() + budget_ns;
+    for (int attempt = 0;; attempt++) {
+        uv_mutex_lock(&c->buf_lock);
+        uint64_t seq = ++c->next_seq;
+        env->seq = seq;
+        size_t size = 0;
+        bool fits =
+            sc_codec_encoded_size(env, &size) &&
+            c->queue.len + SC_FRAME_HEADER_SIZE + size <= c->opt.buffer_cap;
+        if (fits && sc_codec_append_frame(&c->queue, env)) {
+            c->stats.enqueued[kind]++;
+            size_t queued = c->queue.len;
+            uv_mutex_unlock(&c->buf_lock);
+            if (queued >= c->opt.write_threshold &&
+                uv_mutex_trylock(&c->io_lock) == 0) {
+                pump(c, 0);
+                uv_mutex_unlock(&c->io_lock);
+            }
+            return seq;
+        }
+        uv_mutex_unlock(&c->buf_lock);
+        /* Full: one attempt to make room within the budget, if nobody else
+         * is writing right now; otherwise the action is dropped. */
+        if (attempt == 0 && uv_mutex_trylock(&c->io_lock) == 0) {
+            pump(c, deadline);
+            uv_mutex_unlock(&c->io_lock);
+            continue;
+        }
+        uv_mutex_lock(&c->buf_lock);
+        c->stats.dropped_full[kind]++;
+        uv_mutex_unlock(&c->buf_lock);
+        return 0;
+    }
+}
+
+int sc_client_enqueue(sc_client_t *c, sc_action_kind_t kind,
+                      sidecar_v1_Envelope *env)
+{
+    check_fork(c);
+    return enqueue_frame(c, kind, env,
+                         (uint64_t)c->opt.enqueue_budget_us * 1000u) != 0
+               ? 0
+               : SC_EDROPPED;
+}
+
+int sc_client_send_trace(sc_client_t *c, const void *msgpack, size_t len,
+                         uint32_t trace_count)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_trace_payload_tag;
+    env.action.trace_payload.msgpack = sc_view_bytes(msgpack, len);
+    env.action.trace_payload.trace_count = trace_count;
+    return sc_client_enqueue(c, SC_ACTION_TRACE, &env);
+}
+
+int sc_client_flush(sc_client_t *c)
+{
+    check_fork(c);
+    if (uv_mutex_trylock(&c->io_lock) != 0) {
+        return 0; /* another thread is writing; it takes our frames too */
+    }
+    int rc = pump(c, now_ns() + (uint64_t)c->opt.enqueue_budget_us * 1000u);
+    uv_mutex_unlock(&c->io_lock);
+    return rc == UV_EAGAIN ? 0 : rc;
+}
+
+/* ---- requests
+ * ---------------------------------------------------------------- */
+
+typedef struct reply_wait {
+    uint64_t seq;
+    pb_size_t tag;
+    uint8_t *frame; /* copy of the matching reply's body */
+    size_t len;
+} reply_wait_t;
+
+static bool on_reply_frame(void *ctx, const uint8_t *body, size_t len)
+{
+    reply_wait_t *w = ctx;
+    sidecar_v1_Envelope env;
+    if (!sc_codec_decode(body, len, &env, NULL)) {
+        return true; /* skip; the stream is still framed */
+    }
+    if (env.which_action == sidecar_v1_Envelope_error_reply_tag) {
+        const sidecar_v1_ErrorReply *e = &env.action.error_reply;
+        SC_LOG_LIMITED(SC_LOG_WARN, "sidecar closed the connection: %.*s",
+                       (int)e->message.len, (const char *)e->message.ptr);
+        return true;
+    }
+    /* Replies to requests that timed out earlier are skipped. */
+    if (env.seq != w->seq || env.which_action != w->tag) {
+        return true;
+    }
+    w->frame = malloc(len > 0 ? len : 1);
+    if (w->frame != NULL) {
+        memcpy(w->frame, body, len);
+        w->len = len;
+    }
+    return false;
+}
+
+/* Sends a request and waits for its reply, all under io_lock (enqueuers
+ * are not held up: they only take buf_lock). On success the reply's body
+ * is in w->frame (malloc'ed). */
+static int round_trip(sc_client_t *c, sc_action_kind_t kind,
+                      sidecar_v1_Envelope *env, pb_size_t reply_tag,
+                      uint32_t timeout_ms, reply_wait_t *w)
+{
+    uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uv_mutex_lock(&c->io_lock);
+    /* A request skips the reconnect backoff: the caller asked to wait. */
+    c->next_attempt_ns = 0;
+    pump(c, deadline); /* make room and connect first */
+    uint64_t seq = enqueue_frame(c, kind, env, 0);
+    int rc = seq != 0 ? 0 : SC_EDROPPED;
+    memset(w, 0, sizeof *w);
+    w->seq = seq;
+    w->tag = reply_tag;
+    while (rc == 0 && (rc = pump(c, deadline)) == UV_EAGAIN) {
+    }
+    while (rc == 0 && w->frame == NULL) {
+        uint8_t *space;
+        size_t room;
+        if (!sc_frame_reader_space(&c->replies, &space, &room)) {
+            rc = UV_ENOMEM;
+            break;
+        }
+        long n = sc_plat_conn_read(c->conn, space, room);
+        if (n < 0) {
+            disconnect(c);
+            rc = (int)n;
+            break;
+        }
+        if (sc_frame_reader_commit(&c->replies, (size_t)n, on_reply_frame, w) ==
+            SC_FRAME_TOO_LARGE) {
+            disconnect(c);
+            rc = UV_EPROTO;
+            break;
+        }
+        if (w->frame != NULL || n > 0) {
+            continue;
+        }
+        uint64_t now = now_ns();
+        if (now >= deadline) {
+            rc = UV_ETIMEDOUT;
+            break;
+        }
+        uint32_t ms = (uint32_t)((deadline - now + 999999u) / 1000000u);
+        if (sc_plat_conn_wait(c->conn, true, false, ms) < 0) {
+            disconnect(c);
+            rc = UV_EPIPE;
+        }
+    }
+    uv_mutex_unlock(&c->io_lock);
+    return rc;
+}
+
+int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms)
+{
+    check_fork(c);
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_flush_tag;
+    env.action.flush.has_timeout_ms = true;
+    env.action.flush.timeout_ms = timeout_ms;
+    env.action.flush.deliver_now = true;
+    reply_wait_t w;
+    int rc = round_trip(c, SC_ACTION_FLUSH, &env,
+                        sidecar_v1_Envelope_flush_reply_tag, timeout_ms, &w);
+    if (rc == 0) {
+        sidecar_v1_Envelope reply;
+        if (sc_codec_decode(w.frame, w.len, &reply, NULL) &&
+            reply.action.flush_reply.status ==
+                sidecar_v1_FlushReply_STATUS_TIMEOUT) {
+            rc = UV_ETIMEDOUT;
+        }
+    }
+    free(w.frame);
+    return rc;
+}
+
+static void copy_str(char *dst, size_t size, sc_view_t v)
+{
+    size_t n = v.len < size - 1 ? v.len : size - 1;
+    if (n > 0) {
+        memcpy(dst, v.ptr, n);
+    }
+    dst[n] = '\0';
+}
+
+int sc_client_ping(sc_client_t *c, uint32_t timeout_ms, sc_ping_result_t *out)
+{
+    check_fork(c);
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_ping_tag;
+    env.action.ping.has_client_time_ns = true;
+    env.action.ping.client_time_ns = now_ns();
+    reply_wait_t w;
+    int rc = round_trip(c, SC_ACTION_PING, &env,
+                        sidecar_v1_Envelope_ping_reply_tag, timeout_ms, &w);
+    sidecar_v1_Envelope reply;
+    if (rc == 0 && sc_codec_decode(w.frame, w.len, &reply, NULL) &&
+        out != NULL) {
+        const sidecar_v1_PingReply *r = &reply.action.ping_reply;
+        out->server_pid = r->server_pid;
+        copy_str(out->mode, sizeof out->mode, r->mode);
+        copy_str(out->server_version, sizeof out->server_version,
+                 r->server_version);
+        out->round_trip_ns = now_ns() - r->client_time_ns;
+    }
+    free(w.frame);
+    return rc;
+}
+
+int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms, char **json)
+{
+    check_fork(c);
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_stats_request_tag;
+    reply_wait_t w;
+    int rc = round_trip(c, SC_ACTION_STATS, &env,
+                        sidecar_v1_Envelope_stats_reply_tag, timeout_ms, &w);
+    sidecar_v1_Envelope reply;
+    if (rc == 0 && sc_codec_decode(w.frame, w.len, &reply, NULL)) {
+        sc_view_t v = reply.action.stats_reply.json;
+        *json = malloc(v.len + 1);
+        if (*json == NULL) {
+            rc = UV_ENOMEM;
+        } else {
+            copy_str(*json, v.len + 1, v);
+        }
+    }
+    free(w.frame);
+    return rc;
+}
+
+void sc_client_stats(sc_client_t *c, sc_client_stats_t *out)
+{
+    check_fork(c);
+    uv_mutex_lock(&c->buf_lock);
+    *out = c->stats;
+    out->buffered_bytes = c->queue.len;
+    uv_mutex_unlock(&c->buf_lock);
+}
+
+void sc_client_free(sc_client_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    check_fork(c);
+    uv_mutex_lock(&c->io_lock);
+    pump(c, now_ns() + (uint64_t)c->opt.enqueue_budget_us * 1000u);
+    sc_plat_conn_close(c->conn);
+    uv_mutex_unlock(&c->io_lock);
+    uv_mutex_destroy(&c->io_lock);
+    uv_mutex_destroy(&c->buf_lock);
+    sc_buf_free(&c->queue);
+    sc_buf_free(&c->sending);
+    sc_frame_reader_free(&c->replies);
+    free(c->strings);
+    free(c);
+}

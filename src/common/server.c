@@ -1,0 +1,249 @@
+/* Listener, peer admission, lifecycle and stats of the sidecar server. */
+#include "server_internal.h"
+
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[SC_ACTION_KIND_COUNT] = {
+    "hello",     "session_config", "trace", "flag_evaluations",
+    "exposures", "flush",          "ping",  "stats"};
+
+const char *sc_action_kind_name(sc_action_kind_t kind)
+{
+    return kind < SC_ACTION_KIND_COUNT ? kind_names[kind] : "unknown";
+}
+
+void sc_server_config_defaults(sc_server_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_frame = 4u * 1024 * 1024;
+    cfg->max_connections = 4096;
+    cfg->max_reply_backlog = 1024 * 1024;
+    cfg->mode = "subprocess";
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    sc_server_t *s = h->data;
+    if (--s->open_handles == 0 && s->close_done != NULL) {
+        s->close_done(s->close_arg);
+    }
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    sc_server_t *s = t->data;
+    if (s->conns == NULL && s->h.on_idle != NULL) {
+        s->h.on_idle(s->h.ctx);
+    }
+}
+
+static void arm_idle_timer(sc_server_t *s)
+{
+    if (s->cfg.idle_timeout_ms != 0 && s->conns == NULL && !s->closing) {
+        uv_timer_start(&s->idle_timer, on_idle_timer, s->cfg.idle_timeout_ms,
+                       0);
+    }
+}
+
+sc_server_t *sc_server_new(uv_loop_t *loop, const sc_server_config_t *cfg,
+                           const sc_server_handlers_t *handlers)
+{
+    sc_server_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->loop = loop;
+    s->cfg = *cfg;
+    if (handlers != NULL) {
+        s->h = *handlers;
+    }
+    s->started_ms = uv_now(loop);
+    uv_timer_init(loop, &s->idle_timer);
+    s->idle_timer.data = s;
+    s->open_handles = 1;
+    return s;
+}
+
+/* Admission (SPEC §4): abstract sockets carry no permissions, so every peer
+ * is checked. */
+static bool admitted(const sc_server_t *s, const sc_peer_t *peer)
+{
+    if (peer->same_user || peer->privileged) {
+        return true;
+    }
+    for (size_t i = 0; i < s->cfg.allowed_uid_count; i++) {
+        if (s->cfg.allowed_uids[i] == peer->uid) {
+            return true;
+        }
+    }
+    return s->cfg.master_pid != 0 && peer->pid != 0 &&
+           sc_plat_is_descendant(peer->pid, s->cfg.master_pid);
+}
+
+static void reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sc_server_t *s = listener->data;
+    if (status != 0) {
+        SC_LOG_LIMITED(SC_LOG_WARN, "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    sc_server_conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL || uv_pipe_init(s->loop, &c->pipe, 0) != 0) {
+        free(c);
+        SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    c->server = s;
+    if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
+        uv_close((uv_handle_t *)&c->pipe, reject_closed);
+        return;
+    }
+    int rc = sc_plat_peer(&c->pipe, &c->peer);
+    if (rc != 0 || !admitted(s, &c->peer)) {
+        s->stats.connections_rejected++;
+        SC_LOG_LIMITED(SC_LOG_WARN, "rejected peer pid=%u uid=%u (%s)",
+                       c->peer.pid, c->peer.uid,
+                       rc != 0 ? uv_strerror(rc) : "uid not admitted");
+        uv_close((uv_handle_t *)&c->pipe, reject_closed);
+        return;
+    }
+    if (s->stats.connections_active >= s->cfg.max_connections) {
+        s->stats.connections_refused++;
+        SC_LOG_LIMITED(SC_LOG_WARN, "refused pid=%u: %zu connections open",
+                       c->peer.pid, s->cfg.max_connections);
+        uv_close((uv_handle_t *)&c->pipe, reject_closed);
+        return;
+    }
+    s->stats.connections_accepted++;
+    s->stats.connections_active++;
+    s->open_handles++;
+    c->next = s->conns;
+    if (s->conns != NULL) {
+        s->conns->prev = c;
+    }
+    s->conns = c;
+    uv_timer_stop(&s->idle_timer);
+    sc_conn_start(c);
+}
+
+void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else if (s->conns == c) {
+        s->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    s->stats.connections_active--;
+    arm_idle_timer(s);
+    if (--s->open_handles == 0 && s->close_done != NULL) {
+        s->close_done(s->close_arg);
+    }
+}
+
+static int start_listening(sc_server_t *s, const char *endpoint, int64_t handle,
+                           bool use_handle)
+{
+    if (s->listening || strlen(endpoint) >= sizeof s->endpoint) {
+        return UV_EINVAL;
+    }
+    uv_pipe_init(s->loop, &s->listener, 0);
+    s->listener.data = s;
+    int rc = use_handle
+                 ? sc_plat_listen_handle(&s->listener, handle, on_connection)
+                 : sc_plat_listen(&s->listener, endpoint, 1024, on_connection);
+    s->open_handles++;
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&s->listener, handle_closed);
+        return rc;
+    }
+    strcpy(s->endpoint, endpoint);
+    s->listening = true;
+    arm_idle_timer(s);
+    return 0;
+}
+
+int sc_server_listen(sc_server_t *s, const char *endpoint)
+{
+    return start_listening(s, endpoint, 0, false);
+}
+
+int sc_server_listen_handle(sc_server_t *s, int64_t handle,
+                            const char *endpoint)
+{
+    return start_listening(s, endpoint, handle, true);
+}
+
+void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg)
+{
+    s->closing = true;
+    s->close_done = done;
+    s->close_arg = arg;
+    if (s->listening) {
+        s->listening = false;
+        uv_close((uv_handle_t *)&s->listener, handle_closed);
+        sc_plat_unlisten(s->endpoint);
+    }
+    for (sc_server_conn_t *c = s->conns; c != NULL; c = c->next) {
+        sc_conn_close(c);
+    }
+    uv_close((uv_handle_t *)&s->idle_timer, handle_closed);
+}
+
+void sc_server_free(sc_server_t *s)
+{
+    free(s);
+}
+
+const sc_server_stats_t *sc_server_stats(const sc_server_t *s)
+{
+    return &s->stats;
+}
+
+void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
+{
+    const sc_server_stats_t *st = &s->stats;
+    sc_buf_appendf(
+        out,
+        "{\"pid\":%u,\"version\":\"%s\",\"mode\":\"%s\",\"uptime_ms\":%llu,"
+        "\"connections\":{\"active\":%llu,\"accepted\":%llu,"
+        "\"rejected\":%llu,\"refused\":%llu,\"stuck_readers_closed\":%llu},"
+        "\"frames_in\":%llu,\"bytes_in\":%llu,\"oversized_frames\":%llu,"
+        "\"decode_errors\":%llu,\"unknown_actions\":%llu,"
+        "\"invalid_actions\":%llu,\"actions\":{",
+        sc_plat_getpid(), SIDECAR_VERSION, s->cfg.mode,
+        (unsigned long long)(uv_now(s->loop) - s->started_ms),
+        (unsigned long long)st->connections_active,
+        (unsigned long long)st->connections_accepted,
+        (unsigned long long)st->connections_rejected,
+        (unsigned long long)st->connections_refused,
+        (unsigned long long)st->stuck_readers_closed,
+        (unsigned long long)st->frames_in, (unsigned long long)st->bytes_in,
+        (unsigned long long)st->oversized_frames,
+        (unsigned long long)st->decode_errors,
+        (unsigned long long)st->unknown_actions,
+        (unsigned long long)st->invalid_actions);
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
+                       (unsigned long long)st->actions[k]);
+    }
+    sc_buf_append_str(out, "}");
+    size_t rss = 0;
+    if (uv_resident_set_memory(&rss) == 0) {
+        sc_buf_appendf(out, ",\"rss_bytes\":%zu", rss);
+    }
+    if (s->h.append_stats != NULL) {
+        s->h.append_stats(s->h.ctx, out);
+    }
+    sc_buf_append_str(out, "}");
+}

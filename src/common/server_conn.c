@@ -1,0 +1,369 @@
+/* One admitted connection: reassemble frames, decode, dispatch, reply. */
+#include "server_internal.h"
+
+#include "codec.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct reply {
+    uv_write_t req;
+    sc_server_conn_t *conn;
+    size_t len;
+    uint8_t data[];
+} reply_t;
+
+static void conn_free(sc_server_conn_t *c)
+{
+    sc_frame_reader_free(&c->reader);
+    free(c->identity.service);
+    free(c->identity.env);
+    free(c->identity.version);
+    free(c);
+}
+
+/* A connection is released when libuv is done with its handle and no flush
+ * barrier still refers to it, whichever comes last. */
+static void maybe_release(sc_server_conn_t *c)
+{
+    if (c->handle_closed && c->pending_flushes == 0 && c->reply_backlog == 0) {
+        sc_server_conn_released(c->server, c);
+        conn_free(c);
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    sc_server_conn_t *c = (sc_server_conn_t *)h;
+    c->handle_closed = true;
+    maybe_release(c);
+}
+
+void sc_conn_close(sc_server_conn_t *c)
+{
+    if (!c->closing) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->pipe, on_closed);
+    }
+}
+
+static void on_reply_written(uv_write_t *req, int status)
+{
+    reply_t *r = (reply_t *)req;
+    sc_server_conn_t *c = r->conn;
+    c->reply_backlog -= r->len;
+    if (status != 0 && status != UV_ECANCELED) {
+        sc_conn_close(c);
+    }
+    free(r);
+    maybe_release(c);
+}
+
+static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+{
+    if (c->closing) {
+        return;
+    }
+    size_t size = 0;
+    if (!sc_codec_encoded_size(env, &size)) {
+        return;
+    }
+    size_t len = SC_FRAME_HEADER_SIZE + size;
+    reply_t *r = malloc(sizeof *r + len);
+    size_t written = 0;
+    if (r == NULL ||
+        !sc_codec_encode(env, r->data + SC_FRAME_HEADER_SIZE, size, &written)) {
+        free(r);
+        return;
+    }
+    sc_frame_put_len(r->data, (uint32_t)size);
+    r->conn = c;
+    r->len = len;
+    /* A peer that asks and never reads its answers would make us buffer
+     * without bound: past the backlog limit it is closed instead. */
+    if (c->reply_backlog + len > c->server->cfg.max_reply_backlog) {
+        free(r);
+        c->server->stats.stuck_readers_closed++;
+        SC_LOG_LIMITED(SC_LOG_WARN, "closing pid=%u: it does not read replies",
+                       c->peer.pid);
+        sc_conn_close(c);
+        return;
+    }
+    uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)len);
+    if (uv_write(&r->req, (uv_stream_t *)&c->pipe, &buf, 1, on_reply_written) !=
+        0) {
+        free(r);
+        sc_conn_close(c);
+        return;
+    }
+    c->reply_backlog += len;
+}
+
+static void protocol_error(sc_server_conn_t *c, uint64_t *counter,
+                           sidecar_v1_ErrorReply_Code code, const char *what)
+{
+    (*counter)++;
+    SC_LOG_LIMITED(SC_LOG_WARN, "closing connection of pid=%u: %s", c->peer.pid,
+                   what);
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_error_reply_tag;
+    env.action.error_reply.code = code;
+    env.action.error_reply.message = sc_view_str(what);
+    send_reply(c, &env);
+    sc_conn_close(c);
+}
+
+static char *dup_view(sc_view_t v)
+{
+    if (v.ptr == NULL) {
+        return NULL;
+    }
+    char *s = malloc(v.len + 1);
+    if (s != NULL) {
+        memcpy(s, v.ptr, v.len);
+        s[v.len] = '\0';
+    }
+    return s;
+}
+
+static void copy_view(char *dst, size_t size, sc_view_t v)
+{
+    size_t n = v.len < size - 1 ? v.len : size - 1;
+    if (n > 0) {
+        memcpy(dst, v.ptr, n);
+    }
+    dst[n] = '\0';
+}
+
+static void remember_hello(sc_server_conn_t *c, const sidecar_v1_Hello *h)
+{
+    sc_client_identity_t *id = &c->identity;
+    free(id->service);
+    free(id->env);
+    free(id->version);
+    id->pid = h->pid;
+    id->peer_uid = c->peer.uid;
+    copy_view(id->language, sizeof id->language, h->language);
+    copy_view(id->language_version, sizeof id->language_version,
+              h->language_version);
+    copy_view(id->tracer_version, sizeof id->tracer_version, h->tracer_version);
+    id->service = dup_view(h->service);
+    id->env = dup_view(h->env);
+    id->version = dup_view(h->version);
+    c->has_identity = true;
+}
+
+static void reply_ping(sc_server_conn_t *c, uint64_t seq,
+                       const sidecar_v1_Ping *p)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.seq = seq;
+    env.which_action = sidecar_v1_Envelope_ping_reply_tag;
+    sidecar_v1_PingReply *r = &env.action.ping_reply;
+    r->has_client_time_ns = p->has_client_time_ns;
+    r->client_time_ns = p->client_time_ns;
+    r->server_pid = sc_plat_getpid();
+    r->server_version = sc_view_str(SIDECAR_VERSION);
+    r->mode = sc_view_str(c->server->cfg.mode);
+    send_reply(c, &env);
+}
+
+static void reply_stats(sc_server_conn_t *c, uint64_t seq)
+{
+    sc_buf_t json = {0};
+    sc_server_stats_json(c->server, &json);
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.seq = seq;
+    env.which_action = sidecar_v1_Envelope_stats_reply_tag;
+    env.action.stats_reply.json = sc_view_bytes(json.data, json.len);
+    send_reply(c, &env);
+    sc_buf_free(&json);
+}
+
+static void start_flush(sc_server_conn_t *c, uint64_t seq,
+                        const sidecar_v1_Flush *f)
+{
+    sc_server_t *s = c->server;
+    c->pending_flushes++;
+    if (s->h.on_flush == NULL) {
+        sc_server_flush_done(c, seq, sidecar_v1_FlushReply_STATUS_OK);
+        return;
+    }
+    s->h.on_flush(s->h.ctx, c, seq, f);
+}
+
+void sc_server_flush_done(sc_server_conn_t *c, uint64_t seq,
+                          sidecar_v1_FlushReply_Status status)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.seq = seq;
+    env.which_action = sidecar_v1_Envelope_flush_reply_tag;
+    env.action.flush_reply.status = status;
+    env.action.flush_reply.actions_handled = c->actions_handled;
+    send_reply(c, &env);
+    c->pending_flushes--;
+    maybe_release(c);
+}
+
+const sc_client_identity_t *sc_server_conn_identity(const sc_server_conn_t *c)
+{
+    return c->has_identity ? &c->identity : NULL;
+}
+
+/* Dispatches one decoded action. Returns false when the connection must
+ * close. */
+static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+{
+    sc_server_t *s = c->server;
+    const sc_server_handlers_t *h = &s->h;
+    sc_handler_result_t r = SC_HANDLED;
+    sc_action_kind_t kind;
+    switch (env->which_action) {
+    case sidecar_v1_Envelope_hello_tag:
+        kind = SC_ACTION_HELLO;
+        remember_hello(c, &env->action.hello);
+        if (h->on_hello != NULL) {
+            r = h->on_hello(h->ctx, c, &env->action.hello);
+        }
+        break;
+    case sidecar_v1_Envelope_session_config_tag:
+        kind = SC_ACTION_SESSION_CONFIG;
+        if (h->on_session_config != NULL) {
+            r = h->on_session_config(h->ctx, c, &env->action.session_config);
+        }
+        break;
+    case sidecar_v1_Envelope_trace_payload_tag:
+        kind = SC_ACTION_TRACE;
+        if (h->on_trace != NULL) {
+            r = h->on_trace(h->ctx, c, &env->action.trace_payload);
+        }
+        break;
+    case sidecar_v1_Envelope_flag_evaluation_batch_tag:
+        kind = SC_ACTION_FLAG_EVALUATIONS;
+        if (h->on_flag_evaluations != NULL) {
+            r = h->on_flag_evaluations(h->ctx, c,
+                                       &env->action.flag_evaluation_batch);
+        }
+        break;
+    case sidecar_v1_Envelope_exposure_batch_tag:
+        kind = SC_ACTION_EXPOSURES;
+        if (h->on_exposures != NULL) {
+            r = h->on_exposures(h->ctx, c, &env->action.exposure_batch);
+        }
+        break;
+    case sidecar_v1_Envelope_flush_tag:
+        kind = SC_ACTION_FLUSH;
+        break;
+    case sidecar_v1_Envelope_ping_tag:
+        kind = SC_ACTION_PING;
+        break;
+    case sidecar_v1_Envelope_stats_request_tag:
+        kind = SC_ACTION_STATS;
+        break;
+    default:
+        /* Empty envelopes, replies sent the wrong way, and action numbers
+         * this build does not know. */
+        protocol_error(c, &s->stats.unknown_actions,
+                       sidecar_v1_ErrorReply_CODE_UNKNOWN_ACTION,
+                       "unknown action");
+        return false;
+    }
+    if (r != SC_HANDLED) {
+        protocol_error(c, &s->stats.invalid_actions,
+                       sidecar_v1_ErrorReply_CODE_INVALID_ACTION,
+                       "invalid action");
+        return false;
+    }
+    s->stats.actions[kind]++;
+    c->actions_handled++;
+    /* Requests are answered after the counters include them. */
+    switch (kind) {
+    case SC_ACTION_FLUSH:
+        start_flush(c, env->seq, &env->action.flush);
+        break;
+    case SC_ACTION_PING:
+        reply_ping(c, env->seq, &env->action.ping);
+        break;
+    case SC_ACTION_STATS:
+        reply_stats(c, env->seq);
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+static bool on_frame(void *ctx, const uint8_t *body, size_t len)
+{
+    sc_server_conn_t *c = ctx;
+    sc_server_t *s = c->server;
+    if (c->closing) {
+        return false;
+    }
+    s->stats.frames_in++;
+    sidecar_v1_Envelope env;
+    const char *err = NULL;
+    if (!sc_codec_decode(body, len, &env, &err)) {
+        protocol_error(c, &s->stats.decode_errors,
+                       sidecar_v1_ErrorReply_CODE_DECODE_FAILED,
+                       err != NULL ? err : "decode failed");
+        return false;
+    }
+    return dispatch(c, &env);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    sc_server_conn_t *c = (sc_server_conn_t *)h;
+    uint8_t *p = NULL;
+    size_t len = 0;
+    if (!sc_frame_reader_space(&c->reader, &p, &len)) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    *buf =
+        uv_buf_init((char *)p, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    sc_server_conn_t *c = (sc_server_conn_t *)stream;
+    if (nread < 0) {
+        if (nread == UV_ENOBUFS) {
+            SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory reading pid=%u",
+                           c->peer.pid);
+        }
+        sc_conn_close(c);
+        return;
+    }
+    c->server->stats.bytes_in += (uint64_t)nread;
+    sc_frame_status_t st =
+        sc_frame_reader_commit(&c->reader, (size_t)nread, on_frame, c);
+    if (st == SC_FRAME_TOO_LARGE) {
+        char what[96];
+        snprintf(what, sizeof what, "frame of %u bytes exceeds the %zu limit",
+                 c->reader.too_large, c->server->cfg.max_frame);
+        protocol_error(c, &c->server->stats.oversized_frames,
+                       sidecar_v1_ErrorReply_CODE_FRAME_TOO_LARGE, what);
+    } else if (st == SC_FRAME_NOMEM) {
+        sc_conn_close(c);
+    }
+}
+
+void sc_conn_start(sc_server_conn_t *c)
+{
+    sc_frame_reader_init(&c->reader, c->server->cfg.max_frame);
+    c->pipe.data = c;
+    int rc = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    if (rc != 0) {
+        sc_conn_close(c);
+    }
+}

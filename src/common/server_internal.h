@@ -1,0 +1,50 @@
+/* Shared by server.c (listener, admission, stats) and server_conn.c (one
+ * connection: frames, dispatch, replies). */
+#ifndef SIDECAR_SERVER_INTERNAL_H
+#define SIDECAR_SERVER_INTERNAL_H
+
+#include "frame.h"
+#include "platform.h"
+#include "server.h"
+
+struct sc_server_conn {
+    uv_pipe_t pipe; /* first: the handle's address is the connection's */
+    sc_server_t *server;
+    sc_server_conn_t *prev, *next;
+    sc_frame_reader_t reader;
+    sc_peer_t peer;
+    sc_client_identity_t identity;
+    bool has_identity;
+    bool closing;
+    bool handle_closed;
+    uint32_t pending_flushes; /* barriers the owner has not completed */
+    size_t reply_backlog;     /* reply bytes written but not yet drained */
+    uint64_t actions_handled;
+};
+
+struct sc_server {
+    uv_loop_t *loop;
+    sc_server_config_t cfg;
+    sc_server_handlers_t h;
+    uv_pipe_t listener;
+    bool listening;
+    uv_timer_t idle_timer;
+    char endpoint[256];
+    sc_server_conn_t *conns; /* doubly linked, for close-all */
+    sc_server_stats_t stats;
+    uint64_t started_ms;
+    int open_handles; /* listener, timer and connections not yet closed */
+    void (*close_done)(void *arg);
+    void *close_arg;
+    bool closing;
+};
+
+/* Starts reading on an accepted, admitted connection. */
+void sc_conn_start(sc_server_conn_t *c);
+/* Closes a connection (idempotent); it is freed once its handle is closed
+ * and no flush barrier is outstanding. */
+void sc_conn_close(sc_server_conn_t *c);
+/* Called by server_conn.c when a connection is gone for good. */
+void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c);
+
+#endif

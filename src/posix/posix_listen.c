@@ -1,0 +1,125 @@
+/* The sidecar's listening socket: bound by hand with the exact address
+ * length (libuv 1.44 cannot bind an abstract name), then handed to libuv. */
+#define _GNU_SOURCE
+#include "platform.h"
+#include "posix_internal.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Private directory for filesystem sockets: created 0700 if missing. */
+static int ensure_private_dir(const char *endpoint)
+{
+    char copy[PATH_MAX];
+    if (strlen(endpoint) >= sizeof copy) {
+        return UV_ENAMETOOLONG;
+    }
+    strcpy(copy, endpoint);
+    const char *dir = dirname(copy);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* A socket file nobody listens on is left over from a dead sidecar: remove
+ * it so the bind can proceed. A live listener keeps its file. */
+static int remove_if_stale(const char *path, const struct sockaddr_un *addr,
+                           socklen_t len)
+{
+    int fd = posix_unix_socket();
+    if (fd < 0) {
+        return fd;
+    }
+    int rc = connect(fd, (const struct sockaddr *)addr, len);
+    int err = errno;
+    close(fd);
+    if (rc == 0 || err == EAGAIN) {
+        return UV_EADDRINUSE; /* alive (EAGAIN: alive, backlog full) */
+    }
+    if (err == ECONNREFUSED) {
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(path);
+        }
+    }
+    return 0;
+}
+
+static int bind_endpoint(const char *endpoint, int backlog)
+{
+    struct sockaddr_un addr;
+    socklen_t len;
+    int rc = posix_endpoint_addr(endpoint, &addr, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    bool filesystem = endpoint[0] != '@';
+    if (filesystem) {
+        if ((rc = ensure_private_dir(endpoint)) != 0 ||
+            (rc = remove_if_stale(endpoint, &addr, len)) != 0) {
+            return rc;
+        }
+    }
+    int fd = posix_unix_socket();
+    if (fd < 0) {
+        return fd;
+    }
+    if (bind(fd, (struct sockaddr *)&addr, len) != 0 ||
+        listen(fd, backlog) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    if (filesystem) {
+        chmod(endpoint, 0600);
+    }
+    return fd;
+}
+
+int sc_plat_listen_handle(uv_pipe_t *server, int64_t handle,
+                          uv_connection_cb on_connection)
+{
+    int rc = uv_pipe_open(server, (uv_file)handle);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)server, SOMAXCONN, on_connection);
+    }
+    return rc;
+}
+
+int sc_plat_listen(uv_pipe_t *server, const char *endpoint, int backlog,
+                   uv_connection_cb on_connection)
+{
+    int fd = bind_endpoint(endpoint, backlog);
+    if (fd < 0) {
+        return fd;
+    }
+    int rc = uv_pipe_open(server, fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    /* From here `server` owns fd; the caller closes the handle on error. */
+    return uv_listen((uv_stream_t *)server, backlog, on_connection);
+}
+
+int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle)
+{
+    int fd = bind_endpoint(endpoint, backlog);
+    if (fd < 0) {
+        return fd;
+    }
+    *handle = fd;
+    return 0;
+}
+
+void sc_plat_unlisten(const char *endpoint)
+{
+    if (endpoint[0] != '@') {
+        unlink(endpoint);
+    }
+}
