@@ -35,6 +35,8 @@ struct sc_client {
 
     uv_mutex_t io_lock;
     sc_plat_conn_t *conn;
+    size_t sending_bytes; /* mirror of sending.len for the cap check */
+
     sc_buf_t sending;       /* frames taken from the queue, front unsent */
     size_t front_remaining; /* unsent bytes of the partly written frame */
     sc_frame_reader_t replies;
@@ -147,6 +149,7 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     uint64_t discarded = c->queue.len + c->sending.len;
     sc_buf_reset(&c->queue);
     sc_buf_reset(&c->sending);
+    c->sending_bytes = 0;
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
     c->front_remaining = 0;
@@ -219,6 +222,7 @@ static void disconnect(sc_client_t *c)
         c->front_remaining = 0;
         c->stats.dropped_in_flight++;
     }
+    c->sending_bytes = c->sending.len;
     uv_mutex_unlock(&c->buf_lock);
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -295,6 +299,21 @@ static uint64_t account_written(sc_client_t *c, size_t n)
 static int pump(sc_client_t *c, uint64_t deadline_ns)
 {
     uv_mutex_lock(&c->buf_lock);
+    bool pending = c->queue.len > 0 || c->sending.len > 0;
+    uv_mutex_unlock(&c->buf_lock);
+    if (!pending) {
+        return 0;
+    }
+    /* Connect before taking frames off the queue: while no sidecar is
+     * reachable they stay queued, where the cap applies to them. */
+    uint64_t now = now_ns();
+    uint32_t wait_ms =
+        deadline_ns > now ? (uint32_t)((deadline_ns - now) / 1000000u) : 0;
+    int rc = ensure_connected(c, wait_ms > 0 ? wait_ms : 1);
+    if (rc != 0) {
+        return rc;
+    }
+    uv_mutex_lock(&c->buf_lock);
     if (c->queue.len > 0) {
         if (c->sending.len == 0) {
             sc_buf_t t = c->sending;
@@ -304,17 +323,8 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
             sc_buf_reset(&c->queue);
         }
     }
+    c->sending_bytes = c->sending.len;
     uv_mutex_unlock(&c->buf_lock);
-    if (c->sending.len == 0) {
-        return 0;
-    }
-    uint64_t now = now_ns();
-    uint32_t wait_ms =
-        deadline_ns > now ? (uint32_t)((deadline_ns - now) / 1000000u) : 0;
-    int rc = ensure_connected(c, wait_ms > 0 ? wait_ms : 1);
-    if (rc != 0) {
-        return rc;
-    }
     while (c->sending.len > 0) {
         long n = sc_plat_conn_write(c->conn, c->sending.data, c->sending.len);
         if (n < 0) {
@@ -325,8 +335,9 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
         }
         if (n > 0) {
             uint64_t frames = account_written(c, (size_t)n);
-            sc_buf_consume(&c->sending, (size_t)n);
             uv_mutex_lock(&c->buf_lock);
+            sc_buf_consume(&c->sending, (size_t)n);
+            c->sending_bytes = c->sending.len;
             c->stats.frames_written += frames;
             c->stats.bytes_written += (uint64_t)n;
             c->stats.writes++;
@@ -600,7 +611,7 @@ void sc_client_stats(sc_client_t *c, sc_client_stats_t *out)
     check_fork(c);
     uv_mutex_lock(&c->buf_lock);
     *out = c->stats;
-    out->buffered_bytes = c->queue.len;
+    out->buffered_bytes = c->queue.len + c->sending_bytes;
     uv_mutex_unlock(&c->buf_lock);
 }
 

@@ -1,0 +1,219 @@
+#include "harness.h"
+
+#include "sidecar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+const char *th_sidecar_bin(void)
+{
+    const char *env = getenv("SIDECAR_BIN");
+    return env != NULL ? env : SIDECAR_BIN;
+}
+
+void th_endpoint(char *out, size_t size, const char *tag)
+{
+    static unsigned counter;
+    snprintf(out, size, "@sidecar-test-%s-%d-%u", tag, (int)uv_os_getpid(),
+             counter++);
+}
+
+typedef struct child {
+    uv_process_t proc;
+    int64_t exit_status;
+    int term_signal;
+    bool exited;
+} child_t;
+
+static void on_child_exit(uv_process_t *p, int64_t status, int signal)
+{
+    child_t *c = p->data;
+    c->exit_status = status;
+    c->term_signal = signal;
+    c->exited = true;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+/* Spawns argv (NULL-terminated). libuv wants mutable strings; they are
+ * copied and released once the child is started. */
+static int spawn(uv_loop_t *loop, child_t *c, const char *const *cargv)
+{
+    char *argv[32];
+    int argc = 0;
+    for (; cargv[argc] != NULL && argc < 31; argc++) {
+        argv[argc] = strdup(cargv[argc]);
+    }
+    argv[argc] = NULL;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = 1},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+    };
+    uv_process_options_t o = {
+        .file = argv[0],
+        .args = argv,
+        .exit_cb = on_child_exit,
+        .stdio = stdio,
+        .stdio_count = 3,
+    };
+    memset(c, 0, sizeof *c);
+    c->proc.data = c;
+    int rc = uv_spawn(loop, &c->proc, &o);
+    for (int i = 0; i < argc; i++) {
+        free(argv[i]);
+    }
+    return rc;
+}
+
+/* The sidecar runs in a loop of its own that outlives each call. */
+static uv_loop_t *sidecar_loop(void)
+{
+    static uv_loop_t loop;
+    static bool ready;
+    if (!ready) {
+        uv_loop_init(&loop);
+        ready = true;
+    }
+    return &loop;
+}
+
+#define MAX_SIDECARS 8
+static child_t sidecars[MAX_SIDECARS];
+
+int th_sidecar_start(const char *endpoint, const char *const *extra)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = th_sidecar_bin();
+    argv[n++] = "run";
+    argv[n++] = "--endpoint";
+    argv[n++] = endpoint;
+    for (; extra != NULL && *extra != NULL && n < 31; extra++) {
+        argv[n++] = *extra;
+    }
+    argv[n] = NULL;
+    child_t *c = NULL;
+    for (int i = 0; i < MAX_SIDECARS; i++) {
+        if (sidecars[i].proc.pid == 0 || sidecars[i].exited) {
+            c = &sidecars[i];
+            break;
+        }
+    }
+    if (c == NULL || spawn(sidecar_loop(), c, argv) != 0) {
+        return 0;
+    }
+    sc_client_options_t o = {
+        .endpoint = endpoint, .reconnect_min_ms = 1, .reconnect_max_ms = 1};
+    sc_client_t *cl = sc_client_new(&o);
+    for (int i = 0; i < 500; i++) {
+        sc_ping_result_t r;
+        if (sc_client_ping(cl, 200, &r) == 0) {
+            sc_client_free(cl);
+            return c->proc.pid;
+        }
+        uv_run(sidecar_loop(), UV_RUN_NOWAIT);
+        if (c->exited) {
+            break;
+        }
+        uv_sleep(10);
+    }
+    sc_client_free(cl);
+    return 0;
+}
+
+int th_sidecar_stop(int pid, bool kill_hard)
+{
+    for (int i = 0; i < MAX_SIDECARS; i++) {
+        child_t *c = &sidecars[i];
+        if (c->proc.pid != pid || c->exited) {
+            continue;
+        }
+        uv_process_kill(&c->proc, kill_hard ? SIGKILL : SIGTERM);
+        while (!c->exited) {
+            uv_run(sidecar_loop(), UV_RUN_ONCE);
+        }
+        uv_run(sidecar_loop(), UV_RUN_NOWAIT);
+        return c->term_signal != 0 ? -c->term_signal : (int)c->exit_status;
+    }
+    return -1;
+}
+
+int th_run_children(const char *self, int n, const char *const *args)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    child_t *kids = calloc((size_t)n, sizeof *kids);
+    char(*index)[16] = calloc((size_t)n, sizeof *index);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        const char *argv[32];
+        int k = 0;
+        argv[k++] = self;
+        for (const char *const *a = args; a != NULL && *a != NULL && k < 30;
+             a++) {
+            argv[k++] = *a;
+        }
+        snprintf(index[i], sizeof index[i], "%d", i);
+        argv[k++] = index[i];
+        argv[k] = NULL;
+        if (spawn(&loop, &kids[i], argv) != 0) {
+            kids[i].exited = true;
+            kids[i].exit_status = 127;
+        }
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < n; i++) {
+        if (kids[i].exit_status != 0 || kids[i].term_signal != 0) {
+            fprintf(stderr, "child %d: status %lld signal %d\n", i,
+                    (long long)kids[i].exit_status, kids[i].term_signal);
+            failed++;
+        }
+    }
+    uv_loop_close(&loop);
+    free(kids);
+    free(index);
+    return failed;
+}
+
+char *th_stats(const char *endpoint)
+{
+    sc_client_options_t o = {.endpoint = endpoint};
+    sc_client_t *c = sc_client_new(&o);
+    char *json = NULL;
+    if (sc_client_sidecar_stats(c, 2000, &json) != 0) {
+        json = NULL;
+    }
+    sc_client_free(c);
+    return json;
+}
+
+uint64_t th_json_u64(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json != NULL ? strstr(json, pat) : NULL;
+    if (p == NULL) {
+        return UINT64_MAX;
+    }
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+size_t th_trace_payload(uint8_t *out, uint64_t id)
+{
+    /* [[{"trace_id": id}]] : fixarray(1) fixarray(1) fixmap(1)
+     * fixstr(8) "trace_id" uint64 */
+    size_t n = 0;
+    out[n++] = 0x91;
+    out[n++] = 0x91;
+    out[n++] = 0x81;
+    out[n++] = 0xa8;
+    memcpy(out + n, "trace_id", 8);
+    n += 8;
+    out[n++] = 0xcf;
+    for (int i = 7; i >= 0; i--) {
+        out[n++] = (uint8_t)(id >> (8 * i));
+    }
+    return n;
+}

@@ -1,0 +1,40 @@
+/* Process plumbing shared by the integration tests: start the real sidecar
+ * binary, run copies of the test program as client processes, wait for
+ * them, read numbers out of the stats document. */
+#ifndef SIDECAR_TEST_HARNESS_H
+#define SIDECAR_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A unique abstract (or filesystem) endpoint for this test run. */
+void th_endpoint(char *out, size_t size, const char *tag);
+
+/* Starts `sidecar run --endpoint EP <extra...>` (extra is NULL-terminated,
+ * may be NULL) and waits until it answers a ping. Returns its pid or 0. */
+int th_sidecar_start(const char *endpoint, const char *const *extra);
+
+/* SIGTERM (or SIGKILL when `kill_hard`), then waits for the exit. Returns
+ * the exit status, or -signal. */
+int th_sidecar_stop(int pid, bool kill_hard);
+
+/* Runs `n` copies of this program (`self`) with argv[1..] = args (NULL
+ * terminated) plus a last argument with the copy's index, all at once;
+ * waits for all. Returns how many did not exit with status 0. */
+int th_run_children(const char *self, int n, const char *const *args);
+
+/* The sidecar's stats JSON through a fresh client (malloc'ed), or NULL. */
+char *th_stats(const char *endpoint);
+
+/* The number after the first `"key":` in `json`, or UINT64_MAX. */
+uint64_t th_json_u64(const char *json, const char *key);
+
+/* A small valid msgpack v0.4 payload: one trace of one span whose
+ * "trace_id" is `id`. Returns its length (buffer needs 64 bytes). */
+size_t th_trace_payload(uint8_t *out, uint64_t id);
+
+/* Path of the sidecar binary under test. */
+const char *th_sidecar_bin(void);
+
+#endif
