@@ -125,6 +125,91 @@ typedef struct sc_client_stats {
 
 void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);
 
+/* ---- the process runtime (SPEC §3) ----------------------------------------
+ *
+ * One per process. The process that calls sc_init() is the *master* (PHP's
+ * MINIT). Its forked children (FPM workers, pcntl_fork() children) inherit
+ * the runtime and reconnect on first use. */
+
+typedef enum sc_connection_mode {
+    SC_MODE_AUTO = 0,   /* subprocess; thread when that fails */
+    SC_MODE_SUBPROCESS, /* one sidecar process per (version, user) */
+    SC_MODE_THREAD,     /* the master runs the listener on its own thread */
+} sc_connection_mode_t;
+
+/* "auto" / "subprocess" / "thread". */
+const char *sc_connection_mode_name(sc_connection_mode_t mode);
+/* Parses a mode name (case-insensitive); UV_EINVAL when unknown. */
+int sc_connection_mode_parse(const char *s, sc_connection_mode_t *out);
+
+typedef struct sc_config {
+    sc_connection_mode_t mode;      /* DD_TRACE_SIDECAR_CONNECTION_MODE */
+    const char *sidecar_path;       /* DD_TRACE_SIDECAR_PATH: the `sidecar`
+                                       binary subprocess mode starts */
+    const char *endpoint_dir;       /* DD_TRACE_SIDECAR_ENDPOINT_DIR: use
+                                       socket files there instead of abstract
+                                       names (NULL: the platform default) */
+    uint32_t connect_timeout_ms;    /* DD_TRACE_SIDECAR_CONNECT_TIMEOUT (ms):
+                                       how long a new sidecar may take to
+                                       answer (default 1000) */
+    uint32_t idle_timeout_ms;       /* DD_TRACE_SIDECAR_IDLE_TIMEOUT (ms):
+                                       subprocess sidecar exits after this
+                                       long without connections (60000) */
+    uint32_t exit_flush_timeout_ms; /* sync flush at exit (1000) */
+    /* The process that forks the workers becomes the master, even when
+     * sc_init() ran in an ancestor that exits (PHP-FPM with daemonize =
+     * yes: MINIT runs in a launcher). Off for CLI. */
+    bool listener_follows_forker;
+    /* Client settings and identity (endpoint is set by the runtime). */
+    sc_client_options_t client;
+} sc_config_t;
+
+/* Defaults as documented above. */
+void sc_config_defaults(sc_config_t *cfg);
+
+/* Overrides `cfg` with the DD_* environment variables listed above (plus
+ * DD_SERVICE, DD_ENV, DD_VERSION, DD_TRACE_AGENT_URL for the client).
+ * Returns 0, or UV_EINVAL when a value cannot be parsed (that value is
+ * ignored; the others apply). Strings point into the environment. */
+int sc_config_from_env(sc_config_t *cfg);
+
+/* Makes this process the master: resolves the mode (and says why), starts
+ * or finds the sidecar, or starts the listener thread. Never fails hard:
+ * when no sidecar can be had, actions are dropped and counted. Returns 0 or
+ * UV_EALREADY. */
+int sc_init(const sc_config_t *cfg);
+
+/* Master-only teardown (MSHUTDOWN): in the process that called sc_init()
+ * (or was promoted), flushes, stops the listener thread after its final
+ * delivery, and frees the runtime. In any other process it only writes what
+ * is buffered. */
+void sc_shutdown(void);
+
+/* The runtime's client (valid after sc_init), for the sc_client_* calls. */
+sc_client_t *sc_runtime_client(void);
+
+/* sc_client_send_trace / sc_client_flush / sc_client_flush_sync on the
+ * runtime's client; SC_EDROPPED / UV_EINVAL before sc_init(). */
+int sc_send_trace(const void *msgpack, size_t len, uint32_t trace_count);
+int sc_flush(void);
+int sc_flush_sync(uint32_t timeout_ms);
+
+typedef struct sc_runtime_info {
+    sc_connection_mode_t configured_mode;
+    sc_connection_mode_t mode; /* SUBPROCESS or THREAD once resolved */
+    char reason[192];          /* why this mode */
+    char endpoint[257];
+    uint32_t init_pid;    /* the process that called sc_init() */
+    uint32_t master_pid;  /* thread mode: whose listener is used */
+    bool listener_here;   /* this process runs the listener thread */
+    uint32_t sidecar_pid; /* subprocess mode: last started by us */
+    uint64_t spawns;      /* sidecars this process started */
+    uint64_t spawn_failures;
+    uint64_t promotions; /* times this process became master */
+} sc_runtime_info_t;
+
+void sc_runtime_info(sc_runtime_info_t *out);
+
 #ifdef __cplusplus
 }
 #endif

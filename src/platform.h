@@ -99,4 +99,24 @@ bool sc_plat_process_alive(uint32_t pid);
 /* True when `pid` is `ancestor` or one of its descendants. */
 bool sc_plat_is_descendant(uint32_t pid, uint32_t ancestor);
 
+/* Starts `argv[0]` detached from the caller: its own session, no parent
+ * that must reap it (no zombie is ever left behind), no death signal tied to
+ * the caller, standard streams on the null device, and no inherited
+ * descriptor except `pass_handle` (>= 0), which the program finds as
+ * descriptor 3 (POSIX) or by the value passed in its arguments. `*pid` gets
+ * the daemon's pid. Returns 0, or the error of a failed exec. */
+int sc_plat_spawn_detached(const char *const argv[], int64_t pass_handle,
+                           uint32_t *pid);
+
+/* Descriptor number under which a spawned daemon finds `pass_handle`. */
+int64_t sc_plat_passed_handle_value(int64_t pass_handle);
+
+/* Closes a raw descriptor or handle (one passed to a daemon, or one a child
+ * of fork() must not keep). */
+void sc_plat_close_raw(int64_t handle);
+
+/* Registers fork handlers (pthread_atfork). Windows has no fork: no-op. */
+int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
+                   void (*child)(void));
+
 #endif

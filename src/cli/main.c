@@ -7,6 +7,7 @@
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 no sidecar
  * reachable (ping/stats/status). */
+#include "daemon.h"
 #include "endpoint.h"
 #include "log.h"
 #include "server.h"
@@ -22,7 +23,7 @@
 typedef struct cli {
     const char *command;
     char endpoint[SC_ENDPOINT_MAX + 1];
-    sc_server_config_t server;
+    sc_daemon_options_t daemon;
     uint32_t timeout_ms;
 } cli_t;
 
@@ -48,6 +49,10 @@ static void usage(FILE *f)
             "                         (repeatable)\n"
             "  --idle-timeout MS      exit after MS without connections\n"
             "                         (default 0: never)\n"
+            "  --rss-cap BYTES        watchdog: exit when RSS exceeds it\n"
+            "                         (default 0: off)\n"
+            "  --listen-fd N          serve an already bound socket (how\n"
+            "                         clients hand over the endpoint)\n"
             "  --timeout MS           ping/stats/status timeout (1000)\n"
             "  --log-level LEVEL      error|warn|info|debug (warn)\n"
             "  --help, --version\n"
@@ -84,7 +89,8 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static int parse_args(cli_t *cli, int argc, char **argv)
 {
-    sc_server_config_defaults(&cli->server);
+    sc_daemon_options_defaults(&cli->daemon);
+    sc_server_config_t *server = &cli->daemon.server;
     cli->timeout_ms = 1000;
     cli->endpoint[0] = '\0';
     for (int i = 1; i < argc; i++) {
@@ -120,20 +126,23 @@ static int parse_args(cli_t *cli, int argc, char **argv)
             fprintf(stderr, "sidecar: %s wants a number, not '%s'\n", a, val);
             return EXIT_USAGE;
         } else if (strcmp(a, "--max-frame") == 0) {
-            cli->server.max_frame = n;
+            server->max_frame = n;
         } else if (strcmp(a, "--max-reply-backlog") == 0) {
-            cli->server.max_reply_backlog = n;
+            server->max_reply_backlog = n;
         } else if (strcmp(a, "--idle-timeout") == 0) {
-            cli->server.idle_timeout_ms = n;
+            server->idle_timeout_ms = n;
+        } else if (strcmp(a, "--rss-cap") == 0) {
+            cli->daemon.rss_cap = n;
+        } else if (strcmp(a, "--listen-fd") == 0) {
+            cli->daemon.listen_handle = (int64_t)n;
         } else if (strcmp(a, "--timeout") == 0) {
             cli->timeout_ms = (uint32_t)n;
         } else if (strcmp(a, "--allow-uid") == 0) {
-            if (cli->server.allowed_uid_count == SC_MAX_ALLOWED_UIDS) {
+            if (server->allowed_uid_count == SC_MAX_ALLOWED_UIDS) {
                 fprintf(stderr, "sidecar: too many --allow-uid\n");
                 return EXIT_USAGE;
             }
-            cli->server.allowed_uids[cli->server.allowed_uid_count++] =
-                (uint32_t)n;
+            server->allowed_uids[server->allowed_uid_count++] = (uint32_t)n;
         } else {
             fprintf(stderr, "sidecar: unknown option %s\n", a);
             return EXIT_USAGE;
@@ -155,18 +164,16 @@ static int parse_args(cli_t *cli, int argc, char **argv)
 /* ---- run -------------------------------------------------------------------
  */
 
-typedef struct daemon_state {
-    sc_server_t *server;
+typedef struct run_state {
+    sc_daemon_t *daemon;
     uv_signal_t sigint, sigterm;
-} daemon_state_t;
+} run_state_t;
 
-static void stop(daemon_state_t *d)
+static void stop(run_state_t *r)
 {
-    uv_signal_stop(&d->sigint);
-    uv_signal_stop(&d->sigterm);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    sc_server_close(d->server, NULL, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    sc_daemon_stop(r->daemon, NULL, NULL);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -175,34 +182,34 @@ static void on_signal(uv_signal_t *sig, int signum)
     stop(sig->data);
 }
 
-static void on_idle(void *ctx)
+static void on_self_stop(void *arg, const char *why)
 {
-    sc_log(SC_LOG_INFO, "idle: shutting down");
-    stop(ctx);
+    (void)why;
+    stop(arg);
 }
 
 static int cmd_run(cli_t *cli)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    daemon_state_t d;
-    sc_server_handlers_t h = {.ctx = &d, .on_idle = on_idle};
-    d.server = sc_server_new(&loop, &cli->server, &h);
-    int rc = d.server != NULL ? sc_server_listen(d.server, cli->endpoint)
-                              : UV_ENOMEM;
+    run_state_t r;
+    strcpy(cli->daemon.endpoint, cli->endpoint);
+    cli->daemon.on_self_stop = on_self_stop;
+    cli->daemon.arg = &r;
+    int rc = sc_daemon_start(&loop, &cli->daemon, &r.daemon);
     if (rc != 0) {
         fprintf(stderr, "sidecar: cannot listen on %s: %s\n", cli->endpoint,
                 uv_strerror(rc));
         return 1;
     }
-    uv_signal_init(&loop, &d.sigint);
-    uv_signal_init(&loop, &d.sigterm);
-    d.sigint.data = d.sigterm.data = &d;
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&loop, &r.sigint);
+    uv_signal_init(&loop, &r.sigterm);
+    r.sigint.data = r.sigterm.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
     sc_log(SC_LOG_INFO, "listening on %s", cli->endpoint);
     uv_run(&loop, UV_RUN_DEFAULT);
-    sc_server_free(d.server);
+    sc_daemon_free(r.daemon);
     return uv_loop_close(&loop) == 0 ? 0 : 1;
 }
 

@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include "codec.h"
+#include "endpoint.h"
 #include "frame.h"
 #include "log.h"
 #include "platform.h"
@@ -26,6 +27,9 @@
 struct sc_client {
     sc_client_options_t opt; /* strings point into `strings` */
     char *strings;
+    char endpoint[SC_ENDPOINT_MAX + 1]; /* may change: sc_client_set_endpoint */
+    sc_client_unreachable_fn *unreachable;
+    void *unreachable_ctx;
     uint32_t owner_pid; /* the process whose connection and queue these are */
 
     uv_mutex_t buf_lock;
@@ -119,10 +123,12 @@ sc_client_t *sc_client_new(const sc_client_options_t *options)
     if (c == NULL) {
         return NULL;
     }
-    if (!copy_options(c, options)) {
+    if (strlen(options->endpoint) > SC_ENDPOINT_MAX ||
+        !copy_options(c, options)) {
         free(c);
         return NULL;
     }
+    strcpy(c->endpoint, options->endpoint);
     uv_mutex_init(&c->buf_lock);
     uv_mutex_init(&c->io_lock);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -158,6 +164,49 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     memset(&c->stats, 0, sizeof c->stats);
     c->stats.dropped_after_fork = discarded > 0 ? 1 : 0;
     c->owner_pid = pid;
+}
+
+static void disconnect(sc_client_t *c);
+
+void sc_client_atfork_prepare(sc_client_t *c)
+{
+    uv_mutex_lock(&c->io_lock);
+    uv_mutex_lock(&c->buf_lock);
+}
+
+void sc_client_atfork_parent(sc_client_t *c)
+{
+    uv_mutex_unlock(&c->buf_lock);
+    uv_mutex_unlock(&c->io_lock);
+}
+
+void sc_client_atfork_child(sc_client_t *c)
+{
+    reset_after_fork(c, sc_plat_getpid());
+}
+
+void sc_client_set_unreachable_hook(sc_client_t *c,
+                                    sc_client_unreachable_fn *fn, void *ctx)
+{
+    uv_mutex_lock(&c->io_lock);
+    c->unreachable = fn;
+    c->unreachable_ctx = ctx;
+    uv_mutex_unlock(&c->io_lock);
+}
+
+int sc_client_set_endpoint(sc_client_t *c, const char *endpoint)
+{
+    if (strlen(endpoint) > SC_ENDPOINT_MAX) {
+        return UV_ENAMETOOLONG;
+    }
+    uv_mutex_lock(&c->io_lock);
+    if (strcmp(c->endpoint, endpoint) != 0) {
+        disconnect(c);
+        strcpy(c->endpoint, endpoint);
+        c->next_attempt_ns = 0;
+    }
+    uv_mutex_unlock(&c->io_lock);
+    return 0;
 }
 
 /* Entry check of every public function: forks that bypass pthread_atfork
@@ -239,7 +288,14 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
     if (now < c->next_attempt_ns) {
         return UV_ECONNREFUSED;
     }
-    int rc = sc_plat_conn_open(c->opt.endpoint, timeout_ms, &c->conn);
+    int rc = sc_plat_conn_open(c->endpoint, timeout_ms, &c->conn);
+    /* The owner may know how to make the endpoint reachable (start a
+     * sidecar, promote this process); then one more attempt is made. */
+    if (rc != 0 && c->unreachable != NULL &&
+        c->unreachable(c->unreachable_ctx, rc, c->endpoint,
+                       sizeof c->endpoint) > 0) {
+        rc = sc_plat_conn_open(c->endpoint, timeout_ms, &c->conn);
+    }
     uv_mutex_lock(&c->buf_lock);
     if (rc != 0) {
         c->stats.connect_failures++;

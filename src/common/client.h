@@ -12,4 +12,25 @@
 int sc_client_enqueue(sc_client_t *c, sc_action_kind_t kind,
                       sidecar_v1_Envelope *env);
 
+/* Called when a connect fails with `err`. May change `endpoint` (a buffer
+ * of `size` bytes) and returns > 0 to have the connect tried once more now,
+ * or 0 to give up until the reconnect backoff passes. Runs with the client's
+ * I/O lock held: it must not call back into this client. */
+typedef int sc_client_unreachable_fn(void *ctx, int err, char *endpoint,
+                                     size_t size);
+
+void sc_client_set_unreachable_hook(sc_client_t *c,
+                                    sc_client_unreachable_fn *fn, void *ctx);
+
+/* Points the client at another endpoint (after a promotion); disconnects
+ * if it was connected elsewhere. */
+int sc_client_set_endpoint(sc_client_t *c, const char *endpoint);
+
+/* Fork handlers (the runtime registers them with pthread_atfork): prepare
+ * takes the client's locks so the child gets a consistent copy; the child
+ * then drops the inherited connection and queue (see client.c). */
+void sc_client_atfork_prepare(sc_client_t *c);
+void sc_client_atfork_parent(sc_client_t *c);
+void sc_client_atfork_child(sc_client_t *c);
+
 #endif

@@ -200,6 +200,15 @@ void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&s->idle_timer, handle_closed);
 }
 
+int64_t sc_server_listen_fd(sc_server_t *s)
+{
+    uv_os_fd_t fd;
+    if (!s->listening || uv_fileno((uv_handle_t *)&s->listener, &fd) != 0) {
+        return -1;
+    }
+    return (int64_t)(intptr_t)fd;
+}
+
 void sc_server_free(sc_server_t *s)
 {
     free(s);

@@ -106,6 +106,9 @@ void sc_server_free(sc_server_t *s);
 
 const sc_server_stats_t *sc_server_stats(const sc_server_t *s);
 
+/* The listening descriptor (or handle), -1 when not listening. */
+int64_t sc_server_listen_fd(sc_server_t *s);
+
 /* The whole stats document (a JSON object), as sent in StatsReply. */
 void sc_server_stats_json(sc_server_t *s, sc_buf_t *out);
 

@@ -75,8 +75,11 @@ static int bind_endpoint(const char *endpoint, int backlog)
         close(fd);
         return err;
     }
+    /* Access is decided per peer (credentials) and, in subprocess mode, by
+     * the 0700 directory; in thread mode workers of another uid (FPM's
+     * www-data under a root master) must be able to connect at all. */
     if (filesystem) {
-        chmod(endpoint, 0600);
+        chmod(endpoint, 0666);
     }
     return fd;
 }

@@ -48,7 +48,8 @@ int main(void)
     uint64_t rejected = th_json_u64(json, "rejected");
     printf("uid %d without --allow-uid: ping=%s rejected=%llu\n", OTHER_UID,
            rc == 0 ? "answered" : "refused", (unsigned long long)rejected);
-    failures += rc != 1 || rejected != 1;
+    /* The client may retry once with its unsent frames: >= 1. */
+    failures += rc != 1 || rejected < 1;
     free(json);
     th_sidecar_stop(pid, false);
 

@@ -1,0 +1,137 @@
+#include "listener_thread.h"
+
+#include "log.h"
+#include "platform.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sc_listener_thread {
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    sc_daemon_options_t opt;
+    sc_daemon_t *daemon;
+    int start_status;
+    uv_sem_t started;
+    uv_mutex_t lock;
+    uv_cond_t ended_cond;
+    bool ended;
+    bool abandoned; /* stop timed out: the thread frees itself */
+    int64_t listen_fd;
+};
+
+static void free_thread(sc_listener_thread_t *t)
+{
+    uv_mutex_destroy(&t->lock);
+    uv_cond_destroy(&t->ended_cond);
+    uv_sem_destroy(&t->started);
+    free(t);
+}
+
+static void on_daemon_done(void *arg)
+{
+    sc_listener_thread_t *t = arg;
+    uv_close((uv_handle_t *)&t->stop_async, NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    sc_listener_thread_t *t = a->data;
+    sc_daemon_stop(t->daemon, on_daemon_done, t);
+}
+
+/* Idle exit and the watchdog are subprocess-mode features; a listener
+ * thread never stops on its own, but handles the request the same way. */
+static void on_self_stop(void *arg, const char *why)
+{
+    sc_listener_thread_t *t = arg;
+    sc_log(SC_LOG_WARN, "listener thread stopping: %s", why);
+    sc_daemon_stop(t->daemon, on_daemon_done, t);
+}
+
+static void thread_main(void *arg)
+{
+    sc_listener_thread_t *t = arg;
+    uv_loop_init(&t->loop);
+    uv_async_init(&t->loop, &t->stop_async, on_stop);
+    t->stop_async.data = t;
+    t->opt.on_self_stop = on_self_stop;
+    t->opt.arg = t;
+    t->start_status = sc_daemon_start(&t->loop, &t->opt, &t->daemon);
+    if (t->start_status == 0) {
+        /* Recorded for the fork child (sc_listener_thread_abandon_in_child). */
+        t->listen_fd = sc_server_listen_fd(sc_daemon_server(t->daemon));
+    } else {
+        uv_close((uv_handle_t *)&t->stop_async, NULL);
+    }
+    uv_sem_post(&t->started);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    sc_daemon_free(t->daemon);
+    uv_loop_close(&t->loop);
+    uv_mutex_lock(&t->lock);
+    t->ended = true;
+    bool self_free = t->abandoned;
+    uv_cond_signal(&t->ended_cond);
+    uv_mutex_unlock(&t->lock);
+    if (self_free) {
+        free_thread(t);
+    }
+}
+
+int sc_listener_thread_start(const sc_daemon_options_t *o,
+                             sc_listener_thread_t **out)
+{
+    sc_listener_thread_t *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        return UV_ENOMEM;
+    }
+    t->opt = *o;
+    t->listen_fd = -1;
+    uv_sem_init(&t->started, 0);
+    uv_mutex_init(&t->lock);
+    uv_cond_init(&t->ended_cond);
+    int rc = uv_thread_create(&t->thread, thread_main, t);
+    if (rc != 0) {
+        free_thread(t);
+        return rc;
+    }
+    uv_sem_wait(&t->started);
+    if (t->start_status != 0) {
+        rc = t->start_status;
+        uv_thread_join(&t->thread);
+        free_thread(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int sc_listener_thread_stop(sc_listener_thread_t *t, uint32_t timeout_ms)
+{
+    uv_async_send(&t->stop_async);
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    uv_mutex_lock(&t->lock);
+    while (!t->ended) {
+        uint64_t now = uv_hrtime();
+        if (now >= deadline ||
+            uv_cond_timedwait(&t->ended_cond, &t->lock, deadline - now) != 0) {
+            if (!t->ended) {
+                t->abandoned = true;
+                uv_mutex_unlock(&t->lock);
+                return UV_ETIMEDOUT;
+            }
+        }
+    }
+    uv_mutex_unlock(&t->lock);
+    uv_thread_join(&t->thread);
+    free_thread(t);
+    return 0;
+}
+
+void sc_listener_thread_abandon_in_child(sc_listener_thread_t *t)
+{
+    if (t != NULL && t->listen_fd >= 0) {
+        sc_plat_close_raw(t->listen_fd);
+    }
+}

@@ -1,0 +1,26 @@
+/* Thread mode: the master process runs the sidecar (daemon.h) on a thread of
+ * its own, with its own libuv loop. */
+#ifndef SIDECAR_LISTENER_THREAD_H
+#define SIDECAR_LISTENER_THREAD_H
+
+#include "daemon.h"
+
+typedef struct sc_listener_thread sc_listener_thread_t;
+
+/* Starts the thread and waits until it listens (or failed: the error is
+ * returned and nothing is left running). */
+int sc_listener_thread_start(const sc_daemon_options_t *o,
+                             sc_listener_thread_t **out);
+
+/* Asks the daemon to stop (final flush included), waits for the thread at
+ * most timeout_ms, and frees everything if it ended. Returns 0 or
+ * UV_ETIMEDOUT (the thread is then left to finish on its own). */
+int sc_listener_thread_stop(sc_listener_thread_t *t, uint32_t timeout_ms);
+
+/* In the child of fork(): the thread does not exist here. Closes the
+ * inherited listening socket so that connections to a dead master's name
+ * fail fast instead of queueing on a socket nobody accepts on. The memory is
+ * abandoned (it is the parent's copy). */
+void sc_listener_thread_abandon_in_child(sc_listener_thread_t *t);
+
+#endif
