@@ -210,6 +210,52 @@ typedef struct sc_runtime_info {
 
 void sc_runtime_info(sc_runtime_info_t *out);
 
+/* ---- flag-evaluation counts (SPEC §8) --------------------------------------
+ *
+ * Record every evaluation (success, error and default paths alike) with
+ * sc_flag_evaluation_record(); at request end sc_flag_evaluations_flush()
+ * sends what the process aggregated as one FlagEvaluationBatch action. With
+ * DD_FLAGGING_EVALUATION_COUNTS_ENABLED=false neither touches anything. */
+
+typedef enum sc_attr_type {
+    SC_ATTR_STRING = 0,
+    SC_ATTR_NUMBER = 1,
+    SC_ATTR_BOOL = 2,
+} sc_attr_type_t;
+
+/* One context attribute; strings are NUL-terminated. */
+typedef struct sc_attr {
+    const char *key;
+    sc_attr_type_t type;
+    const char *string_value;
+    double number_value;
+    bool bool_value;
+} sc_attr_t;
+
+/* One evaluation. NULL strings are absent (not the same as ""). */
+typedef struct sc_flag_evaluation {
+    const char *flag_key; /* required */
+    const char *variant_key;
+    const char *allocation_key;
+    const char *reason;
+    const char *targeting_key;
+    const char *targeting_rule_key;
+    const char *error_message;
+    const sc_attr_t *context;
+    size_t context_len;
+    int64_t timestamp_ms; /* epoch ms; 0: now */
+} sc_flag_evaluation_t;
+
+/* Adds one evaluation to the process's aggregator. Returns 0 when counted
+ * (full or degraded tier), SC_EDROPPED when counted as dropped, UV_EINVAL
+ * when rejected (no flag key), UV_ECANCELED when the kill switch is off. */
+int sc_flag_evaluation_record(const sc_flag_evaluation_t *e);
+
+/* Drains the process's aggregator into FlagEvaluationBatch actions on the
+ * runtime's client (request end). Returns 0 or SC_EDROPPED (the batch is
+ * then counted as dropped by the client). */
+int sc_flag_evaluations_flush(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * and orphan promotion (SPEC §3). docs/runtime.md explains the lifecycles. */
 #include "client.h"
 #include "endpoint.h"
+#include "flageval.h"
 #include "listener_thread.h"
 #include "log.h"
 #include "platform.h"
@@ -360,6 +361,8 @@ static void atfork_child(void)
         rt.listener_pid = 0;
     }
     sc_client_atfork_child(rt.client);
+    /* Evaluations recorded before the fork are the parent's to send. */
+    sc_flageval_after_fork_child(sc_flageval_process());
 }
 
 static void register_atfork(void)
