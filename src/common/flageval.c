@@ -118,10 +118,11 @@ uint64_t sc_flageval_siphash13(uint64_t k0, uint64_t k1, const void *data,
     uint64_t v3 = UINT64_C(0x7465646279746573) ^ k1;
     size_t blocks = len / 8;
     for (size_t i = 0; i < blocks; i++, p += 8) {
-        uint64_t m = 0;
-        for (int k = 0; k < 8; k++) {
-            m |= (uint64_t)p[k] << (8 * k);
-        }
+        uint64_t m;
+        memcpy(&m, p, sizeof m); /* SipHash reads little-endian words */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        m = __builtin_bswap64(m);
+#endif
         v3 ^= m;
         SIPROUND;
         v0 ^= m;
@@ -512,6 +513,9 @@ sc_flageval_outcome_t sc_flageval_merge(sc_flageval_t *agg,
 sc_flageval_outcome_t sc_flageval_record(sc_flageval_t *agg,
                                          const sc_flageval_eval_t *ev)
 {
+    if (!agg->config.enabled) {
+        return SC_FLAGEVAL_DISABLED; /* not even the clock is read */
+    }
     int64_t ts =
         ev->timestamp_ms != 0 ? ev->timestamp_ms : sc_flageval_now_ms();
     return sc_flageval_merge(agg, ev, 1, ts, ts, false);

@@ -22,42 +22,33 @@ void sc_flageval_keybuf_free(sc_flageval_keybuf_t *kb)
     sc_flageval_keybuf_init(kb);
 }
 
-void sc_flageval_keybuf_append(sc_flageval_keybuf_t *kb, const void *p,
-                               size_t n)
+void sc_flageval_keybuf_append_grow(sc_flageval_keybuf_t *kb, const void *p,
+                                    size_t n)
 {
-    if (kb->failed || n == 0) {
+    if (kb->failed) {
         return;
     }
-    if (n > kb->cap - kb->len) {
-        if (n > SIZE_MAX / 4 - kb->len) {
-            kb->failed = true;
-            return;
-        }
-        size_t cap = kb->cap * 2;
-        while (cap < kb->len + n) {
-            cap *= 2;
-        }
-        uint8_t *grown =
-            kb->data == kb->inline_bytes ? malloc(cap) : realloc(kb->data, cap);
-        if (grown == NULL) {
-            kb->failed = true;
-            return;
-        }
-        if (kb->data == kb->inline_bytes) {
-            memcpy(grown, kb->inline_bytes, kb->len);
-        }
-        kb->data = grown;
-        kb->cap = cap;
+    if (n > SIZE_MAX / 4 - kb->len) {
+        kb->failed = true;
+        return;
     }
+    size_t cap = kb->cap * 2;
+    while (cap < kb->len + n) {
+        cap *= 2;
+    }
+    bool was_inline = kb->data == kb->inline_bytes;
+    uint8_t *grown = was_inline ? malloc(cap) : realloc(kb->data, cap);
+    if (grown == NULL) {
+        kb->failed = true;
+        return;
+    }
+    if (was_inline) {
+        memcpy(grown, kb->inline_bytes, kb->len);
+    }
+    kb->data = grown;
+    kb->cap = cap;
     memcpy(kb->data + kb->len, p, n);
     kb->len += n;
-}
-
-void sc_flageval_keybuf_put_u32(sc_flageval_keybuf_t *kb, uint32_t v)
-{
-    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 24)};
-    sc_flageval_keybuf_append(kb, le, sizeof le);
 }
 
 static uint32_t get_u32(const uint8_t *p)

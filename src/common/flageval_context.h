@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SC_FLAGEVAL_MAX_FIELDS    256
 #define SC_FLAGEVAL_MAX_VALUE_LEN 256
@@ -97,9 +98,31 @@ typedef struct sc_flageval_keybuf {
 
 void sc_flageval_keybuf_init(sc_flageval_keybuf_t *kb);
 void sc_flageval_keybuf_free(sc_flageval_keybuf_t *kb);
-void sc_flageval_keybuf_append(sc_flageval_keybuf_t *kb, const void *p,
-                               size_t n);
-void sc_flageval_keybuf_put_u32(sc_flageval_keybuf_t *kb, uint32_t v);
+/* Slow path of sc_flageval_keybuf_append: grows, then appends. */
+void sc_flageval_keybuf_append_grow(sc_flageval_keybuf_t *kb, const void *p,
+                                    size_t n);
+
+/* Inline: a key is built from a dozen small pieces on every evaluation. */
+static inline void sc_flageval_keybuf_append(sc_flageval_keybuf_t *kb,
+                                             const void *p, size_t n)
+{
+    if (n <= kb->cap - kb->len) {
+        if (n > 0) {
+            memcpy(kb->data + kb->len, p, n);
+            kb->len += n;
+        }
+        return;
+    }
+    sc_flageval_keybuf_append_grow(kb, p, n);
+}
+
+static inline void sc_flageval_keybuf_put_u32(sc_flageval_keybuf_t *kb,
+                                              uint32_t v)
+{
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                     (uint8_t)(v >> 24)};
+    sc_flageval_keybuf_append(kb, le, sizeof le);
+}
 
 /* Prunes `attrs` and appends their canonical string to `out`. Returns the
  * number of attributes kept; `*skipped` (if not NULL) receives the number

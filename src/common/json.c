@@ -127,6 +127,10 @@ bool sc_utf8_valid(const void *s, size_t len)
     const uint8_t *p = s;
     size_t i = 0;
     while (i < len) {
+        if (p[i] < 0x80) {
+            i++; /* ASCII, the common case */
+            continue;
+        }
         size_t n = sc_utf8_sequence_len(p + i, len - i);
         if (n == 0) {
             return false;

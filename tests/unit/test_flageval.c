@@ -14,6 +14,7 @@
 
 #include "flageval.h"
 #include "log.h"
+#include "test_flageval_common.h"
 
 static sc_flageval_t *new_aggregator(size_t global_cap, size_t per_flag_cap,
                                      size_t degraded_cap)
@@ -26,21 +27,6 @@ static sc_flageval_t *new_aggregator(size_t global_cap, size_t per_flag_cap,
     sc_flageval_t *agg = sc_flageval_new(&cfg);
     assert_non_null(agg);
     return agg;
-}
-
-/* An evaluation with every string present; tests change what they need. */
-static sc_flageval_eval_t evaluation(const char *flag, const char *targeting)
-{
-    sc_flageval_eval_t ev = {
-        .flag_key = sc_view_str(flag),
-        .variant_key = sc_view_str("on"),
-        .allocation_key = sc_view_str("alloc-1"),
-        .reason = sc_view_str("TARGETING_MATCH"),
-        .targeting_key = sc_view_str(targeting),
-        .targeting_rule_key = sc_view_str("rule-1"),
-        .timestamp_ms = 1700000000000,
-    };
-    return ev;
 }
 
 static bool view_is(sc_view_t v, const char *s)
@@ -670,18 +656,7 @@ static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(2685821657736338717);
-}
-
-static uint64_t pick_seed(void)
-{
-    const char *env = getenv("FLAGEVAL_SEED");
-    uint64_t seed = env != NULL ? strtoull(env, NULL, 0) : uv_hrtime();
-    printf("flageval random load: FLAGEVAL_SEED=%" PRIu64 "\n", seed);
-    return seed != 0 ? seed : 1;
+    return next_random(&rng_state);
 }
 
 /* Checks the caps on a drained batch and adds up what it counts. */
@@ -718,7 +693,7 @@ static uint64_t check_batch(const sc_flageval_batch_t *b,
 static void test_random_load_invariant(void **state)
 {
     (void)state;
-    rng_state = pick_seed();
+    rng_state = random_seed("flageval random load");
     sc_flageval_config_t cfg;
     sc_flageval_config_default(&cfg);
     cfg.global_cap = 40;

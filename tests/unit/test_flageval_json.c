@@ -15,6 +15,7 @@
 
 #include "flageval_json.h"
 #include "json.h"
+#include "test_flageval_common.h"
 
 /* ---- writer ----------------------------------------------------------- */
 
@@ -294,20 +295,6 @@ static bool has_null_token(const sc_buf_t *b)
         }
     }
     return false;
-}
-
-static sc_flageval_eval_t evaluation(const char *flag, const char *targeting)
-{
-    sc_flageval_eval_t ev = {
-        .flag_key = sc_view_str(flag),
-        .variant_key = sc_view_str("on"),
-        .allocation_key = sc_view_str("alloc-1"),
-        .reason = sc_view_str("TARGETING_MATCH"),
-        .targeting_key = sc_view_str(targeting),
-        .targeting_rule_key = sc_view_str("rule-1"),
-        .timestamp_ms = 1700000000000,
-    };
-    return ev;
 }
 
 static const int64_t post_time = 1700000000500;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "flageval.h"
+#include "test_flageval_common.h"
 
 enum { RECORDERS = 3, PER_THREAD = 30000 };
 
@@ -31,14 +32,6 @@ typedef struct worker {
     uint64_t drains;
     uint64_t bad_buckets;
 } worker_t;
-
-static uint64_t next_random(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
 
 static void record_thread(void *arg)
 {
@@ -117,9 +110,7 @@ static void test_record_while_draining(void **state)
 {
     (void)state;
     shared_t shared = {.running = RECORDERS};
-    const char *env = getenv("FLAGEVAL_SEED");
-    shared.seed = env != NULL ? strtoull(env, NULL, 0) : uv_hrtime();
-    printf("flageval threads: FLAGEVAL_SEED=%" PRIu64 "\n", shared.seed);
+    shared.seed = random_seed("flageval threads");
     sc_flageval_config_t cfg;
     sc_flageval_config_default(&cfg);
     cfg.global_cap = 64;

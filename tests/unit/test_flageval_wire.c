@@ -12,20 +12,7 @@
 
 #include "codec.h"
 #include "flageval_wire.h"
-
-static sc_flageval_eval_t evaluation(const char *flag, const char *targeting)
-{
-    sc_flageval_eval_t ev = {
-        .flag_key = sc_view_str(flag),
-        .variant_key = sc_view_str("on"),
-        .allocation_key = sc_view_str("alloc-1"),
-        .reason = sc_view_str("TARGETING_MATCH"),
-        .targeting_key = sc_view_str(targeting),
-        .targeting_rule_key = sc_view_str("rule-1"),
-        .timestamp_ms = 1700000000000,
-    };
-    return ev;
-}
+#include "test_flageval_common.h"
 
 static const sc_flageval_wire_meta_t meta = {
     .service = {(const uint8_t *)"svc", 3},
