@@ -89,6 +89,16 @@ int sc_plat_conn_wait(sc_plat_conn_t *c, bool want_read, bool want_write,
 
 void sc_plat_conn_close(sc_plat_conn_t *c);
 
+/* ---- sockets for libcurl ------------------------------------------------- */
+
+/* A socket for an HTTP connection to the agent: close-on-exec (POSIX) or
+ * non-inheritable and overlapped (Windows, so libuv can poll it). Returns 0
+ * and the socket in `*out`, or a negative UV_E* error. The flusher opens and
+ * closes its sockets through these so the loop stops polling a socket
+ * before it is closed. */
+int sc_plat_socket_open(int family, int type, int protocol, uv_os_sock_t *out);
+void sc_plat_socket_close(uv_os_sock_t sock);
+
 /* ---- processes ------------------------------------------------------------
  */
 

@@ -1,4 +1,5 @@
-#include "daemon.h"
+/* The sidecar: the server's action handlers feeding the flusher. */
+#include "daemon_internal.h"
 
 #include "log.h"
 
@@ -7,23 +8,17 @@
 
 #define WATCHDOG_INTERVAL_MS 1000
 
-struct sc_daemon {
-    uv_loop_t *loop;
-    sc_daemon_options_t opt;
-    sc_server_t *server;
-    uv_timer_t watchdog;
-    bool watchdog_on;
-    bool stopping;
-    int pending_closes;
-    void (*done)(void *arg);
-    void *done_arg;
-};
-
 void sc_daemon_options_defaults(sc_daemon_options_t *o)
 {
     memset(o, 0, sizeof *o);
     sc_server_config_defaults(&o->server);
     o->listen_handle = -1;
+    o->final_flush_ms = 2000;
+    sc_flusher_config_defaults(&o->flusher);
+    if (sc_agent_addr_from_env(&o->flusher.agent) != 0) {
+        sc_log(SC_LOG_WARN, "invalid agent address in the environment; "
+                            "using the fallback");
+    }
 }
 
 sc_server_t *sc_daemon_server(sc_daemon_t *d)
@@ -44,10 +39,117 @@ static void self_stop(sc_daemon_t *d, const char *why)
     }
 }
 
+/* ---- handlers
+ * ---------------------------------------------------------------- */
+
+static sc_handler_result_t on_trace(void *ctx, sc_server_conn_t *conn,
+                                    const sidecar_v1_TracePayload *m)
+{
+    sc_daemon_t *d = ctx;
+    const sc_client_identity_t *id = sc_server_conn_identity(conn);
+    sc_trace_meta_t meta = {{0}, {0}, {0}};
+    if (id != NULL) {
+        meta.lang = sc_view_str(id->language);
+        meta.lang_version = sc_view_str(id->language_version);
+        meta.tracer_version = sc_view_str(id->tracer_version);
+    }
+    /* A rejected payload is counted by the flusher; the peer keeps its
+     * connection: the frame itself was well formed. */
+    sc_flusher_submit_traces(d->flusher, &meta, m->msgpack.ptr, m->msgpack.len,
+                             m->trace_count);
+    return SC_HANDLED;
+}
+
+static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
+                                             const sidecar_v1_SessionConfig *m)
+{
+    (void)conn;
+    sc_daemon_t *d = ctx;
+    sc_flusher_config_t cfg = *sc_flusher_config(d->flusher);
+    bool changed = false;
+    if (m->agent_url.ptr != NULL && m->agent_url.len < 512) {
+        char url[512];
+        memcpy(url, m->agent_url.ptr, m->agent_url.len);
+        url[m->agent_url.len] = '\0';
+        sc_agent_addr_t addr;
+        if (sc_agent_addr_parse_url(url, &addr) == 0) {
+            changed |= memcmp(&addr, &cfg.agent, sizeof addr) != 0;
+            cfg.agent = addr;
+        } else {
+            SC_LOG_LIMITED(SC_LOG_WARN, "ignoring agent URL '%s'", url);
+        }
+    }
+    if (m->has_flush_interval_ms && m->flush_interval_ms > 0) {
+        changed |= cfg.flush_interval_ms != m->flush_interval_ms;
+        cfg.flush_interval_ms = m->flush_interval_ms;
+    }
+    if (m->has_request_timeout_ms && m->request_timeout_ms > 0) {
+        changed |= cfg.request_timeout_ms != m->request_timeout_ms;
+        cfg.request_timeout_ms = m->request_timeout_ms;
+    }
+    if (m->has_trace_buffer_cap_bytes && m->trace_buffer_cap_bytes > 0) {
+        changed |= cfg.cap_bytes[SC_DEST_TRACES] != m->trace_buffer_cap_bytes;
+        cfg.cap_bytes[SC_DEST_TRACES] = (size_t)m->trace_buffer_cap_bytes;
+    }
+    if (changed) {
+        sc_flusher_reconfigure(d->flusher, &cfg);
+    }
+    return SC_HANDLED;
+}
+
+typedef struct flush_wait {
+    sc_server_conn_t *conn;
+    uint64_t seq;
+} flush_wait_t;
+
+static void on_barrier(int status, void *data)
+{
+    flush_wait_t *w = data;
+    sc_server_flush_done(w->conn, w->seq,
+                         status == 0 ? sidecar_v1_FlushReply_STATUS_OK
+                                     : sidecar_v1_FlushReply_STATUS_TIMEOUT);
+    free(w);
+}
+
+/* The barrier: every action of this connection before it was dispatched
+ * (the server guarantees that); the reply waits until the flusher has handed
+ * what it holds to libcurl, or the timeout. */
+static void on_flush(void *ctx, sc_server_conn_t *conn, uint64_t seq,
+                     const sidecar_v1_Flush *m)
+{
+    sc_daemon_t *d = ctx;
+    if (m->deliver_now) {
+        sc_daemon_flush_flag_evaluations(d);
+    }
+    flush_wait_t *w = malloc(sizeof *w);
+    uint32_t timeout = m->has_timeout_ms ? m->timeout_ms : 3000;
+    if (w == NULL) {
+        sc_server_flush_done(conn, seq, sidecar_v1_FlushReply_STATUS_TIMEOUT);
+        return;
+    }
+    w->conn = conn;
+    w->seq = seq;
+    if (sc_flusher_barrier(d->flusher, timeout, on_barrier, w) != 0) {
+        free(w);
+        sc_server_flush_done(conn, seq, sidecar_v1_FlushReply_STATUS_TIMEOUT);
+    }
+}
+
+static void append_stats(void *ctx, sc_buf_t *json)
+{
+    sc_daemon_t *d = ctx;
+    sc_buf_append_str(json, ",\"delivery\":");
+    sc_flusher_stats_json(d->flusher, json);
+    sc_daemon_flag_stats_json(d, json);
+}
+
 static void on_idle(void *ctx)
 {
     self_stop(ctx, "idle timeout with no connections");
 }
+
+/* ---- timers
+ * -------------------------------------------------------------------- */
 
 /* Subprocess mode only: past the RSS cap the daemon exits after its final
  * flush, and the next client starts a fresh one. */
@@ -62,6 +164,14 @@ static void on_watchdog(uv_timer_t *t)
     }
 }
 
+static void on_flag_timer(uv_timer_t *t)
+{
+    sc_daemon_flush_flag_evaluations(t->data);
+}
+
+/* ---- lifecycle
+ * ------------------------------------------------------------------- */
+
 int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                     sc_daemon_t **out)
 {
@@ -71,24 +181,40 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
     }
     d->loop = loop;
     d->opt = *o;
-    sc_server_handlers_t h = {.ctx = d, .on_idle = on_idle};
+    sc_server_handlers_t h = {
+        .ctx = d,
+        .on_session_config = on_session_config,
+        .on_trace = on_trace,
+        .on_flag_evaluations = sc_daemon_on_flag_evaluations,
+        .on_exposures = sc_daemon_on_exposures,
+        .on_flush = on_flush,
+        .append_stats = append_stats,
+        .on_idle = on_idle,
+    };
     d->server = sc_server_new(loop, &o->server, &h);
-    if (d->server == NULL) {
-        free(d);
-        return UV_ENOMEM;
+    int rc = d->server != NULL ? 0 : UV_ENOMEM;
+    if (rc == 0) {
+        rc = o->listen_handle >= 0
+                 ? sc_server_listen_handle(d->server, o->listen_handle,
+                                           o->endpoint)
+                 : sc_server_listen(d->server, o->endpoint);
     }
-    int rc =
-        o->listen_handle >= 0
-            ? sc_server_listen_handle(d->server, o->listen_handle, o->endpoint)
-            : sc_server_listen(d->server, o->endpoint);
+    if (rc == 0) {
+        rc = sc_flusher_new(loop, &o->flusher, &d->flusher);
+    }
     if (rc != 0) {
-        d->stopping = true;
-        sc_server_close(d->server, NULL, NULL);
-        uv_run(loop, UV_RUN_NOWAIT); /* let the closes finish */
-        sc_server_free(d->server);
+        if (d->server != NULL) {
+            sc_server_close(d->server, NULL, NULL);
+            uv_run(loop, UV_RUN_NOWAIT); /* let the closes finish */
+            sc_server_free(d->server);
+        }
         free(d);
         return rc;
     }
+    uv_timer_init(loop, &d->flag_timer);
+    d->flag_timer.data = d;
+    uv_timer_start(&d->flag_timer, on_flag_timer, SC_DAEMON_FLAG_COALESCE_MS,
+                   SC_DAEMON_FLAG_COALESCE_MS);
     if (o->rss_cap > 0) {
         uv_timer_init(loop, &d->watchdog);
         d->watchdog.data = d;
@@ -96,6 +222,9 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                        WATCHDOG_INTERVAL_MS);
         d->watchdog_on = true;
     }
+    char agent[300];
+    sc_log(SC_LOG_INFO, "delivering to %s",
+           sc_agent_addr_describe(&o->flusher.agent, agent, sizeof agent));
     *out = d;
     return 0;
 }
@@ -107,12 +236,24 @@ static void one_closed(sc_daemon_t *d)
     }
 }
 
-static void on_server_closed(void *arg)
+static void on_flusher_closed(sc_flusher_t *f, void *arg)
 {
-    one_closed(arg);
+    (void)f;
+    sc_daemon_t *d = arg;
+    d->flusher = NULL;
+    one_closed(d);
 }
 
-static void on_watchdog_closed(uv_handle_t *h)
+/* Connections are gone: everything they sent is in the flusher, which now
+ * gets its final delivery. */
+static void on_server_closed(void *arg)
+{
+    sc_daemon_t *d = arg;
+    sc_daemon_flush_flag_evaluations(d);
+    sc_flusher_close(d->flusher, d->opt.final_flush_ms, on_flusher_closed, d);
+}
+
+static void on_timer_closed(uv_handle_t *h)
 {
     one_closed(h->data);
 }
@@ -125,10 +266,11 @@ void sc_daemon_stop(sc_daemon_t *d, void (*done)(void *arg), void *arg)
     d->stopping = true;
     d->done = done;
     d->done_arg = arg;
-    d->pending_closes = 1;
+    d->pending_closes = 2; /* flusher, flag timer */
+    uv_close((uv_handle_t *)&d->flag_timer, on_timer_closed);
     if (d->watchdog_on) {
         d->pending_closes++;
-        uv_close((uv_handle_t *)&d->watchdog, on_watchdog_closed);
+        uv_close((uv_handle_t *)&d->watchdog, on_timer_closed);
     }
     sc_server_close(d->server, on_server_closed, d);
 }
@@ -137,6 +279,7 @@ void sc_daemon_free(sc_daemon_t *d)
 {
     if (d != NULL) {
         sc_server_free(d->server);
+        sc_daemon_free_contexts(d);
         free(d);
     }
 }

@@ -5,6 +5,7 @@
 #define SIDECAR_DAEMON_H
 
 #include "endpoint.h"
+#include "flusher.h"
 #include "server.h"
 
 typedef struct sc_daemon sc_daemon_t;
@@ -15,13 +16,17 @@ typedef struct sc_daemon_options {
     int64_t listen_handle; /* >= 0: a socket already bound (spawned daemon) */
     size_t rss_cap;        /* watchdog: exit above this RSS; 0: off. Never
                               set in thread mode: it would kill the host. */
+    sc_flusher_config_t flusher; /* delivery; agent from the environment */
+    uint32_t final_flush_ms;     /* delivery deadline when stopping (2000) */
     /* The daemon decided to stop on its own (idle, watchdog); it has begun
      * its final flush. Called on the loop thread. */
     void (*on_self_stop)(void *arg, const char *why);
     void *arg;
 } sc_daemon_options_t;
 
-/* Fills defaults: server defaults, no handle, no watchdog. */
+/* Fills defaults: server defaults, no handle, no watchdog, delivery
+ * defaults with the agent address from DD_TRACE_AGENT_URL /
+ * DD_AGENT_HOST / DD_TRACE_AGENT_PORT. */
 void sc_daemon_options_defaults(sc_daemon_options_t *o);
 
 /* Starts listening and serving on `loop`. Returns 0, UV_EADDRINUSE when the

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_plat.h"
+#include "platform.h"
 #include "log.h"
 
 /* One socket libcurl uses, with its poll handle. `owned`: opened through

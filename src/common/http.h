@@ -3,7 +3,7 @@
  * uv_timer_t, no extra thread.
  *
  * Sockets are opened and closed here (CURLOPT_OPENSOCKETFUNCTION /
- * CURLOPT_CLOSESOCKETFUNCTION through http_plat.h), so the poll handle of a
+ * CURLOPT_CLOSESOCKETFUNCTION through platform.h), so the poll handle of a
  * socket is always stopped and closed before the socket is, and libuv never
  * polls a closed (or reused) descriptor. Sockets are polled with
  * uv_poll_init_socket, which takes an int on POSIX and a SOCKET on Windows

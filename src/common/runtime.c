@@ -207,8 +207,11 @@ static int ensure_sidecar(const char *endpoint, char *why, size_t why_size)
     if (rc != 0) {
         int spawn = spawn_sidecar(endpoint);
         if (spawn != 0) {
-            snprintf(why, why_size, "cannot start %s: %s", rt.sidecar_path,
-                     uv_strerror(spawn));
+            /* A long path is cut in the message; that is fine. */
+            if (snprintf(why, why_size, "cannot start %s: %s", rt.sidecar_path,
+                         uv_strerror(spawn)) >= (int)why_size) {
+                why[why_size - 1] = '\0';
+            }
             sc_client_free(probe);
             return spawn;
         }
