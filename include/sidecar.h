@@ -210,6 +210,25 @@ typedef struct sc_runtime_info {
 
 void sc_runtime_info(sc_runtime_info_t *out);
 
+/* ---- shared state (SPEC §9) ------------------------------------------------
+ *
+ * What the sidecar publishes for every process to read without a round
+ * trip: the agent's /info answer and the latest rate_by_service. */
+
+typedef struct sc_agent_state {
+    uint32_t sidecar_pid;
+    bool healthy;       /* the sidecar is serving */
+    int64_t updated_ms; /* epoch ms of the last publication */
+    char *info_json;    /* /info answer, or NULL before the first one */
+    char *rates_json;   /* rate_by_service object, or NULL */
+} sc_agent_state_t;
+
+/* Reads the state published on `endpoint` (NULL: the runtime's endpoint).
+ * Returns 0, UV_ENOENT when nothing is published there, or another error.
+ * Release with sc_agent_state_free(). */
+int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
+void sc_agent_state_free(sc_agent_state_t *state);
+
 /* ---- flag-evaluation counts (SPEC §8) --------------------------------------
  *
  * Record every evaluation (success, error and default paths alike) with

@@ -99,6 +99,30 @@ void sc_plat_conn_close(sc_plat_conn_t *c);
 int sc_plat_socket_open(int family, int type, int protocol, uv_os_sock_t *out);
 void sc_plat_socket_close(uv_os_sock_t sock);
 
+/* ---- shared memory (SPEC §9) ------------------------------------------------
+ */
+
+typedef struct sc_plat_shm sc_plat_shm_t;
+
+/* Creates (or re-creates) the segment `name` ("sidecar-..." without a
+ * slash) of `size` bytes, mode 0600, zero-filled, mapped read-write. When
+ * POSIX shared memory is unusable (ENOSYS, EACCES, ENOTSUP... as in some
+ * sandboxes) a file under the temporary directory is used instead. */
+int sc_plat_shm_create(const char *name, size_t size, sc_plat_shm_t **out);
+
+/* Maps an existing segment read-only (same fallback order). */
+int sc_plat_shm_open_readonly(const char *name, sc_plat_shm_t **out);
+
+void *sc_plat_shm_addr(sc_plat_shm_t *shm);
+size_t sc_plat_shm_size(sc_plat_shm_t *shm);
+
+/* Hands the segment to `uid` (a worker of another user, when the owner is
+ * root); the mode stays 0600. No-op where ownership is not a uid. */
+int sc_plat_shm_give_to(sc_plat_shm_t *shm, uint32_t uid);
+
+/* Unmaps; `remove` also deletes the name (the creator, at exit). */
+void sc_plat_shm_close(sc_plat_shm_t *shm, bool remove);
+
 /* ---- processes ------------------------------------------------------------
  */
 

@@ -2,6 +2,7 @@
 #include "daemon_internal.h"
 
 #include "log.h"
+#include "platform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,30 @@ static void append_stats(void *ctx, sc_buf_t *json)
     sc_daemon_flag_stats_json(d, json);
 }
 
+static void on_admitted(void *ctx, uint32_t uid)
+{
+    sc_daemon_t *d = ctx;
+    if (d->shared != NULL) {
+        sc_shared_give_to(d->shared, uid);
+    }
+}
+
+static void publish_info(const sc_agent_info_t *info, void *data)
+{
+    sc_daemon_t *d = data;
+    if (d->shared != NULL && info->valid) {
+        sc_shared_publish_info(d->shared, info->raw_json, info->raw_len);
+    }
+}
+
+static void publish_rates(const char *json, size_t len, void *data)
+{
+    sc_daemon_t *d = data;
+    if (d->shared != NULL) {
+        sc_shared_publish_rates(d->shared, json, len);
+    }
+}
+
 static void on_idle(void *ctx)
 {
     self_stop(ctx, "idle timeout with no connections");
@@ -189,6 +214,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         .on_exposures = sc_daemon_on_exposures,
         .on_flush = on_flush,
         .append_stats = append_stats,
+        .on_admitted = on_admitted,
         .on_idle = on_idle,
     };
     d->server = sc_server_new(loop, &o->server, &h);
@@ -211,6 +237,17 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         free(d);
         return rc;
     }
+    /* Shared state is a convenience for readers: without it (no shared
+     * memory and no writable temporary directory) the sidecar still serves. */
+    int shm_rc =
+        sc_shared_writer_open(o->endpoint, sc_plat_getpid(), &d->shared);
+    if (shm_rc != 0) {
+        sc_log(SC_LOG_WARN, "no shared state for %s: %s", o->endpoint,
+               uv_strerror(shm_rc));
+    }
+    sc_flusher_hooks_t hooks = {
+        .on_agent_info = publish_info, .on_rates = publish_rates, .data = d};
+    sc_flusher_set_hooks(d->flusher, &hooks);
     uv_timer_init(loop, &d->flag_timer);
     d->flag_timer.data = d;
     uv_timer_start(&d->flag_timer, on_flag_timer, SC_DAEMON_FLAG_COALESCE_MS,
@@ -279,6 +316,7 @@ void sc_daemon_free(sc_daemon_t *d)
 {
     if (d != NULL) {
         sc_server_free(d->server);
+        sc_shared_writer_close(d->shared);
         sc_daemon_free_contexts(d);
         free(d);
     }

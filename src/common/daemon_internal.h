@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "flageval.h"
 #include "flusher.h"
+#include "shared_state.h"
 
 /* Flag evaluations are aggregated per (service, env, version): each EVP
  * body carries one such context. Beyond this many contexts, batches are
@@ -23,6 +24,7 @@ struct sc_daemon {
     sc_daemon_options_t opt;
     sc_server_t *server;
     sc_flusher_t *flusher;
+    sc_shared_writer_t *shared; /* NULL when no segment could be made */
     uv_timer_t watchdog;
     uv_timer_t flag_timer;
     bool watchdog_on;

@@ -131,6 +131,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     s->conns = c;
     uv_timer_stop(&s->idle_timer);
+    if (s->h.on_admitted != NULL) {
+        s->h.on_admitted(s->h.ctx, c->peer.uid);
+    }
     sc_conn_start(c);
 }
 

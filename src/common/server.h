@@ -52,6 +52,8 @@ typedef struct sc_server_handlers {
     /* Appends the owner's members (",\"name\":value" pairs) to the stats
      * JSON object. */
     void (*append_stats)(void *ctx, sc_buf_t *json);
+    /* A peer of `uid` was admitted (shared state goes to worker uids). */
+    void (*on_admitted)(void *ctx, uint32_t uid);
     /* The server has had no connection for idle_timeout_ms. */
     void (*on_idle)(void *ctx);
 } sc_server_handlers_t;

@@ -217,3 +217,48 @@ size_t th_trace_payload(uint8_t *out, uint64_t id)
     }
     return n;
 }
+
+static child_t intake;
+
+int th_intake_start(const char *dir)
+{
+    char port_file[512];
+    snprintf(port_file, sizeof port_file, "%s/intake.port", dir);
+    const char *argv[] = {
+        SIDECAR_PYTHON, SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
+        "--port-file",  port_file,
+        "--quiet",      NULL};
+    if (spawn(sidecar_loop(), &intake, argv) != 0) {
+        return 0;
+    }
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(port_file, "r");
+        int port = 0;
+        if (f != NULL) {
+            if (fscanf(f, "%d", &port) != 1) {
+                port = 0;
+            }
+            fclose(f);
+        }
+        if (port > 0) {
+            return port;
+        }
+        uv_run(sidecar_loop(), UV_RUN_NOWAIT);
+        if (intake.exited) {
+            break;
+        }
+        uv_sleep(10);
+    }
+    return 0;
+}
+
+void th_intake_stop(void)
+{
+    if (intake.proc.pid == 0 || intake.exited) {
+        return;
+    }
+    uv_process_kill(&intake.proc, SIGTERM);
+    while (!intake.exited) {
+        uv_run(sidecar_loop(), UV_RUN_ONCE);
+    }
+}

@@ -1,0 +1,225 @@
+#include "shared_state.h"
+
+#include "log.h"
+#include "platform.h"
+#include "sidecar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAGIC         0x48534353u /* "SCSH" */
+#define LAYOUT        1u
+#define READ_ATTEMPTS 10000
+
+void sc_shared_write(sc_shared_segment_t *seg, const sc_shared_record_t *rec)
+{
+    uint64_t words[SC_SHARED_WORDS] = {0};
+    memcpy(words, rec, sizeof *rec);
+    uint64_t seq = atomic_load_explicit(&seg->seq, memory_order_relaxed);
+    atomic_store_explicit(&seg->seq, seq + 1, memory_order_relaxed);
+    /* Readers that see the new words also see the odd counter. */
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < SC_SHARED_WORDS; i++) {
+        atomic_store_explicit(&seg->words[i], words[i], memory_order_relaxed);
+    }
+    atomic_store_explicit(&seg->seq, seq + 2, memory_order_release);
+}
+
+int sc_shared_read_segment(const sc_shared_segment_t *seg,
+                           sc_shared_record_t *out)
+{
+    if (seg->magic != MAGIC || seg->layout != LAYOUT) {
+        return UV_EINVAL;
+    }
+    static _Thread_local uint64_t words[SC_SHARED_WORDS];
+    for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+        uint64_t before = atomic_load_explicit(&seg->seq, memory_order_acquire);
+        if (before & 1) {
+            continue; /* a write is in progress */
+        }
+        for (size_t i = 0; i < SC_SHARED_WORDS; i++) {
+            words[i] =
+                atomic_load_explicit(&seg->words[i], memory_order_relaxed);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&seg->seq, memory_order_relaxed) == before) {
+            memcpy(out, words, sizeof *out);
+            out->info[SC_SHARED_INFO_MAX - 1] = '\0';
+            out->rates[SC_SHARED_RATES_MAX - 1] = '\0';
+            return 0;
+        }
+    }
+    return UV_EAGAIN;
+}
+
+void sc_shared_name(const char *endpoint, char *out, size_t size)
+{
+    /* FNV-1a of the whole endpoint: filesystem endpoints in different
+     * directories must not share a segment. */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = endpoint; *p != '\0'; p++) {
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    }
+    snprintf(out, size, "sidecar-%s-%016llx", SIDECAR_VERSION,
+             (unsigned long long)h);
+}
+
+struct sc_shared_writer {
+    sc_plat_shm_t *shm;
+    sc_shared_segment_t *seg;
+    sc_shared_record_t rec;
+    uint32_t given_to;
+};
+
+static void publish(sc_shared_writer_t *w)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    w->rec.updated_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    sc_shared_write(w->seg, &w->rec);
+}
+
+int sc_shared_writer_open(const char *endpoint, uint32_t pid,
+                          sc_shared_writer_t **out)
+{
+    sc_shared_writer_t *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return UV_ENOMEM;
+    }
+    char name[128];
+    sc_shared_name(endpoint, name, sizeof name);
+    int rc = sc_plat_shm_create(name, sizeof(sc_shared_segment_t), &w->shm);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    w->seg = sc_plat_shm_addr(w->shm);
+    w->seg->magic = MAGIC;
+    w->seg->layout = LAYOUT;
+    w->rec.pid = pid;
+    w->rec.flags = SC_SHARED_HEALTHY;
+    publish(w);
+    *out = w;
+    return 0;
+}
+
+static void set_doc(char *dst, size_t cap, uint32_t *len, uint32_t *flags,
+                    uint32_t truncated_flag, const char *json, size_t n)
+{
+    if (n >= cap) {
+        *flags |= truncated_flag;
+        return; /* a cut JSON document would be worse than the old one */
+    }
+    *flags &= ~truncated_flag;
+    memcpy(dst, json, n);
+    dst[n] = '\0';
+    *len = (uint32_t)n;
+}
+
+void sc_shared_publish_info(sc_shared_writer_t *w, const char *json, size_t len)
+{
+    set_doc(w->rec.info, sizeof w->rec.info, &w->rec.info_len, &w->rec.flags,
+            SC_SHARED_INFO_TRUNCATED, json, len);
+    if ((w->rec.flags & SC_SHARED_INFO_TRUNCATED) == 0) {
+        w->rec.flags |= SC_SHARED_INFO_VALID;
+    }
+    publish(w);
+}
+
+void sc_shared_publish_rates(sc_shared_writer_t *w, const char *json,
+                             size_t len)
+{
+    set_doc(w->rec.rates, sizeof w->rec.rates, &w->rec.rates_len, &w->rec.flags,
+            SC_SHARED_RATES_TRUNCATED, json, len);
+    publish(w);
+}
+
+void sc_shared_give_to(sc_shared_writer_t *w, uint32_t uid)
+{
+    if (w->given_to != 0 || uid == 0) {
+        return;
+    }
+    int rc = sc_plat_shm_give_to(w->shm, uid);
+    if (rc == 0) {
+        w->given_to = uid;
+    } else {
+        SC_LOG_LIMITED(SC_LOG_WARN, "cannot hand shared state to uid %u: %s",
+                       uid, uv_strerror(rc));
+    }
+}
+
+void sc_shared_writer_close(sc_shared_writer_t *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    w->rec.flags &= ~SC_SHARED_HEALTHY;
+    publish(w);
+    sc_plat_shm_close(w->shm, true);
+    free(w);
+}
+
+int sc_shared_read(const char *endpoint, sc_shared_record_t *out)
+{
+    char name[128];
+    sc_shared_name(endpoint, name, sizeof name);
+    sc_plat_shm_t *shm = NULL;
+    int rc = sc_plat_shm_open_readonly(name, &shm);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = sc_plat_shm_size(shm) >= sizeof(sc_shared_segment_t)
+             ? sc_shared_read_segment(sc_plat_shm_addr(shm), out)
+             : UV_EINVAL;
+    sc_plat_shm_close(shm, false);
+    return rc;
+}
+
+static char *dup_doc(const char *s, uint32_t len, bool present)
+{
+    if (!present || len == 0) {
+        return NULL;
+    }
+    char *d = malloc((size_t)len + 1);
+    if (d != NULL) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sc_runtime_info_t info;
+    if (endpoint == NULL) {
+        sc_runtime_info(&info);
+        endpoint = info.endpoint;
+        if (endpoint[0] == '\0') {
+            return UV_EINVAL;
+        }
+    }
+    sc_shared_record_t *rec = malloc(sizeof *rec);
+    if (rec == NULL) {
+        return UV_ENOMEM;
+    }
+    int rc = sc_shared_read(endpoint, rec);
+    if (rc == 0) {
+        out->sidecar_pid = rec->pid;
+        out->healthy = (rec->flags & SC_SHARED_HEALTHY) != 0;
+        out->updated_ms = rec->updated_ms;
+        out->info_json = dup_doc(rec->info, rec->info_len,
+                                 (rec->flags & SC_SHARED_INFO_VALID) != 0);
+        out->rates_json = dup_doc(rec->rates, rec->rates_len, true);
+    }
+    free(rec);
+    return rc;
+}
+
+void sc_agent_state_free(sc_agent_state_t *state)
+{
+    free(state->info_json);
+    free(state->rates_json);
+    state->info_json = state->rates_json = NULL;
+}

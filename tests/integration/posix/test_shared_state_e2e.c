@@ -1,0 +1,80 @@
+/* A worker process reads what the sidecar published (SPEC §9) without a
+ * round trip: the agent's /info answer (from the local intake), the rates
+ * of the last trace answer, and the sidecar's health. */
+#include "harness.h"
+#include "sidecar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(void)
+{
+    char dir[] = "/tmp/sidecar-shm-e2e-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    int port = th_intake_start(dir);
+    if (port == 0) {
+        fprintf(stderr, "intake did not start\n");
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    setenv("DD_TRACE_AGENT_URL", url, 1);
+    char ep[128];
+    th_endpoint(ep, sizeof ep, "shm");
+    int pid = th_sidecar_start(ep, NULL);
+    if (pid == 0) {
+        th_intake_stop();
+        return 1;
+    }
+    /* One trace so that a rate_by_service answer comes back. */
+    sc_client_options_t o = {.endpoint = ep};
+    sc_client_t *c = sc_client_new(&o);
+    uint8_t payload[64];
+    size_t len = th_trace_payload(payload, 1);
+    sc_client_send_trace(c, payload, len, 1);
+    sc_client_flush_sync(c, 3000);
+    sc_client_free(c);
+
+    pid_t worker = fork();
+    if (worker == 0) {
+        /* Polls until /info and the rates are published (the first trace
+         * flush happens after the flush interval). */
+        for (int i = 0; i < 500; i++) {
+            sc_agent_state_t st;
+            if (sc_agent_state_read(ep, &st) == 0 && st.info_json != NULL &&
+                st.rates_json != NULL) {
+                bool ok = st.healthy && st.sidecar_pid == (uint32_t)pid &&
+                          strstr(st.info_json, "/v0.4/traces") != NULL &&
+                          strstr(st.rates_json, "service:") != NULL;
+                printf("worker read: pid=%u healthy=%d info=%.60s... "
+                       "rates=%s\n",
+                       st.sidecar_pid, st.healthy, st.info_json, st.rates_json);
+                sc_agent_state_free(&st);
+                fflush(stdout);
+                _exit(ok ? 0 : 1);
+            }
+            usleep(10000);
+        }
+        fprintf(stderr, "nothing published within 5 s\n");
+        _exit(1);
+    }
+    int status = 0;
+    waitpid(worker, &status, 0);
+    th_sidecar_stop(pid, false);
+    /* Stopped: the segment is removed with the sidecar. */
+    sc_agent_state_t gone;
+    int after = sc_agent_state_read(ep, &gone);
+    th_intake_stop();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && after != 0;
+    printf("%s (read after stop: %s)\n", ok ? "PASS" : "FAIL",
+           sc_strerror(after));
+    return ok ? 0 : 1;
+}
