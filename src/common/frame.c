@@ -63,7 +63,12 @@ static sc_frame_status_t drain(sc_frame_reader_t *r, sc_frame_fn *fn, void *ctx)
             break;
         }
     }
-    sc_buf_consume(&r->buf, off);
+    /* Only when frames went out: moving the pending rest onto itself after
+     * every read would make a large frame arriving in small reads cost
+     * quadratic time wherever memmove does not skip src == dst. */
+    if (off > 0) {
+        sc_buf_consume(&r->buf, off);
+    }
     /* Give back the room a large frame needed once nothing is pending, so an
      * idle connection holds no more than a read chunk. */
     if (r->buf.len == 0 && r->buf.cap > 4 * r->read_chunk) {

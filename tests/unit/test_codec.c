@@ -14,6 +14,7 @@
 
 #include <pb_common.h>
 #include <pb_decode.h>
+#include <pb_encode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,11 +324,13 @@ static void test_interleaved_list_items(void **state)
     (void)state;
     static const uint8_t bytes[] = {
         0x08, 0x07,                   /* seq = 7 */
-        0x2a, 0x14,                   /* flag_evaluation_batch, 20 bytes */
+        0x2a, 0x1e,                   /* flag_evaluation_batch, 30 bytes */
         0x0a, 0x03, 0x0a, 0x01, 'a',  /* evaluations { flag_key "a" } */
         0x10, 0x09,                   /* dropped = 9 */
+        0x1a, 0x03, 's',  'v',  'c',  /* service = "svc" */
         0x0a, 0x03, 0x0a, 0x01, 'b',  /* evaluations { flag_key "b" } */
         0xf8, 0x06, 0x01,             /* unknown field 111 = 1 */
+        0xa2, 0x06, 0x02, 'z',  'z',  /* unknown field 100 = "zz" */
         0x0a, 0x03, 0x0a, 0x01, 'c'}; /* evaluations { flag_key "c" } */
     sidecar_v1_Envelope env;
     const char *error = NULL;
@@ -335,6 +338,7 @@ static void test_interleaved_list_items(void **state)
     const sidecar_v1_FlagEvaluationBatch *b = &env.action.flag_evaluation_batch;
     assert_int_equal(env.seq, 7);
     assert_int_equal(b->dropped, 9);
+    assert_true(view_is(b->service, "svc"));
     assert_int_equal(b->evaluations.count, 3);
     sc_list_iter_t it;
     sc_list_iter_init(&it, &b->evaluations);
@@ -598,12 +602,9 @@ static void test_exposure_batch_with_many_exposures(void **state)
 
 static size_t varint_size(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    pb_ostream_t sizing = PB_OSTREAM_SIZING;
+    assert_true(pb_encode_varint(&sizing, v));
+    return sizing.bytes_written;
 }
 
 /* Every prefix of an encoded envelope fails to decode, except the empty one

@@ -158,11 +158,11 @@ static int setup_seed(void **state)
 static void random_stream(stream_t *s, size_t frames)
 {
     for (size_t i = 0; i < frames; i++) {
-        size_t kind = rng_below(10);
-        size_t len = kind == 0  ? 0
-                     : kind < 5 ? rng_below(16)
-                     : kind < 9 ? rng_below(2000)
-                                : 64 * 1024 + rng_below(200 * 1024);
+        size_t kind = rng_below(40);
+        size_t len = kind < 4    ? 0
+                     : kind < 20 ? rng_below(16)
+                     : kind < 38 ? rng_below(2000)
+                                 : 64 * 1024 + rng_below(128 * 1024);
         stream_add(s, len);
     }
 }
