@@ -12,6 +12,10 @@ if(WIN32)
   endif()
   find_package(CURL CONFIG REQUIRED)
   add_library(sidecar_dep_curl ALIAS CURL::libcurl)
+  # mingw's own C99 printf family (%zu, %lld, %j), not msvcrt's. GCC checks
+  # format(printf) attributes against msvcrt's dialect on this target, so
+  # headers spell the archetype SC_PRINTF_ARCHETYPE (printf elsewhere).
+  add_compile_definitions(__USE_MINGW_ANSI_STDIO=1 SC_PRINTF_ARCHETYPE=gnu_printf)
 else()
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)
