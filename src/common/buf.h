@@ -2,6 +2,13 @@
 #ifndef SIDECAR_BUF_H
 #define SIDECAR_BUF_H
 
+/* The printf dialect checked by format attributes: mingw builds use the
+ * C99-conforming stdio (__USE_MINGW_ANSI_STDIO) and say gnu_printf so that
+ * %zu and %llu are accepted; clang knows only "printf". */
+#ifndef SC_PRINTF_ARCHETYPE
+#define SC_PRINTF_ARCHETYPE printf
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +26,7 @@ bool sc_buf_append_str(sc_buf_t *b, const char *s);
 /* printf-style append. */
 bool sc_buf_appendf(sc_buf_t *b, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
+    __attribute__((format(SC_PRINTF_ARCHETYPE, 2, 3)))
 #endif
     ;
 /* Removes the first `n` bytes (consumed from the front). */

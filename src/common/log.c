@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "platform.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,9 +16,20 @@ static FILE *log_file; /* NULL: stderr */
 static uv_once_t log_once = UV_ONCE_INIT;
 static uv_mutex_t log_mutex;
 
+/* A child of fork() must not inherit the lock held by another thread of
+ * its parent (a listener thread logging at that instant): it would block on
+ * its first log line forever. No prepare handler takes the lock: the
+ * runtime's own prepare handler may log, and stdio's state is made
+ * consistent across fork by the C library. */
+static void log_atfork_child(void)
+{
+    uv_mutex_init(&log_mutex);
+}
+
 static void log_init_once(void)
 {
     uv_mutex_init(&log_mutex);
+    sc_plat_atfork(NULL, NULL, log_atfork_child);
 }
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

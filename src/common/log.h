@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "buf.h" /* SC_PRINTF_ARCHETYPE */
+
 typedef enum sc_log_level {
     SC_LOG_ERROR = 0,
     SC_LOG_WARN = 1,
@@ -21,7 +23,7 @@ int sc_log_parse_level(const char *s, sc_log_level_t *out);
 
 void sc_log(sc_log_level_t level, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
+    __attribute__((format(SC_PRINTF_ARCHETYPE, 2, 3)))
 #endif
     ;
 
@@ -36,7 +38,7 @@ typedef struct sc_log_limit {
 void sc_log_limited(sc_log_limit_t *limit, sc_log_level_t level,
                     const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(SC_PRINTF_ARCHETYPE, 3, 4)))
 #endif
     ;
 
