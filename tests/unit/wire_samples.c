@@ -571,7 +571,11 @@ static void assert_list_equal(const char *where, const pb_msgdesc_t *desc,
     const uint8_t *exp_item = exp->items;
     for (size_t i = 0; i < exp->count; i++, exp_item += size) {
         char here[512];
-        snprintf(here, sizeof here, "%s[%zu]", where, i);
+        /* A path cut short in a failure message is acceptable. */
+        if (snprintf(here, sizeof here, "%s[%zu]", where, i) >=
+            (int)sizeof here) {
+            here[sizeof here - 1] = '\0';
+        }
         if (sc_list_next(&it, desc, &item, size) != 1) {
             fail_msg("%s: item does not decode", here);
         }
