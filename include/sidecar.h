@@ -275,6 +275,21 @@ int sc_flag_evaluation_record(const sc_flag_evaluation_t *e);
  * then counted as dropped by the client). */
 int sc_flag_evaluations_flush(void);
 
+/* One exposure (a flag assignment shown to a subject). */
+typedef struct sc_exposure {
+    const char *flag_key; /* required */
+    const char *allocation_key;
+    const char *variant_key;
+    const char *subject_id;
+    const sc_attr_t *subject_attributes;
+    size_t subject_attributes_len;
+    int64_t timestamp_ms; /* epoch ms; 0: now */
+} sc_exposure_t;
+
+/* Sends `n` exposures as one ExposureBatch action, posted by the sidecar to
+ * /evp_proxy/v2/api/v2/exposures. Returns 0, SC_EDROPPED, or UV_EINVAL. */
+int sc_send_exposures(const sc_exposure_t *exposures, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 /* The public flag-evaluation calls: record into the process aggregator,
  * drain it into FlagEvaluationBatch actions on the runtime's client. */
 #include "client.h"
+#include "codec.h"
 #include "flageval.h"
 #include "flageval_wire.h"
 #include "sidecar.h"
@@ -117,4 +118,75 @@ int sc_flag_evaluations_flush(void)
     }
     sc_flageval_batch_free(&batch);
     return ctx.status;
+}
+
+/* ---- exposures ---------------------------------------------------------- */
+
+static void to_wire_attr(const sc_attr_t *a, sidecar_v1_ContextAttribute *w)
+{
+    memset(w, 0, sizeof *w);
+    w->key = sc_view_str(a->key);
+    switch (a->type) {
+    case SC_ATTR_NUMBER:
+        w->has_number_value = true;
+        w->number_value = a->number_value;
+        break;
+    case SC_ATTR_BOOL:
+        w->has_bool_value = true;
+        w->bool_value = a->bool_value;
+        break;
+    default:
+        w->string_value = sc_view_str(a->string_value);
+        break;
+    }
+}
+
+int sc_send_exposures(const sc_exposure_t *exposures, size_t n)
+{
+    sc_client_t *client = sc_runtime_client();
+    if (exposures == NULL || n == 0) {
+        return UV_EINVAL;
+    }
+    if (client == NULL) {
+        return SC_EDROPPED;
+    }
+    size_t attrs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (exposures[i].flag_key == NULL) {
+            return UV_EINVAL;
+        }
+        attrs += exposures[i].subject_attributes_len;
+    }
+    sidecar_v1_Exposure *wire = calloc(n, sizeof *wire);
+    sidecar_v1_ContextAttribute *wattrs =
+        calloc(attrs > 0 ? attrs : 1, sizeof *wattrs);
+    if (wire == NULL || wattrs == NULL) {
+        free(wire);
+        free(wattrs);
+        return UV_ENOMEM;
+    }
+    int64_t now = sc_flageval_now_ms();
+    sidecar_v1_ContextAttribute *next = wattrs;
+    for (size_t i = 0; i < n; i++) {
+        const sc_exposure_t *e = &exposures[i];
+        sidecar_v1_Exposure *w = &wire[i];
+        w->timestamp_ms = e->timestamp_ms != 0 ? e->timestamp_ms : now;
+        w->flag_key = sc_view_str(e->flag_key);
+        w->allocation_key = sc_view_str(e->allocation_key);
+        w->variant_key = sc_view_str(e->variant_key);
+        w->subject_id = sc_view_str(e->subject_id);
+        for (size_t k = 0; k < e->subject_attributes_len; k++) {
+            to_wire_attr(&e->subject_attributes[k], &next[k]);
+        }
+        w->subject_attributes = SC_LIST_OF(next, e->subject_attributes_len);
+        next += e->subject_attributes_len;
+    }
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_exposure_batch_tag;
+    env.action.exposure_batch.exposures = SC_LIST_OF(wire, n);
+    int rc = sc_client_enqueue(client, SC_ACTION_EXPOSURES, &env);
+    free(wire);
+    free(wattrs);
+    return rc;
 }

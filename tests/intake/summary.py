@@ -9,6 +9,7 @@ import argparse
 import base64
 import collections
 import json
+import subprocess
 import sys
 
 import traces
@@ -19,18 +20,29 @@ def main():
     ap.add_argument("records")
     ap.add_argument("--expect-traces", type=int)
     ap.add_argument("--expect-evaluations", type=int)
+    ap.add_argument("--expect-exposures", type=int)
     args = ap.parse_args()
     records = traces.records_from_file(args.records)
     t = traces.summarize(records)
     flags = collections.Counter()
     bodies = 0
     nulls = 0
+    rejected_by_json_tool = 0
+    exposures = 0
     for rec in records:
-        if rec["path"] != "/evp_proxy/v2/api/v2/flagevaluations":
+        if not rec["path"].startswith("/evp_proxy/v2/api/v2/"):
+            continue
+        body = base64.b64decode(rec["body_b64"])
+        # The independent check the issue names: python3 -m json.tool.
+        tool = subprocess.run([sys.executable, "-m", "json.tool"], input=body,
+                              capture_output=True)
+        rejected_by_json_tool += tool.returncode != 0
+        text = body.decode()
+        nulls += text.count("null")
+        if rec["path"].endswith("/exposures"):
+            exposures += len(json.loads(text)["exposures"])
             continue
         bodies += 1
-        text = base64.b64decode(rec["body_b64"]).decode()
-        nulls += text.count("null")
         for ev in json.loads(text)["flagEvaluations"]:
             flags[ev["flag"]["key"]] += ev["evaluation_count"]
     print(f"trace requests: {t['requests']}, traces received: {t['traces']} "
@@ -41,7 +53,12 @@ def main():
           f"{sum(flags.values())}, nulls in bodies: {nulls}")
     for key, n in sorted(flags.items()):
         print(f"  {key}: {n}")
-    ok = not t["decode_errors"] and not t["count_mismatches"] and nulls == 0
+    print(f"exposures received: {exposures}; EVP bodies json.tool rejected: "
+          f"{rejected_by_json_tool}")
+    ok = (not t["decode_errors"] and not t["count_mismatches"] and nulls == 0
+          and rejected_by_json_tool == 0)
+    if args.expect_exposures is not None:
+        ok &= exposures == args.expect_exposures
     if args.expect_traces is not None:
         ok &= t["traces"] == args.expect_traces and not t["duplicate_trace_ids"]
     if args.expect_evaluations is not None:

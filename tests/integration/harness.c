@@ -222,12 +222,17 @@ static child_t intake;
 
 int th_intake_start(const char *dir)
 {
-    char port_file[512];
+    char port_file[512], records[512];
     snprintf(port_file, sizeof port_file, "%s/intake.port", dir);
-    const char *argv[] = {
-        SIDECAR_PYTHON, SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
-        "--port-file",  port_file,
-        "--quiet",      NULL};
+    snprintf(records, sizeof records, "%s/records.jsonl", dir);
+    const char *argv[] = {SIDECAR_PYTHON,
+                          SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
+                          "--port-file",
+                          port_file,
+                          "--record",
+                          records,
+                          "--quiet",
+                          NULL};
     if (spawn(sidecar_loop(), &intake, argv) != 0) {
         return 0;
     }

@@ -34,8 +34,9 @@ uint64_t th_json_u64(const char *json, const char *key);
  * "trace_id" is `id`. Returns its length (buffer needs 64 bytes). */
 size_t th_trace_payload(uint8_t *out, uint64_t id);
 
-/* Starts the local intake (tests/intake/intake.py) with its records in
- * `dir`; returns its TCP port, or 0. th_intake_stop() ends it. */
+/* Starts the local intake (tests/intake/intake.py) recording every request
+ * to `dir`/records.jsonl; returns its TCP port, or 0. th_intake_stop()
+ * ends it. */
 int th_intake_start(const char *dir);
 void th_intake_stop(void);
 

@@ -1,0 +1,133 @@
+/* End to end through the real pieces: several client processes (each its
+ * own runtime, subprocess mode: the first one starts the sidecar binary)
+ * send traces, record flag evaluations and send exposures; the local intake
+ * plays the agent. tests/intake/summary.py then decodes what arrived with
+ * independent tools (python3-msgpack, python3 -m json.tool) and checks that
+ * every trace arrived exactly once with the right X-Datadog-Trace-Count, the
+ * evaluation counts summed across processes, the exposures, and no null. */
+#include "harness.h"
+#include "sidecar.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CLIENTS              6
+#define REQUESTS             300
+#define EXPOSURES_PER_CLIENT 25
+
+static int client(const char *dir, int index)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    sc_config_from_env(&cfg); /* the agent URL */
+    cfg.mode = SC_MODE_SUBPROCESS;
+    cfg.sidecar_path = th_sidecar_bin();
+    cfg.endpoint_dir = dir;
+    cfg.client.service = "e2e-service";
+    cfg.client.env = "test";
+    cfg.client.language = "php";
+    cfg.client.language_version = "8.2.0";
+    if (sc_init(&cfg) != 0) {
+        return 1;
+    }
+    uint8_t payload[64];
+    int failures = 0;
+    for (int r = 0; r < REQUESTS; r++) {
+        size_t len = th_trace_payload(payload, (uint64_t)index * 100000 + r);
+        failures += sc_send_trace(payload, len, 1) != 0;
+        sc_attr_t ctx[] = {
+            {.key = "n", .type = SC_ATTR_NUMBER, .number_value = r % 4},
+            {.key = "s", .type = SC_ATTR_STRING, .string_value = "1"},
+        };
+        sc_flag_evaluation_t on = {.flag_key = "f-on",
+                                   .variant_key = "on",
+                                   .allocation_key = "a1",
+                                   .reason = "TARGETING_MATCH",
+                                   .targeting_key = "user",
+                                   .context = ctx,
+                                   .context_len = 2};
+        sc_flag_evaluation_t dflt = {.flag_key = "f-default",
+                                     .reason = "DEFAULT"};
+        failures += sc_flag_evaluation_record(&on) != 0;
+        failures += sc_flag_evaluation_record(&on) != 0;
+        failures += sc_flag_evaluation_record(&dflt) != 0;
+        failures += sc_flag_evaluations_flush() != 0;
+        sc_flush();
+    }
+    sc_attr_t subject[] = {
+        {.key = "tier", .type = SC_ATTR_STRING, .string_value = "gold"},
+        {.key = "beta", .type = SC_ATTR_BOOL, .bool_value = true}};
+    sc_exposure_t ex[EXPOSURES_PER_CLIENT];
+    for (int i = 0; i < EXPOSURES_PER_CLIENT; i++) {
+        ex[i] = (sc_exposure_t){.flag_key = "f-on",
+                                .allocation_key = "a1",
+                                .variant_key = "on",
+                                .subject_id = "user",
+                                .subject_attributes = subject,
+                                .subject_attributes_len = 2};
+    }
+    failures += sc_send_exposures(ex, EXPOSURES_PER_CLIENT) != 0;
+    int rc = sc_flush_sync(5000);
+    sc_shutdown();
+    if (failures != 0 || (rc != 0 && rc != UV_ETIMEDOUT)) {
+        fprintf(stderr, "client %d: %d failures, flush %s\n", index, failures,
+                sc_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "client") == 0) {
+        return client(argv[2], atoi(argv[3]));
+    }
+    char dir[] = "/tmp/sidecar-e2e-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    int port = th_intake_start(dir);
+    if (port == 0) {
+        fprintf(stderr, "intake did not start\n");
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    setenv("DD_TRACE_AGENT_URL", url, 1);
+    const char *args[] = {"client", dir, NULL};
+    int failed = th_run_children(argv[0], CLIENTS, args);
+
+    /* The sidecar the first client started: ask it to stop, which delivers
+     * what it still holds (the final flush), and wait until it is gone. */
+    char ep[256];
+    snprintf(ep, sizeof ep, "%s/sidecar-%s-%u.sock", dir, sc_version(),
+             (unsigned)geteuid());
+    char *json = th_stats(ep);
+    uint64_t pid = th_json_u64(json, "pid");
+    free(json);
+    if (pid != UINT64_MAX) {
+        kill((pid_t)pid, SIGTERM);
+        for (int i = 0; i < 500 && kill((pid_t)pid, 0) == 0; i++) {
+            usleep(10000);
+        }
+    }
+    th_intake_stop();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s %s/tests/intake/summary.py %s/records.jsonl "
+             "--expect-traces %d --expect-evaluations %d "
+             "--expect-exposures %d",
+             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir, CLIENTS * REQUESTS,
+             CLIENTS * REQUESTS * 3, CLIENTS * EXPOSURES_PER_CLIENT);
+    int summary = system(cmd);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    bool ok = failed == 0 && WIFEXITED(summary) && WEXITSTATUS(summary) == 0;
+    printf("clients failed: %d; %s\n", failed, ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
