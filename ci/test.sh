@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command). Installs what it needs,
-# builds with warnings as errors, runs the sanitizer build of the unit and
-# integration tests, then the release build's full CTest run, whose summary
-# line is the last thing printed.
+# builds with warnings as errors, runs the unit and integration tests under
+# ASan+UBSan and under TSan, then the release build's full CTest run, whose
+# summary line is the last thing printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,11 @@ cmake --build --preset asan -j "$jobs"
 # nothing about this code. They run in the release build below.
 echo "(skipping tests labelled 'fork' under ASan: see tests/CMakeLists.txt)"
 ctest --preset asan -j "$jobs" --timeout 600 -LE "fork|fpm|windows"
+
+echo "== ThreadSanitizer build =="
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j "$jobs"
+ctest --preset tsan -j "$jobs" --timeout 600 -LE "fork|fpm|windows"
 
 echo "== release build =="
 cmake --preset release >/dev/null
