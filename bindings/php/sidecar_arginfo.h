@@ -1,0 +1,31 @@
+/* Argument information for sidecar.stub.php, in the form PHP's
+ * build/gen_stub.php produces (written by hand: php8.2-dev does not ship
+ * gen_stub.php). Keep the two in step. */
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_send_trace, 0, 2,
+                                        _IS_BOOL, 0)
+ZEND_ARG_TYPE_INFO(0, msgpack, IS_STRING, 0)
+ZEND_ARG_TYPE_INFO(0, trace_count, IS_LONG, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_record_flag_evaluation,
+                                        0, 1, _IS_BOOL, 0)
+ZEND_ARG_TYPE_INFO(0, flag, IS_STRING, 0)
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, variant, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, allocation, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, reason, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, targeting_key, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, rule, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, error, IS_STRING, 1, "null")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, context, IS_ARRAY, 0, "[]")
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_flush, 0, 0, _IS_BOOL,
+                                        0)
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, timeout_ms, IS_LONG, 0, "1000")
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_stats, 0, 0, IS_ARRAY,
+                                        0)
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, sidecar_timeout_ms, IS_LONG, 0, "1000")
+ZEND_END_ARG_INFO()

@@ -1,0 +1,332 @@
+/* The PHP functions of the sidecar extension (sidecar.stub.php). Each is a
+ * thin call into the runtime; none waits for the sidecar except
+ * sidecar_flush() and sidecar_stats(), which are asked to. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "php_sidecar.h"
+
+#include "ext/json/php_json.h"
+#include "sidecar.h"
+#include "sidecar_arginfo.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* sidecar_send_trace(string $msgpack, int $trace_count): bool
+ * `msgpack` is a v0.4 array of `trace_count` traces. false: dropped (and
+ * counted), or the extension is not active. */
+ZEND_FUNCTION(sidecar_send_trace)
+{
+    zend_string *msgpack;
+    zend_long trace_count;
+    ZEND_PARSE_PARAMETERS_START(2, 2)
+    Z_PARAM_STR(msgpack)
+    Z_PARAM_LONG(trace_count)
+    ZEND_PARSE_PARAMETERS_END();
+    if (trace_count < 0 || (zend_ulong)trace_count > UINT32_MAX) {
+        zend_argument_value_error(2, "must be between 0 and %" PRIu32,
+                                  UINT32_MAX);
+        RETURN_THROWS();
+    }
+    if (!php_sidecar_active) {
+        RETURN_FALSE;
+    }
+    int rc = sc_send_trace(ZSTR_VAL(msgpack), ZSTR_LEN(msgpack),
+                           (uint32_t)trace_count);
+    php_sidecar_counters_t *c = php_sidecar_counters();
+    if (rc == 0) {
+        c->traces_sent += (uint64_t)trace_count;
+    } else {
+        c->traces_dropped += (uint64_t)trace_count;
+    }
+    RETURN_BOOL(rc == 0);
+}
+
+static const char *str_or_null(const zend_string *s)
+{
+    return s != NULL ? ZSTR_VAL(s) : NULL;
+}
+
+/* PHP array → context attributes. Strings, ints, floats and bools are kept
+ * (ints and floats as numbers); other values (null, arrays, objects) have
+ * no attribute type and are left out. Integer keys become decimal strings,
+ * written into `key_space` (one 24-byte slot per element). */
+static size_t context_from_array(HashTable *ht, sc_attr_t *attrs,
+                                 char (*key_space)[24])
+{
+    size_t n = 0;
+    zend_ulong index;
+    zend_string *key;
+    zval *value;
+    ZEND_HASH_FOREACH_KEY_VAL(ht, index, key, value)
+    {
+        ZVAL_DEREF(value);
+        sc_attr_t *a = &attrs[n];
+        memset(a, 0, sizeof *a);
+        switch (Z_TYPE_P(value)) {
+        case IS_STRING:
+            a->type = SC_ATTR_STRING;
+            a->string_value = Z_STRVAL_P(value);
+            break;
+        case IS_LONG:
+            a->type = SC_ATTR_NUMBER;
+            a->number_value = (double)Z_LVAL_P(value);
+            break;
+        case IS_DOUBLE:
+            a->type = SC_ATTR_NUMBER;
+            a->number_value = Z_DVAL_P(value);
+            break;
+        case IS_TRUE:
+        case IS_FALSE:
+            a->type = SC_ATTR_BOOL;
+            a->bool_value = Z_TYPE_P(value) == IS_TRUE;
+            break;
+        default:
+            continue;
+        }
+        if (key != NULL) {
+            a->key = ZSTR_VAL(key);
+        } else {
+            snprintf(key_space[n], sizeof key_space[n], ZEND_ULONG_FMT, index);
+            a->key = key_space[n];
+        }
+        n++;
+    }
+    ZEND_HASH_FOREACH_END();
+    return n;
+}
+
+/* sidecar_record_flag_evaluation(string $flag, ?string $variant = null,
+ *     ?string $allocation = null, ?string $reason = null,
+ *     ?string $targeting_key = null, ?string $rule = null,
+ *     ?string $error = null, array $context = []): bool
+ * true: counted. false: counted as dropped, rejected, switched off
+ * (DD_FLAGGING_EVALUATION_COUNTS_ENABLED), or the extension is inactive. */
+ZEND_FUNCTION(sidecar_record_flag_evaluation)
+{
+    zend_string *flag;
+    zend_string *variant = NULL, *allocation = NULL, *reason = NULL;
+    zend_string *targeting_key = NULL, *rule = NULL, *error = NULL;
+    HashTable *context = NULL;
+    ZEND_PARSE_PARAMETERS_START(1, 8)
+    Z_PARAM_STR(flag)
+    Z_PARAM_OPTIONAL
+    Z_PARAM_STR_OR_NULL(variant)
+    Z_PARAM_STR_OR_NULL(allocation)
+    Z_PARAM_STR_OR_NULL(reason)
+    Z_PARAM_STR_OR_NULL(targeting_key)
+    Z_PARAM_STR_OR_NULL(rule)
+    Z_PARAM_STR_OR_NULL(error)
+    Z_PARAM_ARRAY_HT(context)
+    ZEND_PARSE_PARAMETERS_END();
+    if (!php_sidecar_active) {
+        RETURN_FALSE;
+    }
+    uint32_t count = context != NULL ? zend_hash_num_elements(context) : 0;
+    sc_attr_t *attrs = NULL;
+    char(*key_space)[24] = NULL;
+    size_t attr_count = 0;
+    if (count > 0) {
+        attrs = safe_emalloc(count, sizeof *attrs, 0);
+        key_space = safe_emalloc(count, sizeof *key_space, 0);
+        attr_count = context_from_array(context, attrs, key_space);
+    }
+    sc_flag_evaluation_t e = {
+        .flag_key = ZSTR_VAL(flag),
+        .variant_key = str_or_null(variant),
+        .allocation_key = str_or_null(allocation),
+        .reason = str_or_null(reason),
+        .targeting_key = str_or_null(targeting_key),
+        .targeting_rule_key = str_or_null(rule),
+        .error_message = str_or_null(error),
+        .context = attrs,
+        .context_len = attr_count,
+    };
+    int rc = sc_flag_evaluation_record(&e);
+    if (attrs != NULL) {
+        efree(attrs);
+        efree(key_space);
+    }
+    php_sidecar_counters_t *c = php_sidecar_counters();
+    if (rc == 0) {
+        c->evaluations_counted++;
+    } else {
+        c->evaluations_not_counted++;
+    }
+    RETURN_BOOL(rc == 0);
+}
+
+/* A timeout argument (the first) in milliseconds; false after throwing. */
+static bool timeout_in_range(zend_long timeout_ms)
+{
+    if (timeout_ms < 0 || (zend_ulong)timeout_ms > UINT32_MAX) {
+        zend_argument_value_error(1, "must be between 0 and %" PRIu32,
+                                  UINT32_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* sidecar_flush(int $timeout_ms = 1000): bool
+ * Sends the flag-evaluation counts so far and waits until the sidecar has
+ * handled everything this process sent, at most timeout_ms. */
+ZEND_FUNCTION(sidecar_flush)
+{
+    zend_long timeout_ms = 1000;
+    ZEND_PARSE_PARAMETERS_START(0, 1)
+    Z_PARAM_OPTIONAL
+    Z_PARAM_LONG(timeout_ms)
+    ZEND_PARSE_PARAMETERS_END();
+    if (!timeout_in_range(timeout_ms)) {
+        RETURN_THROWS();
+    }
+    if (!php_sidecar_active) {
+        RETURN_FALSE;
+    }
+    int queued = sc_flag_evaluations_flush();
+    int rc = sc_flush_sync((uint32_t)timeout_ms);
+    RETURN_BOOL(queued == 0 && rc == 0);
+}
+
+/* ---- sidecar_stats ------------------------------------------------------- */
+
+/* The public sc_action_kind_t, in order. */
+static const char *const action_names[SC_ACTION_KIND_COUNT] = {
+    "hello",     "session_config", "trace", "flag_evaluations",
+    "exposures", "flush",          "ping",  "stats",
+};
+
+static void add_u64(zval *arr, const char *key, uint64_t v)
+{
+    add_assoc_long(arr, key, v > ZEND_LONG_MAX ? ZEND_LONG_MAX : (zend_long)v);
+}
+
+static void add_by_kind(zval *arr, const char *key, const uint64_t *counts)
+{
+    zval kinds;
+    array_init(&kinds);
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        add_u64(&kinds, action_names[k], counts[k]);
+    }
+    add_assoc_zval(arr, key, &kinds);
+}
+
+static void add_runtime_info(zval *arr)
+{
+    sc_runtime_info_t info;
+    sc_runtime_info(&info);
+    add_assoc_string(arr, "configured_mode",
+                     sc_connection_mode_name(info.configured_mode));
+    add_assoc_string(arr, "mode", sc_connection_mode_name(info.mode));
+    add_assoc_string(arr, "reason", info.reason);
+    add_assoc_string(arr, "endpoint", info.endpoint);
+    add_u64(arr, "init_pid", info.init_pid);
+    add_u64(arr, "master_pid", info.master_pid);
+    add_assoc_bool(arr, "listener_here", info.listener_here);
+    add_u64(arr, "sidecar_pid", info.sidecar_pid);
+    add_u64(arr, "spawns", info.spawns);
+    add_u64(arr, "spawn_failures", info.spawn_failures);
+    add_u64(arr, "promotions", info.promotions);
+}
+
+static void add_client_stats(zval *arr)
+{
+    sc_client_stats_t st;
+    sc_client_stats(sc_runtime_client(), &st);
+    zval client;
+    array_init(&client);
+    add_by_kind(&client, "enqueued", st.enqueued);
+    add_by_kind(&client, "dropped_full", st.dropped_full);
+    add_u64(&client, "dropped_in_flight", st.dropped_in_flight);
+    add_u64(&client, "dropped_after_fork", st.dropped_after_fork);
+    add_u64(&client, "frames_written", st.frames_written);
+    add_u64(&client, "bytes_written", st.bytes_written);
+    add_u64(&client, "writes", st.writes);
+    add_u64(&client, "connects", st.connects);
+    add_u64(&client, "connect_failures", st.connect_failures);
+    add_u64(&client, "disconnects", st.disconnects);
+    add_u64(&client, "buffered_bytes", st.buffered_bytes);
+    add_assoc_zval(arr, "client", &client);
+}
+
+static void add_extension_counters(zval *arr)
+{
+    const php_sidecar_counters_t *c = php_sidecar_counters();
+    zval ext;
+    array_init(&ext);
+    add_u64(&ext, "requests", c->requests);
+    add_u64(&ext, "rshutdown_ns_last", c->rshutdown_ns_last);
+    add_u64(&ext, "rshutdown_ns_max", c->rshutdown_ns_max);
+    add_u64(&ext, "rshutdown_ns_max_unpreempted",
+            c->rshutdown_ns_max_unpreempted);
+    add_u64(&ext, "rshutdown_blocked", c->rshutdown_blocked);
+    add_u64(&ext, "rshutdown_preempted", c->rshutdown_preempted);
+    add_u64(&ext, "traces_sent", c->traces_sent);
+    add_u64(&ext, "traces_dropped", c->traces_dropped);
+    add_u64(&ext, "evaluations_counted", c->evaluations_counted);
+    add_u64(&ext, "evaluations_not_counted", c->evaluations_not_counted);
+    add_assoc_zval(arr, "extension", &ext);
+}
+
+/* The sidecar's own stats document, decoded; null (and "sidecar_error")
+ * when it does not answer in time. */
+static void add_sidecar_stats(zval *arr, uint32_t timeout_ms)
+{
+    char *json = NULL;
+    int rc = sc_client_sidecar_stats(sc_runtime_client(), timeout_ms, &json);
+    zval decoded;
+    if (rc == 0 && php_json_decode_ex(
+                       &decoded, json, strlen(json), PHP_JSON_OBJECT_AS_ARRAY,
+                       PHP_JSON_PARSER_DEFAULT_DEPTH) == SUCCESS) {
+        add_assoc_zval(arr, "sidecar", &decoded);
+    } else {
+        add_assoc_null(arr, "sidecar");
+        add_assoc_string(arr, "sidecar_error",
+                         rc != 0 ? sc_strerror(rc)
+                                 : "stats document is not JSON");
+    }
+    free(json);
+}
+
+/* sidecar_stats(int $sidecar_timeout_ms = 1000): array
+ * This process's view (runtime info, client counters, extension counters)
+ * and the sidecar's stats; 0 skips asking the sidecar. */
+ZEND_FUNCTION(sidecar_stats)
+{
+    zend_long timeout_ms = 1000;
+    ZEND_PARSE_PARAMETERS_START(0, 1)
+    Z_PARAM_OPTIONAL
+    Z_PARAM_LONG(timeout_ms)
+    ZEND_PARSE_PARAMETERS_END();
+    if (!timeout_in_range(timeout_ms)) {
+        RETURN_THROWS();
+    }
+    array_init(return_value);
+    add_assoc_bool(return_value, "enabled", php_sidecar_active);
+    add_u64(return_value, "pid", (uint64_t)getpid());
+    add_assoc_string(return_value, "library_version", sc_version());
+    add_extension_counters(return_value);
+    if (!php_sidecar_active) {
+        return;
+    }
+    add_runtime_info(return_value);
+    add_client_stats(return_value);
+    if (timeout_ms > 0) {
+        add_sidecar_stats(return_value, (uint32_t)timeout_ms);
+    }
+}
+
+/* clang-format off */
+const zend_function_entry php_sidecar_functions[] = {
+    ZEND_FE(sidecar_send_trace, arginfo_sidecar_send_trace)
+    ZEND_FE(sidecar_record_flag_evaluation,
+            arginfo_sidecar_record_flag_evaluation)
+    ZEND_FE(sidecar_flush, arginfo_sidecar_flush)
+    ZEND_FE(sidecar_stats, arginfo_sidecar_stats)
+    ZEND_FE_END
+};
+/* clang-format on */
