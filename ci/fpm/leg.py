@@ -158,6 +158,7 @@ class Leg:
         self.results = []
         self.overhead = collections.defaultdict(dict)
         self.scenario_overhead = {}
+        self.fpm_pids = set()  # every FPM master and worker seen, for cleanup
         sys.path.insert(0, os.path.join(self.src, "tests", "intake"))
         from intake_client import Intake  # noqa: E402 (path set just above)
         import traces  # noqa: E402
@@ -289,6 +290,7 @@ class Fpm:
                 self.master = int(f.read())
         else:
             self.master = self.proc.pid
+        self.leg.fpm_pids.add(self.master)
         self.wait_ready()
 
     def wait_ready(self, not_served_by=(), timeout=15):
@@ -304,7 +306,9 @@ class Fpm:
         raise RuntimeError("php-fpm does not answer; log:\n" + self.log_tail())
 
     def workers(self):
-        return [p for p in children_of(self.master) if alive(p)]
+        pids = [p for p in children_of(self.master) if alive(p)]
+        self.leg.fpm_pids.update(pids)
+        return pids
 
     def request(self, script, query="", timeout=20):
         env = {"SCRIPT_FILENAME": os.path.join(self.www, script), "REQUEST_METHOD": "GET",
@@ -674,12 +678,15 @@ def lifecycle_cli_fork(leg, mode):
 
 
 def cleanup_leftovers(leg):
-    """Anything of ours still running after a failed scenario."""
-    mine = [p for p in all_pids() if alive(p) and (exe_of(p) == leg.sidecar_bin or leg.dir in cmdline_of(p))]
+    """Anything of ours still running after a failed scenario (FPM renames
+    its processes, so they are known by pid and checked by executable)."""
+    fpm = [p for p in leg.fpm_pids if alive(p) and (exe_of(p) or "").startswith("/usr/sbin/php-fpm")]
+    mine = fpm + [p for p in all_pids() if alive(p) and (exe_of(p) == leg.sidecar_bin or leg.dir in cmdline_of(p))]
     mine = [p for p in mine if p not in (os.getpid(), leg.intake.process.pid)]
     if mine:
         log("  cleaning up leftover processes %s" % mine)
-        kill_pids(mine, signal.SIGKILL, timeout=5)
+        kill_pids(sorted(set(mine)), signal.SIGKILL, timeout=5)
+    leg.fpm_pids.clear()
 
 
 def main():
