@@ -76,16 +76,9 @@ ln -s libsidecar.so.0 "$T/lib/libsidecar.so"
 cp "$BIN" "$T/sidecar"
 cp "$SRC"/bindings/php/tests/*.php "$T/www/"
 
-# A subprocess-mode sidecar started by the root master must admit the
-# www-data workers; the runtime has no setting for that yet (see
-# docs/php.md), so subprocess and auto start it through a wrapper that
-# passes --allow-uid.
+# A subprocess-mode sidecar started by the root master admits the www-data
+# workers through sidecar.allowed_uids (the pool user is not known at MINIT).
 WWW_UID=$(id -u www-data)
-cat >"$T/sidecar-allow-www-data" <<EOF
-#!/bin/sh
-exec "$T/sidecar" "\$@" --allow-uid $WWW_UID
-EOF
-chmod 755 "$T/sidecar-allow-www-data"
 
 echo "building the extension (phpize8.2) in $T/ext"
 cp "$SRC"/bindings/php/config.m4 "$SRC"/bindings/php/*.c \
@@ -107,6 +100,6 @@ chmod -R a+rX "$T"
 
 rc=0
 "$PYTHON" "$SRC/ci/fpm/leg.py" --dir "$T" --src "$SRC" --version "$VERSION" \
-    --sidecar-launch sidecar-allow-www-data "$@" || rc=$?
+    --sidecar-launch sidecar --allowed-uids "$WWW_UID" "$@" || rc=$?
 [ $rc = 0 ] && echo "FPM leg: PASS" || echo "FPM leg: FAIL"
 exit $rc

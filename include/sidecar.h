@@ -156,6 +156,14 @@ typedef struct sc_config {
                                        subprocess sidecar exits after this
                                        long without connections (60000) */
     uint32_t exit_flush_timeout_ms; /* sync flush at exit (1000) */
+    /* Other users whose processes the sidecar admits (SPEC §4), besides
+     * its own euid and root: FPM's pool user under a root master in
+     * subprocess mode. DD_TRACE_SIDECAR_ALLOWED_UIDS="33,1000". */
+    uint32_t allowed_uids[16];
+    size_t allowed_uid_count;
+    /* Flag-evaluation counts: -1 keeps DD_FLAGGING_EVALUATION_COUNTS_ENABLED
+     * (default on), 0 turns them off, 1 on. */
+    int flag_evaluation_counts;
     /* The process that forks the workers becomes the master, even when
      * sc_init() ran in an ancestor that exits (PHP-FPM with daemonize =
      * yes: MINIT runs in a launcher). Off for CLI. */

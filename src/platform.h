@@ -39,15 +39,21 @@ int sc_plat_identity(char *out, size_t size);
 int sc_plat_listen(uv_pipe_t *server, const char *endpoint, int backlog,
                    uv_connection_cb on_connection);
 
-/* Binds `endpoint` without listening and returns the raw listening handle
- * as an integer (a descriptor on POSIX) so that it can be handed to a
- * daemon. The bind is the lock: UV_EADDRINUSE means someone owns the name.
- * Not available on Windows (UV_ENOTSUP), which elects by named mutex. */
+/* Takes ownership of `endpoint` for a daemon about to be started and
+ * returns a raw handle for it as an integer. The claim is the lock:
+ * UV_EADDRINUSE means a live process owns the name. POSIX binds and
+ * listens: the handle is the listening socket, handed to the daemon.
+ * Windows wins the name's election mutex: the handle is that mutex, held
+ * until the daemon has taken the election over (see sc_plat_close_raw);
+ * the daemon binds its pipe itself. */
 int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle);
 
-/* Listens on a handle obtained from sc_plat_bind_handoff (in the daemon). */
-int sc_plat_listen_handle(uv_pipe_t *server, int64_t handle,
-                          uv_connection_cb on_connection);
+/* Listens on `endpoint` as handed over by sc_plat_bind_handoff (in the
+ * daemon); `handle` is the value sc_plat_passed_handle_value() gave it: the
+ * descriptor of the bound socket (POSIX), or the id of the handover
+ * (Windows: the daemon takes the election over, then binds). */
+int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
+                          int64_t handle, uv_connection_cb on_connection);
 
 /* Cleans up what sc_plat_listen created besides the handle itself (a socket
  * file). Call after the handle is closed. */
@@ -136,21 +142,52 @@ bool sc_plat_is_descendant(uint32_t pid, uint32_t ancestor);
 /* Starts `argv[0]` detached from the caller: its own session, no parent
  * that must reap it (no zombie is ever left behind), no death signal tied to
  * the caller, standard streams on the null device, and no inherited
- * descriptor except `pass_handle` (>= 0), which the program finds as
- * descriptor 3 (POSIX) or by the value passed in its arguments. `*pid` gets
- * the daemon's pid. Returns 0, or the error of a failed exec. */
+ * descriptor except `pass_handle` (>= 0, from sc_plat_bind_handoff), which
+ * the program finds as descriptor 3 (POSIX). Windows inherits nothing: it
+ * waits (boundedly) until the daemon is ready to take the election over.
+ * `*pid` gets the daemon's pid. Returns 0, or the error of a failed exec. */
 int sc_plat_spawn_detached(const char *const argv[], int64_t pass_handle,
                            uint32_t *pid);
 
-/* Descriptor number under which a spawned daemon finds `pass_handle`. */
+/* The value a spawned daemon is given (--listen-fd) for `pass_handle`: the
+ * descriptor number it finds the socket under (POSIX), the handover's id
+ * (Windows). */
 int64_t sc_plat_passed_handle_value(int64_t pass_handle);
 
 /* Closes a raw descriptor or handle (one passed to a daemon, or one a child
- * of fork() must not keep). */
+ * of fork() must not keep). For a handle of sc_plat_bind_handoff this ends
+ * the caller's claim (Windows: releases the election to the daemon). */
 void sc_plat_close_raw(int64_t handle);
 
 /* Registers fork handlers (pthread_atfork). Windows has no fork: no-op. */
 int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
+
+/* How thread-mode processes find their master (SPEC §3). False (POSIX):
+ * workers are forked from the master and know it by the pid in the
+ * endpoint name. True (Windows, no fork: IIS starts pool processes one by
+ * one): all processes of an identity share one thread-mode endpoint and
+ * elect the master, which is whoever listens there: sc_plat_listen fails
+ * with UV_EADDRINUSE while another live process owns the name, and the
+ * owner's death frees it for the next election. */
+bool sc_plat_thread_master_elected(void);
+
+/* ---- stop requests (the `sidecar run` daemon) ------------------------------
+ */
+
+typedef struct sc_plat_stop_watch sc_plat_stop_watch_t;
+
+/* Calls `on_stop(arg)` on `loop` when this process is asked to stop:
+ * SIGINT or SIGTERM (POSIX); Ctrl+C, Ctrl+Break or sc_plat_request_stop()
+ * (Windows, which has no signal one process can send another). */
+int sc_plat_stop_watch_start(uv_loop_t *loop, void (*on_stop)(void *arg),
+                             void *arg, sc_plat_stop_watch_t **out);
+
+/* Stops watching; the watch's handles close on the loop, which must run
+ * once more to free it. */
+void sc_plat_stop_watch_close(sc_plat_stop_watch_t *w);
+
+/* Asks process `pid` to stop as above (POSIX: SIGTERM). */
+int sc_plat_request_stop(uint32_t pid);
 
 #endif

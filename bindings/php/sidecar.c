@@ -60,6 +60,7 @@ PHP_INI_ENTRY("sidecar.flag_evaluation_counts", "env", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.service", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.env", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.version", "", PHP_INI_SYSTEM, NULL)
+PHP_INI_ENTRY("sidecar.allowed_uids", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_END()
 
 /* The INI value when set, otherwise NULL. The string lives until
@@ -115,37 +116,44 @@ static void apply_ini(sc_config_t *cfg)
     ini_string("sidecar.version", &cfg->client.version);
 }
 
-#define COUNTS_ENV "DD_FLAGGING_EVALUATION_COUNTS_ENABLED"
-
-/* The runtime reads the kill switch from the environment once, when the
- * process's flag-evaluation aggregator is first used; an explicit INI value
- * must win over the environment. So the first use happens here, with the
- * INI value put in the environment for that moment only. Workers forked
- * later inherit the aggregator's setting (FPM clears their environment). */
-static void settle_flag_evaluation_counts(void)
+/* sidecar.flag_evaluation_counts: "env" (default) keeps
+ * DD_FLAGGING_EVALUATION_COUNTS_ENABLED; any boolean overrides it. */
+static void apply_flag_evaluation_counts(sc_config_t *cfg)
 {
     const char *ini = INI_STR("sidecar.flag_evaluation_counts");
-    bool from_ini = ini != NULL && strcmp(ini, "env") != 0;
-    char *saved = NULL;
-    if (from_ini) {
-        const char *old = getenv(COUNTS_ENV);
-        saved = old != NULL ? strdup(old) : NULL;
-        zend_string *value = zend_string_init(ini, strlen(ini), 1);
-        bool on = zend_ini_parse_bool(value);
-        zend_string_release(value);
-        setenv(COUNTS_ENV, on ? "true" : "false", 1);
+    if (ini == NULL || strcmp(ini, "env") == 0) {
+        return;
     }
-    /* Before sc_init() there is no client: this only creates the
-     * aggregator (reading the switch); nothing is drained or sent. */
-    sc_flag_evaluations_flush();
-    if (from_ini) {
-        if (saved != NULL) {
-            setenv(COUNTS_ENV, saved, 1);
-            free(saved);
-        } else {
-            unsetenv(COUNTS_ENV);
+    zend_string *value = zend_string_init(ini, strlen(ini), 0);
+    cfg->flag_evaluation_counts = zend_ini_parse_bool(value) ? 1 : 0;
+    zend_string_release(value);
+}
+
+/* sidecar.allowed_uids = "33,1000": users besides the master's whose
+ * processes the sidecar admits (FPM's pool user under a root master in
+ * subprocess mode; the pool's user is not known yet at MINIT). */
+static void apply_allowed_uids(sc_config_t *cfg)
+{
+    const char *v = ini_set_value("sidecar.allowed_uids");
+    if (v == NULL) {
+        return;
+    }
+    size_t n = 0;
+    const char *p = v;
+    while (*p != '\0' && n < sizeof cfg->allowed_uids / sizeof cfg->allowed_uids[0]) {
+        char *end = NULL;
+        unsigned long uid = strtoul(p, &end, 10);
+        if (end == p || uid > UINT32_MAX || (*end != ',' && *end != '\0')) {
+            php_error_docref(NULL, E_WARNING,
+                             "ignoring sidecar.allowed_uids=%s: "
+                             "comma-separated uids",
+                             v);
+            return;
         }
+        cfg->allowed_uids[n++] = (uint32_t)uid;
+        p = *end == ',' ? end + 1 : end;
     }
+    cfg->allowed_uid_count = n;
 }
 
 /* ---- lifecycle --------------------------------------------------------------
@@ -173,7 +181,8 @@ static PHP_MINIT_FUNCTION(sidecar)
         sapi_module.name != NULL && strcmp(sapi_module.name, "fpm-fcgi") == 0;
     cfg.client.language = "php";
     cfg.client.language_version = PHP_VERSION;
-    settle_flag_evaluation_counts();
+    apply_flag_evaluation_counts(&cfg);
+    apply_allowed_uids(&cfg);
     int rc = sc_init(&cfg);
     if (rc != 0) {
         php_error_docref(NULL, E_WARNING, "sc_init: %s", sc_strerror(rc));

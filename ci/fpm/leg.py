@@ -154,6 +154,7 @@ class Leg:
         self.requests = args.requests
         self.sidecar_bin = os.path.join(self.dir, "sidecar")
         self.sidecar_launch = os.path.join(self.dir, args.sidecar_launch)
+        self.allowed_uids = args.allowed_uids
         self.version = args.version
         self.results = []
         self.overhead = collections.defaultdict(dict)
@@ -229,6 +230,7 @@ class Leg:
             "sidecar.connection_mode": mode,
             "sidecar.sidecar_path": self.sidecar_launch,
             "sidecar.connect_timeout": str(CONNECT_TIMEOUT_MS),
+            "sidecar.allowed_uids": self.allowed_uids,
         }
         if not agent_in_env:
             d["sidecar.agent_url"] = self.agent_url
@@ -699,6 +701,8 @@ def main():
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
+    ap.add_argument("--allowed-uids", default="",
+                    help="sidecar.allowed_uids: the pool user's uid")
     args = ap.parse_args()
     leg = Leg(args)
     lifecycles = [

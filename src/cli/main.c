@@ -166,33 +166,39 @@ static int parse_args(cli_t *cli, int argc, char **argv)
 
 typedef struct run_state {
     sc_daemon_t *daemon;
-    uv_signal_t sigint, sigterm;
+    sc_plat_stop_watch_t *stop_watch;
 } run_state_t;
 
 static void stop(run_state_t *r)
 {
-    uv_close((uv_handle_t *)&r->sigint, NULL);
-    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    sc_plat_stop_watch_close(r->stop_watch);
+    r->stop_watch = NULL;
     sc_daemon_stop(r->daemon, NULL, NULL);
 }
 
-static void on_signal(uv_signal_t *sig, int signum)
+static void on_stop_request(void *arg)
 {
-    sc_log(SC_LOG_INFO, "signal %d: shutting down", signum);
-    stop(sig->data);
+    run_state_t *r = arg;
+    if (r->stop_watch != NULL) {
+        sc_log(SC_LOG_INFO, "asked to stop: shutting down");
+        stop(r);
+    }
 }
 
 static void on_self_stop(void *arg, const char *why)
 {
     (void)why;
-    stop(arg);
+    run_state_t *r = arg;
+    if (r->stop_watch != NULL) {
+        stop(r);
+    }
 }
 
 static int cmd_run(cli_t *cli)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    run_state_t r;
+    run_state_t r = {0};
     strcpy(cli->daemon.endpoint, cli->endpoint);
     cli->daemon.on_self_stop = on_self_stop;
     cli->daemon.arg = &r;
@@ -202,11 +208,16 @@ static int cmd_run(cli_t *cli)
                 uv_strerror(rc));
         return 1;
     }
-    uv_signal_init(&loop, &r.sigint);
-    uv_signal_init(&loop, &r.sigterm);
-    r.sigint.data = r.sigterm.data = &r;
-    uv_signal_start(&r.sigint, on_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    rc = sc_plat_stop_watch_start(&loop, on_stop_request, &r, &r.stop_watch);
+    if (rc != 0) {
+        fprintf(stderr, "sidecar: cannot watch for stop requests: %s\n",
+                uv_strerror(rc));
+        sc_daemon_stop(r.daemon, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        sc_daemon_free(r.daemon);
+        uv_loop_close(&loop);
+        return 1;
+    }
     sc_log(SC_LOG_INFO, "listening on %s", cli->endpoint);
     uv_run(&loop, UV_RUN_DEFAULT);
     sc_daemon_free(r.daemon);

@@ -185,11 +185,27 @@ int sc_agent_addr_resolve(const char *trace_agent_url, const char *agent_host,
     return rc;
 }
 
+/* uv_os_getenv rather than getenv(): on Windows the C runtime keeps its own
+ * copy of the environment, which uv_os_setenv (SetEnvironmentVariable) does
+ * not update. A value too long for any valid setting reads as "\x01", which
+ * every parser rejects (so it is reported, not silently ignored). */
+static const char *env_value(const char *name, char *buf, size_t size)
+{
+    size_t len = size;
+    int rc = uv_os_getenv(name, buf, &len);
+    if (rc == UV_ENOBUFS) {
+        return "\x01";
+    }
+    return rc == 0 ? buf : NULL;
+}
+
 int sc_agent_addr_from_env(sc_agent_addr_t *out)
 {
-    return sc_agent_addr_resolve(getenv("DD_TRACE_AGENT_URL"),
-                                 getenv("DD_AGENT_HOST"),
-                                 getenv("DD_TRACE_AGENT_PORT"), out);
+    char url[2 * SC_AGENT_URL_MAX], host[512], port[32];
+    return sc_agent_addr_resolve(
+        env_value("DD_TRACE_AGENT_URL", url, sizeof url),
+        env_value("DD_AGENT_HOST", host, sizeof host),
+        env_value("DD_TRACE_AGENT_PORT", port, sizeof port), out);
 }
 
 const char *sc_agent_addr_describe(const sc_agent_addr_t *addr, char *buf,

@@ -35,6 +35,7 @@ struct sc_client {
     uv_mutex_t buf_lock;
     sc_buf_t queue; /* encoded frames not yet taken for sending */
     uint64_t next_seq;
+    uint64_t barrier_seq; /* seq of the last Flush answered OK */
     sc_client_stats_t stats;
 
     uv_mutex_t io_lock;
@@ -600,6 +601,9 @@ int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms)
                 sidecar_v1_FlushReply_STATUS_TIMEOUT) {
             rc = UV_ETIMEDOUT;
         }
+        uv_mutex_lock(&c->buf_lock);
+        c->barrier_seq = w.seq;
+        uv_mutex_unlock(&c->buf_lock);
     }
     free(w.frame);
     return rc;
@@ -660,6 +664,17 @@ int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms, char **json)
     }
     free(w.frame);
     return rc;
+}
+
+bool sc_client_has_unflushed(sc_client_t *c)
+{
+    check_fork(c);
+    uv_mutex_lock(&c->buf_lock);
+    /* Every frame after the barrier's own seq was enqueued later. */
+    bool pending = c->queue.len > 0 || c->sending_bytes > 0 ||
+                   c->next_seq > c->barrier_seq;
+    uv_mutex_unlock(&c->buf_lock);
+    return pending;
 }
 
 void sc_client_stats(sc_client_t *c, sc_client_stats_t *out)

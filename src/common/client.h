@@ -22,6 +22,11 @@ typedef int sc_client_unreachable_fn(void *ctx, int err, char *endpoint,
 void sc_client_set_unreachable_hook(sc_client_t *c,
                                     sc_client_unreachable_fn *fn, void *ctx);
 
+/* True when actions were enqueued since the last completed flush barrier
+ * (or anything is still queued): a sync flush at exit is worth a round trip
+ * only then. */
+bool sc_client_has_unflushed(sc_client_t *c);
+
 /* Points the client at another endpoint (after a promotion); disconnects
  * if it was connected elsewhere. */
 int sc_client_set_endpoint(sc_client_t *c, const char *endpoint);

@@ -51,7 +51,9 @@ int sc_endpoint_name(char *out, size_t size, const sc_endpoint_params_t *p)
         return UV_EINVAL;
     }
     char pid[16] = "";
-    if (p->master_pid != 0) {
+    if (p->elected_thread) {
+        strcpy(pid, "-thread");
+    } else if (p->master_pid != 0) {
         snprintf(pid, sizeof pid, "-%u", (unsigned)p->master_pid);
     }
 

@@ -661,6 +661,13 @@ sc_flageval_t *sc_flageval_process(void)
     return process_aggregator;
 }
 
+void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled)
+{
+    uv_mutex_lock(&agg->mutex);
+    agg->config.enabled = enabled;
+    uv_mutex_unlock(&agg->mutex);
+}
+
 void sc_flageval_after_fork_child(sc_flageval_t *agg)
 {
     if (agg == NULL) {

@@ -68,6 +68,10 @@ bool sc_flageval_enabled(const sc_flageval_t *agg);
  * kill switch read from the environment. Never freed. */
 sc_flageval_t *sc_flageval_process(void);
 
+/* Turns the kill switch (configuration that overrides the environment,
+ * such as an INI setting). Off: nothing is recorded from now on. */
+void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled);
+
 /* In the child after fork(): the copy inherited from the parent is the
  * parent's to send, so the child discards it (and re-creates the mutex,
  * which another parent thread may have held at fork time). */

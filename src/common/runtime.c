@@ -36,6 +36,7 @@ static struct runtime {
     sc_client_t *client;
     uint32_t sidecar_pid;
     uint64_t spawns, spawn_failures, promotions;
+    bool shutting_down; /* no sidecar is started any more */
 } rt;
 
 static uv_once_t atfork_once = UV_ONCE_INIT;
@@ -73,6 +74,7 @@ void sc_config_defaults(sc_config_t *cfg)
     cfg->connect_timeout_ms = 1000;
     cfg->idle_timeout_ms = 60000;
     cfg->exit_flush_timeout_ms = 1000;
+    cfg->flag_evaluation_counts = -1;
 }
 
 static int env_u32(const char *name, uint32_t *out)
@@ -100,6 +102,27 @@ static void env_str(const char *name, const char **out)
     }
 }
 
+/* "33,1000" -> allowed_uids. Nothing changes unless the whole list parses. */
+static int parse_uids(const char *list, sc_config_t *cfg)
+{
+    uint32_t uids[16];
+    size_t n = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        char *end = NULL;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || v > UINT32_MAX || n == 16 ||
+            (*end != ',' && *end != '\0')) {
+            return UV_EINVAL;
+        }
+        uids[n++] = (uint32_t)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    memcpy(cfg->allowed_uids, uids, n * sizeof uids[0]);
+    cfg->allowed_uid_count = n;
+    return 0;
+}
+
 int sc_config_from_env(sc_config_t *cfg)
 {
     int rc = 0;
@@ -119,6 +142,14 @@ int sc_config_from_env(sc_config_t *cfg)
         env_u32("DD_TRACE_SIDECAR_IDLE_TIMEOUT", &cfg->idle_timeout_ms) != 0) {
         rc = UV_EINVAL;
     }
+    const char *uids = getenv("DD_TRACE_SIDECAR_ALLOWED_UIDS");
+    if (uids != NULL && *uids != '\0' && parse_uids(uids, cfg) != 0) {
+        sc_log(SC_LOG_WARN,
+               "ignoring DD_TRACE_SIDECAR_ALLOWED_UIDS=%s (comma-separated "
+               "uids, at most 16)",
+               uids);
+        rc = UV_EINVAL;
+    }
     env_str("DD_SERVICE", &cfg->client.service);
     env_str("DD_ENV", &cfg->client.env);
     env_str("DD_VERSION", &cfg->client.version);
@@ -129,6 +160,9 @@ int sc_config_from_env(sc_config_t *cfg)
 /* ---- names ------------------------------------------------------------------
  */
 
+/* master_pid 0: the subprocess name; otherwise thread mode, named after
+ * the master where workers are forked from it, or the identity's shared
+ * name where the master is elected (Windows). */
 static int endpoint_for(uint32_t master_pid, char *out, size_t size)
 {
     sc_endpoint_params_t p = {
@@ -137,6 +171,7 @@ static int endpoint_for(uint32_t master_pid, char *out, size_t size)
         .version = SIDECAR_VERSION,
         .identity = rt.identity,
         .master_pid = master_pid,
+        .elected_thread = master_pid != 0 && sc_plat_thread_master_elected(),
         .dir = rt.endpoint_dir,
     };
     return sc_endpoint_name(out, size, &p);
@@ -168,10 +203,19 @@ static int spawn_sidecar(const char *endpoint)
     snprintf(idle, sizeof idle, "%u", (unsigned)rt.cfg.idle_timeout_ms);
     snprintf(handle, sizeof handle, "%lld",
              (long long)sc_plat_passed_handle_value(fd));
-    const char *argv[] = {rt.sidecar_path,  "run",         "--endpoint",
-                          endpoint,         "--listen-fd", handle,
-                          "--idle-timeout", idle,          "--rss-cap",
-                          DEFAULT_RSS_CAP,  NULL};
+    const char *argv[12 + 2 * 16] = {
+        rt.sidecar_path, "run",          "--endpoint",     endpoint,
+        "--listen-fd",   handle,         "--idle-timeout", idle,
+        "--rss-cap",     DEFAULT_RSS_CAP};
+    size_t argc = 10;
+    char uids[16][12];
+    for (size_t i = 0; i < rt.cfg.allowed_uid_count && i < 16; i++) {
+        snprintf(uids[i], sizeof uids[i], "%u",
+                 (unsigned)rt.cfg.allowed_uids[i]);
+        argv[argc++] = "--allow-uid";
+        argv[argc++] = uids[i];
+    }
+    argv[argc] = NULL;
     uint32_t pid = 0;
     spawning = true;
     rc = sc_plat_spawn_detached(argv, fd, &pid);
@@ -233,7 +277,9 @@ static int ensure_sidecar(const char *endpoint, char *why, size_t why_size)
  */
 
 /* Starts the listener thread in this process, which becomes the master of
- * its future children. Called with rt.lock held. */
+ * its future children (or, where masters are elected, of every process of
+ * this identity: UV_EADDRINUSE then means another process is master).
+ * Called with rt.lock held. */
 static int become_master(const char *why)
 {
     uint32_t self = sc_plat_getpid();
@@ -247,8 +293,17 @@ static int become_master(const char *why)
     strcpy(o.endpoint, ep);
     o.server.master_pid = self;
     o.server.mode = "thread";
+    for (size_t i = 0; i < rt.cfg.allowed_uid_count && i < SC_MAX_ALLOWED_UIDS;
+         i++) {
+        o.server.allowed_uids[o.server.allowed_uid_count++] =
+            rt.cfg.allowed_uids[i];
+    }
     /* No idle exit and no watchdog: they would act on the host process. */
     rc = sc_listener_thread_start(&o, &rt.listener);
+    if (rc == UV_EADDRINUSE && sc_plat_thread_master_elected()) {
+        sc_log(SC_LOG_INFO, "another process is master on %s", ep);
+        return rc;
+    }
     if (rc != 0) {
         sc_log(SC_LOG_ERROR, "cannot start the listener thread on %s: %s", ep,
                uv_strerror(rc));
@@ -300,10 +355,21 @@ static int on_unreachable(void *ctx, int err, char *endpoint, size_t size)
     int retry = 0;
     uv_mutex_lock(&rt.lock);
     if (rt.mode == SC_MODE_SUBPROCESS) {
-        /* The sidecar died (killed, idle exit, watchdog): start another. */
-        retry = spawn_sidecar(rt.endpoint) == 0;
+        /* The sidecar died (killed, idle exit, watchdog): start another --
+         * unless this process is exiting, or runs as another user than the
+         * one the name belongs to (a www-data worker must not start a
+         * www-data sidecar under root's name). */
+        char identity[128];
+        bool owner = sc_plat_identity(identity, sizeof identity) == 0 &&
+                     strcmp(identity, rt.identity) == 0;
+        retry = !rt.shutting_down && owner && spawn_sidecar(rt.endpoint) == 0;
     } else if (!listener_here()) {
-        if (sc_plat_process_alive(rt.master_pid)) {
+        if (sc_plat_thread_master_elected()) {
+            /* Whoever owns the shared name is master: an election decides,
+             * and a live master keeps it. Lost: connect to the winner. */
+            int rc = become_master("elected: no master was reachable");
+            retry = rc == 0 || rc == UV_EADDRINUSE;
+        } else if (sc_plat_process_alive(rt.master_pid)) {
             /* The master lives but does not answer: never take over its
              * role; actions are dropped and counted meanwhile. */
             SC_LOG_LIMITED(SC_LOG_WARN,
@@ -385,7 +451,8 @@ static void at_exit(void)
         return;
     }
     uint32_t self = sc_plat_getpid();
-    if (self == 1 || sc_plat_getppid() == 1) {
+    if ((self == 1 || sc_plat_getppid() == 1) &&
+        sc_client_has_unflushed(rt.client)) {
         sc_client_flush_sync(rt.client, rt.cfg.exit_flush_timeout_ms);
     }
     if (listener_here()) {
@@ -416,6 +483,10 @@ int sc_init(const sc_config_t *cfg)
     }
     uv_mutex_init(&rt.lock);
     rt.init_pid = sc_plat_getpid();
+    if (cfg->flag_evaluation_counts >= 0 && sc_flageval_process() != NULL) {
+        sc_flageval_set_enabled(sc_flageval_process(),
+                                cfg->flag_evaluation_counts != 0);
+    }
     uv_once(&atfork_once, register_atfork);
 
     char why[128] = "";
@@ -438,7 +509,8 @@ int sc_init(const sc_config_t *cfg)
     }
     if (rt.mode == SC_MODE_THREAD && become_master("it called sc_init") != 0) {
         endpoint_for(rt.init_pid, rt.endpoint, sizeof rt.endpoint);
-        rt.master_pid = rt.init_pid;
+        /* An elected master is another process, known from its answers. */
+        rt.master_pid = sc_plat_thread_master_elected() ? 0 : rt.init_pid;
     }
     sc_client_options_t co = cfg->client;
     co.endpoint = rt.endpoint;
@@ -470,7 +542,12 @@ void sc_shutdown(void)
         return;
     }
     rt.initialized = false;
-    sc_client_flush_sync(rt.client, rt.cfg.exit_flush_timeout_ms);
+    uv_mutex_lock(&rt.lock);
+    rt.shutting_down = true;
+    uv_mutex_unlock(&rt.lock);
+    if (sc_client_has_unflushed(rt.client)) {
+        sc_client_flush_sync(rt.client, rt.cfg.exit_flush_timeout_ms);
+    }
     sc_client_free(rt.client);
     rt.client = NULL;
     if (listener_here()) {

@@ -163,7 +163,8 @@ static int start_listening(sc_server_t *s, const char *endpoint, int64_t handle,
     uv_pipe_init(s->loop, &s->listener, 0);
     s->listener.data = s;
     int rc = use_handle
-                 ? sc_plat_listen_handle(&s->listener, handle, on_connection)
+                 ? sc_plat_listen_handle(&s->listener, endpoint, handle,
+                                         on_connection)
                  : sc_plat_listen(&s->listener, endpoint, 1024, on_connection);
     s->open_handles++;
     if (rc != 0) {

@@ -19,6 +19,12 @@ sc_endpoint_kind_t sc_plat_default_endpoint_kind(void)
 #endif
 }
 
+/* Workers are forked from their master and inherit its pid. */
+bool sc_plat_thread_master_elected(void)
+{
+    return false;
+}
+
 int sc_plat_identity(char *out, size_t size)
 {
     int n = snprintf(out, size, "%u", (unsigned)geteuid());

@@ -84,9 +84,10 @@ static int bind_endpoint(const char *endpoint, int backlog)
     return fd;
 }
 
-int sc_plat_listen_handle(uv_pipe_t *server, int64_t handle,
-                          uv_connection_cb on_connection)
+int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
+                          int64_t handle, uv_connection_cb on_connection)
 {
+    (void)endpoint; /* the socket is bound already */
     int rc = uv_pipe_open(server, (uv_file)handle);
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)server, SOMAXCONN, on_connection);

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include "platform.h"
 #include "sidecar.h"
 
 #include <stdio.h>
@@ -16,8 +17,13 @@ const char *th_sidecar_bin(void)
 void th_endpoint(char *out, size_t size, const char *tag)
 {
     static unsigned counter;
+#if defined(_WIN32)
+    snprintf(out, size, "\\\\.\\pipe\\sidecar-test-%s-%d-%u", tag,
+             (int)uv_os_getpid(), counter++);
+#else
     snprintf(out, size, "@sidecar-test-%s-%d-%u", tag, (int)uv_os_getpid(),
              counter++);
+#endif
 }
 
 typedef struct child {
@@ -130,11 +136,24 @@ int th_sidecar_stop(int pid, bool kill_hard)
         if (c->proc.pid != pid || c->exited) {
             continue;
         }
+#if defined(_WIN32)
+        /* No SIGTERM between Windows processes: the daemon's stop event
+         * (sc_plat_request_stop); a hard kill is TerminateProcess. */
+        if (kill_hard || sc_plat_request_stop((uint32_t)pid) != 0) {
+            uv_process_kill(&c->proc, SIGKILL);
+        }
+#else
         uv_process_kill(&c->proc, kill_hard ? SIGKILL : SIGTERM);
+#endif
         while (!c->exited) {
             uv_run(sidecar_loop(), UV_RUN_ONCE);
         }
         uv_run(sidecar_loop(), UV_RUN_NOWAIT);
+#if defined(_WIN32)
+        if (kill_hard) {
+            return -SIGKILL; /* TerminateProcess leaves no signal behind */
+        }
+#endif
         return c->term_signal != 0 ? -c->term_signal : (int)c->exit_status;
     }
     return -1;

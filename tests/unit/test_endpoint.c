@@ -36,6 +36,13 @@ static void names(void **state)
         out,
         "\\\\.\\pipe\\sidecar-1.2.3-S-1-5-21-1004336348-1177238915-682003330-"
         "512-7");
+    /* An elected thread-mode master (no fork): one name per identity. */
+    p.elected_thread = true;
+    assert_int_equal(sc_endpoint_name(out, sizeof out, &p), 0);
+    assert_string_equal(
+        out,
+        "\\\\.\\pipe\\sidecar-1.2.3-S-1-5-21-1004336348-1177238915-682003330-"
+        "512-thread");
 }
 
 static void version_is_sanitized(void **state)

@@ -689,6 +689,49 @@ static int host_other_uid(void)
     return 0;
 }
 
+/* Subprocess mode with a root master and workers of another uid: the
+ * sidecar the master starts admits them through allowed_uids; a worker never
+ * starts a sidecar of its own user under the master's name. */
+static int subprocess_other_uid(void)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: switching workers to uid 65534 needs root\n");
+        return 77;
+    }
+    chmod(dir, 0755);
+    sc_config_t cfg;
+    base_config(&cfg, SC_MODE_SUBPROCESS);
+    cfg.allowed_uids[0] = 65534;
+    cfg.allowed_uid_count = 1;
+    CHECK(sc_init(&cfg) == 0);
+    pid_t kids[3];
+    for (int w = 0; w < 3; w++) {
+        kids[w] = fork();
+        if (kids[w] == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0) {
+                _exit(100);
+            }
+            _exit(send_and_flush(100, 0));
+        }
+    }
+    int failed = 0;
+    for (int w = 0; w < 3; w++) {
+        failed += wait_child(kids[w]) != 0;
+    }
+    char *json = th_stats(endpoint_of_subprocess());
+    uint64_t traces = th_json_u64(json, "trace");
+    uint64_t rejected = th_json_u64(json, "rejected");
+    free(json);
+    printf("subprocess, root master, uid 65534 workers: failed=%d "
+           "traces=%llu rejected=%llu sidecars=%d\n",
+           failed, (unsigned long long)traces, (unsigned long long)rejected,
+           count_sidecar_processes());
+    sc_shutdown();
+    kill_sidecars();
+    CHECK(failed == 0 && traces == 300 && rejected == 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -729,6 +772,8 @@ int main(int argc, char **argv)
         rc = host_master_killed();
     } else if (strcmp(s, "host_other_uid") == 0) {
         rc = host_other_uid();
+    } else if (strcmp(s, "subprocess_other_uid") == 0) {
+        rc = subprocess_other_uid();
     }
     int zombies = count_zombie_children();
     if (zombies != 0) {
