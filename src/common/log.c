@@ -75,6 +75,13 @@ int sc_log_parse_level(const char *s, sc_log_level_t *out)
 
 static void log_write(sc_log_level_t level, uint32_t suppressed,
                       const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(SC_PRINTF_ARCHETYPE, 3, 0)))
+#endif
+    ;
+
+static void log_write(sc_log_level_t level, uint32_t suppressed,
+                      const char *fmt, va_list ap)
 {
     uv_once(&log_once, log_init_once);
     uv_timeval64_t tv;
