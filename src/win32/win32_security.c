@@ -1,0 +1,117 @@
+/* Token identities and the security descriptors of our kernel objects. */
+#include "win32_internal.h"
+
+#include <sddl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads one token information class into a malloc'ed buffer. */
+static void *token_info(HANDLE token, TOKEN_INFORMATION_CLASS cls)
+{
+    DWORD size = 0;
+    GetTokenInformation(token, cls, NULL, 0, &size);
+    if (size == 0) {
+        return NULL;
+    }
+    void *info = malloc(size);
+    if (info != NULL && !GetTokenInformation(token, cls, info, size, &size)) {
+        free(info);
+        info = NULL;
+    }
+    return info;
+}
+
+static PSID copy_sid(PSID sid)
+{
+    DWORD len = GetLengthSid(sid);
+    PSID copy = malloc(len);
+    if (copy != NULL && !CopySid(len, copy, sid)) {
+        free(copy);
+        copy = NULL;
+    }
+    return copy;
+}
+
+static bool well_known(PSID sid, WELL_KNOWN_SID_TYPE type)
+{
+    BYTE buf[SECURITY_MAX_SID_SIZE];
+    DWORD len = sizeof buf;
+    return CreateWellKnownSid(type, NULL, buf, &len) && EqualSid(sid, buf);
+}
+
+/* SYSTEM, or an enabled member of BUILTIN\Administrators (an elevated
+ * token; UAC's filtered token has the group as deny-only). */
+static bool token_privileged(HANDLE token, PSID user)
+{
+    if (well_known(user, WinLocalSystemSid)) {
+        return true;
+    }
+    TOKEN_GROUPS *groups = token_info(token, TokenGroups);
+    bool admin = false;
+    for (DWORD i = 0; groups != NULL && i < groups->GroupCount && !admin; i++) {
+        const SID_AND_ATTRIBUTES *g = &groups->Groups[i];
+        admin = (g->Attributes & SE_GROUP_ENABLED) != 0 &&
+                (g->Attributes & SE_GROUP_USE_FOR_DENY_ONLY) == 0 &&
+                well_known(g->Sid, WinBuiltinAdministratorsSid);
+    }
+    free(groups);
+    return admin;
+}
+
+PSID win32_process_sid(HANDLE process, bool *privileged)
+{
+    HANDLE token;
+    if (!OpenProcessToken(process, TOKEN_QUERY, &token)) {
+        return NULL;
+    }
+    TOKEN_USER *user = token_info(token, TokenUser);
+    PSID sid = user != NULL ? copy_sid(user->User.Sid) : NULL;
+    if (sid != NULL && privileged != NULL) {
+        *privileged = token_privileged(token, sid);
+    }
+    free(user);
+    CloseHandle(token);
+    return sid;
+}
+
+static INIT_ONCE self_once = INIT_ONCE_STATIC_INIT;
+static PSID self_sid;
+
+static BOOL CALLBACK find_self_sid(INIT_ONCE *once, void *param, void **ctx)
+{
+    (void)once;
+    (void)param;
+    (void)ctx;
+    /* The process token: an impersonating thread must not change who we
+     * are (names, admission). */
+    self_sid = win32_process_sid(GetCurrentProcess(), NULL);
+    return TRUE;
+}
+
+PSID win32_self_sid(void)
+{
+    InitOnceExecuteOnce(&self_once, find_self_sid, NULL, NULL);
+    return self_sid;
+}
+
+PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network)
+{
+    PSID self = win32_self_sid();
+    char *sid_text = NULL;
+    if (self == NULL || !ConvertSidToStringSidA(self, &sid_text)) {
+        return NULL;
+    }
+    /* P: protected, nothing inherited. NU: NETWORK (remote logons),
+     * SY: LocalSystem, GA: generic all. */
+    char sddl[256];
+    snprintf(sddl, sizeof sddl, "D:P%s(A;;GA;;;SY)(A;;GA;;;%s)",
+             deny_network ? "(D;;GA;;;NU)" : "", sid_text);
+    LocalFree(sid_text);
+    PSECURITY_DESCRIPTOR sd = NULL;
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
+            sddl, SDDL_REVISION_1, &sd, NULL)) {
+        return NULL;
+    }
+    return sd;
+}
