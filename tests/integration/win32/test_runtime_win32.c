@@ -214,8 +214,17 @@ static int spawn_race(const char *self)
     CHECK(spawns == 1);
     CHECK(processes == 1);
     CHECK(traces == RACERS * TRACES_PER_RACER);
+    /* Shared state (SPEC §9): the sidecar publishes its pid and health in
+     * a named mapping any process of this user reads without a round
+     * trip; it goes with the sidecar. */
+    sc_agent_state_t st;
+    CHECK(sc_agent_state_read(ep, &st) == 0);
+    bool published = st.healthy && st.sidecar_pid == first_pid;
+    sc_agent_state_free(&st);
+    CHECK(published);
     DWORD code = 1;
     CHECK(stop_sidecar(&code) == 0 && code == 0);
+    CHECK(sc_agent_state_read(ep, &st) != 0);
     return 0;
 }
 
