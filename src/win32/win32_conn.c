@@ -331,12 +331,17 @@ int sc_plat_conn_wait(sc_plat_conn_t *c, bool want_read, bool want_write,
 }
 
 /* Cancels an operation and waits for its packet: only then is the kernel
- * done with its buffer. */
-static void cancel(sc_plat_conn_t *c, op_t *op)
+ * done with its buffer. False if it never came (then the buffers must not
+ * be freed). */
+static bool cancel(sc_plat_conn_t *c, op_t *op)
 {
     CancelIoEx(c->pipe, &op->ov);
-    while (op->state == OP_PENDING && collect(c, INFINITE) >= 0) {
+    for (int i = 0; i < 50 && op->state == OP_PENDING; i++) {
+        if (collect(c, 100) < 0) {
+            break;
+        }
     }
+    return op->state != OP_PENDING;
 }
 
 void sc_plat_conn_close(sc_plat_conn_t *c)
@@ -351,8 +356,14 @@ void sc_plat_conn_close(sc_plat_conn_t *c)
         while (c->w.state == OP_PENDING && now_ms() < deadline &&
                collect(c, 10) >= 0) {
         }
-        cancel(c, &c->w);
-        cancel(c, &c->r);
+        bool released = cancel(c, &c->w);
+        released = cancel(c, &c->r) && released;
+        if (!released) {
+            /* The kernel may still write into rbuf: leak the connection
+             * rather than let it write into freed memory. */
+            CloseHandle(c->pipe);
+            return;
+        }
     }
     CloseHandle(c->pipe);
     if (c->port != NULL) {
