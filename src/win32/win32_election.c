@@ -65,14 +65,9 @@ static int create_mapping(const char *endpoint, HANDLE *out)
     if (rc != 0) {
         return rc;
     }
-    PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
-    SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
-    HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, sd ? &sa : NULL,
-                                  PAGE_READWRITE, 0, RENDEZVOUS_SIZE, name);
-    DWORD err = GetLastError();
-    LocalFree(sd);
+    HANDLE h = win32_private_mapping(name, RENDEZVOUS_SIZE);
     if (h == NULL) {
-        return win32_error(err);
+        return win32_error(GetLastError());
     }
     *out = h;
     return 0;
@@ -97,21 +92,17 @@ int win32_claim(const char *endpoint, uint32_t wait_ms, HANDLE signal_first,
     if (rc != 0) {
         return rc;
     }
-    PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
-    SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
     /* Someone else's object of that name (a squatter) is not ours to
      * use: CreateMutexW then fails with ERROR_ACCESS_DENIED. */
-    HANDLE mutex = CreateMutexW(sd ? &sa : NULL, FALSE, name);
-    DWORD err = GetLastError();
-    LocalFree(sd);
+    HANDLE mutex = win32_private_mutex(name);
     if (mutex == NULL) {
-        return win32_error(err);
+        return win32_error(GetLastError());
     }
     DWORD wait = signal_first != NULL
                      ? SignalObjectAndWait(signal_first, mutex, wait_ms, FALSE)
                      : WaitForSingleObject(mutex, wait_ms);
     if (wait != WAIT_OBJECT_0 && wait != WAIT_ABANDONED) {
-        err = GetLastError();
+        DWORD err = GetLastError();
         CloseHandle(mutex);
         return wait == WAIT_TIMEOUT ? UV_EADDRINUSE : win32_error(err);
     }

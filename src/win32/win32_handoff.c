@@ -68,11 +68,8 @@ int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle)
     snprintf(suffix, sizeof suffix, "-handoff-%lu", GetCurrentProcessId());
     rc = win32_object_name(endpoint, suffix, name, WIN32_NAME_MAX);
     if (rc == 0) {
-        PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
-        SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
-        h->ready = CreateEventW(sd ? &sa : NULL, TRUE, FALSE, name);
+        h->ready = win32_private_event(name);
         rc = h->ready != NULL ? 0 : win32_error(GetLastError());
-        LocalFree(sd);
     }
     if (rc != 0) {
         win32_claim_release(h->claim, false);

@@ -29,6 +29,15 @@ PSID win32_process_sid(HANDLE process, bool *privileged);
  * first (what PIPE_REJECT_REMOTE_CLIENTS would do, see win32_listen.c). */
 PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network);
 
+/* Named kernel objects of ours, created with win32_private_sd(false) (or
+ * opened when they exist: GetLastError() is then ERROR_ALREADY_EXISTS).
+ * NULL on failure, with GetLastError() set; never created with a default,
+ * more open, descriptor. Events are manual-reset and start unset; mappings
+ * are backed by the paging file. */
+HANDLE win32_private_mutex(const WCHAR *name);
+HANDLE win32_private_event(const WCHAR *name);
+HANDLE win32_private_mapping(const WCHAR *name, uint64_t size);
+
 /* ---- names ------------------------------------------------------------------
  *
  * An endpoint string is "\\.\pipe\<base>". Its kernel objects are named

@@ -115,3 +115,52 @@ PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network)
     }
     return sd;
 }
+
+typedef enum object_kind {
+    OBJECT_MUTEX,
+    OBJECT_EVENT,
+    OBJECT_MAPPING
+} object_kind_t;
+
+static HANDLE create_private(object_kind_t kind, const WCHAR *name,
+                             uint64_t size)
+{
+    PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
+    if (sd == NULL) {
+        SetLastError(ERROR_INVALID_SECURITY_DESCR);
+        return NULL;
+    }
+    SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
+    HANDLE h = NULL;
+    switch (kind) {
+    case OBJECT_MUTEX:
+        h = CreateMutexW(&sa, FALSE, name);
+        break;
+    case OBJECT_EVENT:
+        h = CreateEventW(&sa, TRUE, FALSE, name);
+        break;
+    case OBJECT_MAPPING:
+        h = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa, PAGE_READWRITE,
+                               (DWORD)(size >> 32), (DWORD)size, name);
+        break;
+    }
+    DWORD err = GetLastError(); /* ERROR_ALREADY_EXISTS matters to callers */
+    LocalFree(sd);
+    SetLastError(err);
+    return h;
+}
+
+HANDLE win32_private_mutex(const WCHAR *name)
+{
+    return create_private(OBJECT_MUTEX, name, 0);
+}
+
+HANDLE win32_private_event(const WCHAR *name)
+{
+    return create_private(OBJECT_EVENT, name, 0);
+}
+
+HANDLE win32_private_mapping(const WCHAR *name, uint64_t size)
+{
+    return create_private(OBJECT_MAPPING, name, size);
+}

@@ -32,14 +32,8 @@ int sc_plat_shm_create(const char *name, size_t size, sc_plat_shm_t **out)
     if (s == NULL) {
         return rc != 0 ? rc : UV_ENOMEM;
     }
-    PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
-    SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
-    uint64_t size64 = size;
-    s->mapping = CreateFileMappingW(INVALID_HANDLE_VALUE, sd ? &sa : NULL,
-                                    PAGE_READWRITE, (DWORD)(size64 >> 32),
-                                    (DWORD)size64, wname);
+    s->mapping = win32_private_mapping(wname, size);
     DWORD err = GetLastError();
-    LocalFree(sd);
     if (s->mapping == NULL) {
         free(s);
         return win32_error(err);

@@ -65,11 +65,8 @@ int sc_plat_stop_watch_start(uv_loop_t *loop, void (*on_stop)(void *arg),
     WCHAR name[64];
     int rc = event_name(GetCurrentProcessId(), name, 64);
     if (rc == 0) {
-        PSECURITY_DESCRIPTOR sd = win32_private_sd(false);
-        SECURITY_ATTRIBUTES sa = {sizeof sa, sd, FALSE};
-        w->event = CreateEventW(sd ? &sa : NULL, TRUE, FALSE, name);
+        w->event = win32_private_event(name);
         rc = w->event != NULL ? 0 : win32_error(GetLastError());
-        LocalFree(sd);
     }
     if (rc == 0 && !RegisterWaitForSingleObject(&w->wait, w->event, on_event, w,
                                                 INFINITE, WT_EXECUTEONLYONCE)) {
