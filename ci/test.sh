@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command). Installs what it needs,
 # builds with warnings as errors, runs the unit and integration tests under
-# ASan+UBSan and under TSan, then the release build's full CTest run, whose
-# summary line is the last thing printed.
+# ASan+UBSan and under TSan, the Windows leg (mingw-w64 cross build, CTest
+# under Wine: ci/windows-leg.sh, docs/windows.md), then the release build's
+# full CTest run, whose summary line is the last thing printed.
+#
+# SIDECAR_SKIP_WINDOWS=1 skips the Windows leg (saying so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +26,14 @@ echo "== ThreadSanitizer build =="
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs"
 ctest --preset tsan -j "$jobs" --timeout 600 -LE "fork|fpm|windows"
+
+echo "== Windows leg (mingw-w64, Wine) =="
+if [[ ${SIDECAR_SKIP_WINDOWS:-0} == 1 ]]; then
+  echo "SKIPPED Windows leg (SIDECAR_SKIP_WINDOWS=1)"
+else
+  # Its failure fails the suite (set -e), before the release run.
+  bash ci/windows-leg.sh
+fi
 
 echo "== release build =="
 cmake --preset release >/dev/null
