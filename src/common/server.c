@@ -21,6 +21,7 @@ void sc_server_config_defaults(sc_server_config_t *cfg)
     cfg->max_frame = 4u * 1024 * 1024;
     cfg->max_connections = 4096;
     cfg->max_reply_backlog = 1024 * 1024;
+    cfg->drain_ms = 200;
     cfg->mode = "subprocess";
 }
 
@@ -137,6 +138,8 @@ static void on_connection(uv_stream_t *listener, int status)
     sc_conn_start(c);
 }
 
+static void close_connections(sc_server_t *s);
+
 void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c)
 {
     if (c->prev != NULL) {
@@ -149,6 +152,12 @@ void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c)
     }
     s->stats.connections_active--;
     arm_idle_timer(s);
+    /* Draining before a close, and the last peer left: no need to wait. */
+    if (s->closing && s->conns == NULL &&
+        uv_is_active((uv_handle_t *)&s->idle_timer)) {
+        uv_timer_stop(&s->idle_timer);
+        close_connections(s);
+    }
     if (--s->open_handles == 0 && s->close_done != NULL) {
         s->close_done(s->close_arg);
     }
@@ -188,8 +197,24 @@ int sc_server_listen_handle(sc_server_t *s, int64_t handle,
     return start_listening(s, endpoint, handle, true);
 }
 
+static void close_connections(sc_server_t *s)
+{
+    for (sc_server_conn_t *c = s->conns; c != NULL; c = c->next) {
+        sc_conn_close(c);
+    }
+    uv_close((uv_handle_t *)&s->idle_timer, handle_closed);
+}
+
+static void on_drained(uv_timer_t *t)
+{
+    close_connections(t->data);
+}
+
 void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg)
 {
+    if (s->closing) {
+        return;
+    }
     s->closing = true;
     s->close_done = done;
     s->close_arg = arg;
@@ -198,10 +223,16 @@ void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg)
         uv_close((uv_handle_t *)&s->listener, handle_closed);
         sc_plat_unlisten(s->endpoint);
     }
-    for (sc_server_conn_t *c = s->conns; c != NULL; c = c->next) {
-        sc_conn_close(c);
+    /* What peers wrote before the stop is still in the sockets: closing at
+     * once would lose it without a count. New peers are refused already;
+     * connected ones are read for drain_ms more (the loop keeps running),
+     * then closed. */
+    uv_timer_stop(&s->idle_timer);
+    if (s->conns != NULL && s->cfg.drain_ms > 0) {
+        uv_timer_start(&s->idle_timer, on_drained, s->cfg.drain_ms, 0);
+    } else {
+        close_connections(s);
     }
-    uv_close((uv_handle_t *)&s->idle_timer, handle_closed);
 }
 
 int64_t sc_server_listen_fd(sc_server_t *s)

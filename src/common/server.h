@@ -69,7 +69,8 @@ typedef struct sc_server_config {
     uint32_t allowed_uids[SC_MAX_ALLOWED_UIDS];
     size_t allowed_uid_count;
     uint64_t idle_timeout_ms; /* 0: never idle */
-    const char *mode;         /* "subprocess" / "thread", for replies */
+    uint64_t drain_ms; /* on close: peers are still read this long (200) */
+    const char *mode;  /* "subprocess" / "thread", for replies */
 } sc_server_config_t;
 
 /* Fills `cfg` with the defaults above. */

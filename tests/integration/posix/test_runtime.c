@@ -409,7 +409,12 @@ static int fork_tree(void)
                         bad2);
                 _exit(bad2 | (i2.master_pid != (uint32_t)getppid()));
             }
-            usleep(200000); /* P exits in the meantime */
+            /* Wait until P is really gone (its listener drains its peers
+             * for a while as it stops: until then P still serves). */
+            pid_t p = getppid();
+            for (int i = 0; i < 1000 && kill(p, 0) == 0; i++) {
+                usleep(10000);
+            }
             bad1 |= send_and_flush_eventually(100, 4000, 10000);
             (void)!write(promoted[1], "x", 1);
             sc_runtime_info_t i1;
