@@ -38,4 +38,8 @@ fi
 echo "== release build =="
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
-ctest --preset release -j "$jobs" --timeout 600
+# The PHP-FPM leg first, verbose, so that its table (requests vs traces and
+# evaluations received, per mode and lifecycle) is in the output...
+ctest --preset release --timeout 900 -L fpm --verbose
+# ...then everything else; CTest's summary line is the last thing printed.
+ctest --preset release -j "$jobs" --timeout 600 -LE fpm
