@@ -51,7 +51,10 @@ int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle);
 /* Listens on `endpoint` as handed over by sc_plat_bind_handoff (in the
  * daemon); `handle` is the value sc_plat_passed_handle_value() gave it: the
  * descriptor of the bound socket (POSIX), or the id of the handover
- * (Windows: the daemon takes the election over, then binds). */
+ * (Windows: the daemon takes the election over, then binds). The handle
+ * is consumed even when this fails. POSIX also accepts, in the process that
+ * bound it, the socket sc_plat_bind_handoff returned (a thread-mode master
+ * binds on the caller's thread and listens on its listener thread). */
 int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
                           int64_t handle, uv_connection_cb on_connection);
 

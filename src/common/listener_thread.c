@@ -3,8 +3,12 @@
 #include "log.h"
 #include "platform.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* start_status while the thread has not said how its start went. */
+#define STARTING 1
 
 struct sc_listener_thread {
     uv_thread_t thread;
@@ -12,13 +16,16 @@ struct sc_listener_thread {
     uv_async_t stop_async;
     sc_daemon_options_t opt;
     sc_daemon_t *daemon;
-    int start_status;
+    atomic_int start_status; /* STARTING, then 0 or the error */
+    bool start_seen;         /* the owner has waited on `started` */
     uv_sem_t started;
     uv_mutex_t lock;
     uv_cond_t ended_cond;
     bool ended;
     bool abandoned; /* stop timed out: the thread frees itself */
-    int64_t listen_fd;
+    /* What a fork child must close. Atomic: a child may be forked while
+     * the thread is still starting. */
+    _Atomic int64_t listen_fd;
 };
 
 static void free_thread(sc_listener_thread_t *t)
@@ -58,13 +65,19 @@ static void thread_main(void *arg)
     t->stop_async.data = t;
     t->opt.on_self_stop = on_self_stop;
     t->opt.arg = t;
-    t->start_status = sc_daemon_start(&t->loop, &t->opt, &t->daemon);
-    if (t->start_status == 0) {
+    int rc = sc_daemon_start(&t->loop, &t->opt, &t->daemon);
+    if (rc == 0) {
         /* Recorded for the fork child (sc_listener_thread_abandon_in_child). */
-        t->listen_fd = sc_server_listen_fd(sc_daemon_server(t->daemon));
+        atomic_store(&t->listen_fd,
+                     sc_server_listen_fd(sc_daemon_server(t->daemon)));
     } else {
+        /* A handed-in socket was closed by the failed start. */
+        atomic_store(&t->listen_fd, -1);
+        sc_log(SC_LOG_ERROR, "listener thread on %s failed to start: %s",
+               t->opt.endpoint, uv_strerror(rc));
         uv_close((uv_handle_t *)&t->stop_async, NULL);
     }
+    atomic_store(&t->start_status, rc);
     uv_sem_post(&t->started);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     sc_daemon_free(t->daemon);
@@ -79,36 +92,72 @@ static void thread_main(void *arg)
     }
 }
 
+/* Waits (once) until the thread has said how its start went. */
+static int await_start(sc_listener_thread_t *t)
+{
+    if (!t->start_seen) {
+        uv_sem_wait(&t->started);
+        t->start_seen = true;
+    }
+    return atomic_load(&t->start_status);
+}
+
+static void reap_failed(sc_listener_thread_t *t)
+{
+    uv_thread_join(&t->thread);
+    free_thread(t);
+}
+
 int sc_listener_thread_start(const sc_daemon_options_t *o,
                              sc_listener_thread_t **out)
 {
     sc_listener_thread_t *t = calloc(1, sizeof *t);
     if (t == NULL) {
+        if (o->listen_handle >= 0) {
+            sc_plat_close_raw(o->listen_handle);
+        }
         return UV_ENOMEM;
     }
     t->opt = *o;
-    t->listen_fd = -1;
+    atomic_init(&t->listen_fd, o->listen_handle >= 0 ? o->listen_handle : -1);
+    atomic_init(&t->start_status, STARTING);
     uv_sem_init(&t->started, 0);
     uv_mutex_init(&t->lock);
     uv_cond_init(&t->ended_cond);
     int rc = uv_thread_create(&t->thread, thread_main, t);
     if (rc != 0) {
+        if (o->listen_handle >= 0) {
+            sc_plat_close_raw(o->listen_handle);
+        }
         free_thread(t);
         return rc;
     }
-    uv_sem_wait(&t->started);
-    if (t->start_status != 0) {
-        rc = t->start_status;
-        uv_thread_join(&t->thread);
-        free_thread(t);
-        return rc;
+    /* A bound, listening socket already queues connections: clients can
+     * write while the thread starts, so only a thread that binds itself is
+     * waited for. */
+    if (o->listen_handle < 0) {
+        rc = await_start(t);
+        if (rc != 0) {
+            reap_failed(t);
+            return rc;
+        }
     }
     *out = t;
     return 0;
 }
 
+int sc_listener_thread_status(const sc_listener_thread_t *t)
+{
+    int rc = atomic_load(&t->start_status);
+    return rc == STARTING ? 0 : rc;
+}
+
 int sc_listener_thread_stop(sc_listener_thread_t *t, uint32_t timeout_ms)
 {
+    if (await_start(t) != 0) {
+        reap_failed(t); /* it has ended already */
+        return 0;
+    }
     uv_async_send(&t->stop_async);
     uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
     uv_mutex_lock(&t->lock);
@@ -131,7 +180,8 @@ int sc_listener_thread_stop(sc_listener_thread_t *t, uint32_t timeout_ms)
 
 void sc_listener_thread_abandon_in_child(sc_listener_thread_t *t)
 {
-    if (t != NULL && t->listen_fd >= 0) {
-        sc_plat_close_raw(t->listen_fd);
+    int64_t fd = t != NULL ? atomic_load(&t->listen_fd) : -1;
+    if (fd >= 0) {
+        sc_plat_close_raw(fd);
     }
 }

@@ -7,10 +7,18 @@
 
 typedef struct sc_listener_thread sc_listener_thread_t;
 
-/* Starts the thread and waits until it listens (or failed: the error is
- * returned and nothing is left running). */
+/* Starts the thread. Without a listen handle it waits until the thread
+ * listens (or failed: the error is returned and nothing is left running).
+ * With one (a socket the caller bound and listens on, which it hands over
+ * even on failure) it returns at once: connections queue on the socket
+ * while the thread starts, so a promoted worker's request does not wait
+ * for the delivery machinery to come up. */
 int sc_listener_thread_start(const sc_daemon_options_t *o,
                              sc_listener_thread_t **out);
+
+/* 0 while the thread is starting or serving; the error when its start
+ * failed (stop it to reclaim it). Never waits. */
+int sc_listener_thread_status(const sc_listener_thread_t *t);
 
 /* Asks the daemon to stop (final flush included), waits for the thread at
  * most timeout_ms, and frees everything if it ended. Returns 0 or

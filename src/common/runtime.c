@@ -18,6 +18,8 @@
 #endif
 
 #define DEFAULT_RSS_CAP "536870912" /* 512 MiB, subprocess watchdog */
+/* Connections a new listener queues before it accepts (SOMAXCONN caps it). */
+#define LISTEN_BACKLOG 1024
 
 static struct runtime {
     bool initialized;
@@ -192,7 +194,7 @@ static _Thread_local bool spawning;
 static int spawn_sidecar(const char *endpoint)
 {
     int64_t fd = -1;
-    int rc = sc_plat_bind_handoff(endpoint, 1024, &fd);
+    int rc = sc_plat_bind_handoff(endpoint, LISTEN_BACKLOG, &fd);
     if (rc == UV_EADDRINUSE) {
         return 0; /* another process won the race: its daemon will answer */
     }
@@ -298,6 +300,19 @@ static int become_master(const char *why)
         o.server.allowed_uids[o.server.allowed_uid_count++] =
             rt.cfg.allowed_uids[i];
     }
+    if (!sc_plat_thread_master_elected()) {
+        /* Bind here, serve on the thread: a worker promoted in the middle
+         * of a request queues its actions on the socket at once instead of
+         * waiting milliseconds for the thread's loop and delivery to start.
+         * (An elected master must win its election first, on the thread
+         * that will hold it.) */
+        rc = sc_plat_bind_handoff(ep, LISTEN_BACKLOG, &o.listen_handle);
+        if (rc != 0) {
+            sc_log(SC_LOG_ERROR, "cannot listen on %s: %s", ep,
+                   uv_strerror(rc));
+            return rc;
+        }
+    }
     /* No idle exit and no watchdog: they would act on the host process. */
     rc = sc_listener_thread_start(&o, &rt.listener);
     if (rc == UV_EADDRINUSE && sc_plat_thread_master_elected()) {
@@ -363,7 +378,15 @@ static int on_unreachable(void *ctx, int err, char *endpoint, size_t size)
         bool owner = sc_plat_identity(identity, sizeof identity) == 0 &&
                      strcmp(identity, rt.identity) == 0;
         retry = !rt.shutting_down && owner && spawn_sidecar(rt.endpoint) == 0;
-    } else if (!listener_here()) {
+    } else if (listener_here()) {
+        /* Our own listener is unreachable only when its thread failed to
+         * start after we bound the name: reclaim it and try once more. */
+        if (sc_listener_thread_status(rt.listener) != 0 && !rt.shutting_down) {
+            sc_listener_thread_stop(rt.listener, 0);
+            rt.listener = NULL;
+            retry = become_master("the listener thread failed") == 0;
+        }
+    } else {
         if (sc_plat_thread_master_elected()) {
             /* Whoever owns the shared name is master: an election decides,
              * and a live master keeps it. Lost: connect to the winner. */

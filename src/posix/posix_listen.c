@@ -89,10 +89,12 @@ int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
 {
     (void)endpoint; /* the socket is bound already */
     int rc = uv_pipe_open(server, (uv_file)handle);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)server, SOMAXCONN, on_connection);
+    if (rc != 0) {
+        close((int)handle); /* ours even on failure, as documented */
+        return rc;
     }
-    return rc;
+    /* From here `server` owns the socket; the caller closes the handle. */
+    return uv_listen((uv_stream_t *)server, SOMAXCONN, on_connection);
 }
 
 int sc_plat_listen(uv_pipe_t *server, const char *endpoint, int backlog,
