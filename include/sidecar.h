@@ -161,6 +161,12 @@ typedef struct sc_config {
      * subprocess mode. DD_TRACE_SIDECAR_ALLOWED_UIDS="33,1000". */
     uint32_t allowed_uids[16];
     size_t allowed_uid_count;
+    /* Windows: other identities admitted by the sidecar's pipe (its DACL
+     * and the peer check), besides its own user and SYSTEM: SID strings,
+     * comma-separated, at most 8, e.g. an IIS application pool's
+     * "S-1-5-82-...". DD_TRACE_SIDECAR_ALLOWED_SIDS. Copied by sc_init();
+     * POSIX admits other users by uid and ignores this (with a warning). */
+    const char *allowed_sids;
     /* Flag-evaluation counts: -1 keeps DD_FLAGGING_EVALUATION_COUNTS_ENABLED
      * (default on), 0 turns them off, 1 on. */
     int flag_evaluation_counts;

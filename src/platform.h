@@ -62,12 +62,24 @@ int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
  * file). Call after the handle is closed. */
 void sc_plat_unlisten(const char *endpoint);
 
+/* Longest SID string plus its NUL (SECURITY_MAX_SID_STRING_CHARACTERS). */
+#define SC_SID_MAX 188
+
+/* Lets processes of other identities reach `server`, which listens on
+ * `endpoint` (SPEC §4, "configured identities"). Windows: `sids` are SID
+ * strings; each gets read + write (never "create instance") on the pipe and
+ * read on the endpoint's rendezvous, next to SYSTEM and this user. POSIX:
+ * sockets are admitted by uid (allowed_uids), so any SID is UV_ENOTSUP. */
+int sc_plat_listen_allow(uv_pipe_t *server, const char *endpoint,
+                         const char *const *sids, size_t n);
+
 /* Who is on the other end of an accepted connection. */
 typedef struct sc_peer {
     uint32_t pid;
-    uint32_t uid;    /* POSIX euid; 0 on Windows */
-    bool privileged; /* root / SYSTEM or administrators */
-    bool same_user;  /* same identity as this process */
+    uint32_t uid;         /* POSIX euid; 0 on Windows */
+    bool privileged;      /* root / SYSTEM or administrators */
+    bool same_user;       /* same identity as this process */
+    char sid[SC_SID_MAX]; /* Windows: the user SID as text; POSIX: "" */
 } sc_peer_t;
 
 int sc_plat_peer(uv_pipe_t *conn, sc_peer_t *peer);

@@ -46,7 +46,10 @@ static void usage(FILE *f)
             "  --max-reply-backlog B  unread reply bytes before a peer is\n"
             "                         closed (default 1 MiB)\n"
             "  --allow-uid UID        also admit peers of this uid\n"
-            "                         (repeatable)\n"
+            "                         (POSIX; repeatable)\n"
+            "  --allow-sid SID        also admit peers of this user SID\n"
+            "                         (Windows: added to the pipe's DACL;\n"
+            "                         repeatable)\n"
             "  --idle-timeout MS      exit after MS without connections\n"
             "                         (default 0: never)\n"
             "  --rss-cap BYTES        watchdog: exit when RSS exceeds it\n"
@@ -122,6 +125,14 @@ static int parse_args(cli_t *cli, int argc, char **argv)
                 return EXIT_USAGE;
             }
             sc_log_configure(lvl, NULL);
+        } else if (strcmp(a, "--allow-sid") == 0) {
+            int rc = sc_access_add_sid(&server->access, val);
+            if (rc != 0) {
+                fprintf(stderr, "sidecar: --allow-sid %s: %s\n", val,
+                        rc == UV_ENOSPC ? "too many (at most 8)"
+                                        : "not a SID string (S-1-...)");
+                return EXIT_USAGE;
+            }
         } else if (!parse_u64(val, &n)) {
             fprintf(stderr, "sidecar: %s wants a number, not '%s'\n", a, val);
             return EXIT_USAGE;
@@ -138,11 +149,14 @@ static int parse_args(cli_t *cli, int argc, char **argv)
         } else if (strcmp(a, "--timeout") == 0) {
             cli->timeout_ms = (uint32_t)n;
         } else if (strcmp(a, "--allow-uid") == 0) {
-            if (server->allowed_uid_count == SC_MAX_ALLOWED_UIDS) {
-                fprintf(stderr, "sidecar: too many --allow-uid\n");
+            sc_access_t *acc = &server->access;
+            if (acc->allowed_uid_count == SC_MAX_ALLOWED_UIDS ||
+                n > UINT32_MAX) {
+                fprintf(stderr, "sidecar: --allow-uid %s: %s\n", val,
+                        n > UINT32_MAX ? "not a uid" : "too many (at most 16)");
                 return EXIT_USAGE;
             }
-            server->allowed_uids[server->allowed_uid_count++] = (uint32_t)n;
+            acc->allowed_uids[acc->allowed_uid_count++] = (uint32_t)n;
         } else {
             fprintf(stderr, "sidecar: unknown option %s\n", a);
             return EXIT_USAGE;

@@ -18,7 +18,7 @@ typedef struct sc_endpoint_params {
     /* Thread mode where the master is elected (sc_plat_thread_master_elected):
      * one name per identity, "-thread" in place of the master's pid. */
     bool elected_thread;
-    const char *dir;      /* filesystem kind: the private directory */
+    const char *dir; /* filesystem kind: the private directory */
 } sc_endpoint_params_t;
 
 /* Writes the endpoint string into `out`. Returns 0, UV_EINVAL for missing

@@ -1,5 +1,6 @@
 /* The process runtime: connection modes, the sidecar spawn, fork handling
  * and orphan promotion (SPEC §3). docs/runtime.md explains the lifecycles. */
+#include "access.h"
 #include "client.h"
 #include "endpoint.h"
 #include "flageval.h"
@@ -27,7 +28,8 @@ static struct runtime {
     char sidecar_path[4096];
     char endpoint_dir[256];
     char identity[128];
-    uv_mutex_t lock; /* mode transitions: spawn, promotion */
+    sc_access_t access; /* allowed uids and SIDs, from cfg */
+    uv_mutex_t lock;    /* mode transitions: spawn, promotion */
     sc_connection_mode_t mode;
     char reason[192];
     char endpoint[SC_ENDPOINT_MAX + 1];
@@ -104,27 +106,6 @@ static void env_str(const char *name, const char **out)
     }
 }
 
-/* "33,1000" -> allowed_uids. Nothing changes unless the whole list parses. */
-static int parse_uids(const char *list, sc_config_t *cfg)
-{
-    uint32_t uids[16];
-    size_t n = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        char *end = NULL;
-        unsigned long v = strtoul(p, &end, 10);
-        if (end == p || v > UINT32_MAX || n == 16 ||
-            (*end != ',' && *end != '\0')) {
-            return UV_EINVAL;
-        }
-        uids[n++] = (uint32_t)v;
-        p = *end == ',' ? end + 1 : end;
-    }
-    memcpy(cfg->allowed_uids, uids, n * sizeof uids[0]);
-    cfg->allowed_uid_count = n;
-    return 0;
-}
-
 int sc_config_from_env(sc_config_t *cfg)
 {
     int rc = 0;
@@ -145,12 +126,30 @@ int sc_config_from_env(sc_config_t *cfg)
         rc = UV_EINVAL;
     }
     const char *uids = getenv("DD_TRACE_SIDECAR_ALLOWED_UIDS");
-    if (uids != NULL && *uids != '\0' && parse_uids(uids, cfg) != 0) {
-        sc_log(SC_LOG_WARN,
-               "ignoring DD_TRACE_SIDECAR_ALLOWED_UIDS=%s (comma-separated "
-               "uids, at most 16)",
-               uids);
-        rc = UV_EINVAL;
+    if (uids != NULL && *uids != '\0') {
+        int n = sc_access_parse_uids(uids, cfg->allowed_uids, 16);
+        if (n < 0) {
+            sc_log(SC_LOG_WARN,
+                   "ignoring DD_TRACE_SIDECAR_ALLOWED_UIDS=%s (comma-separated "
+                   "uids, at most 16)",
+                   uids);
+            rc = UV_EINVAL;
+        } else {
+            cfg->allowed_uid_count = (size_t)n;
+        }
+    }
+    const char *sids = getenv("DD_TRACE_SIDECAR_ALLOWED_SIDS");
+    sc_access_t check = {0};
+    if (sids != NULL && *sids != '\0') {
+        if (sc_access_parse_sids(&check, sids) != 0) {
+            sc_log(SC_LOG_WARN,
+                   "ignoring DD_TRACE_SIDECAR_ALLOWED_SIDS=%s "
+                   "(comma-separated SID strings, at most %d)",
+                   sids, SC_MAX_ALLOWED_SIDS);
+            rc = UV_EINVAL;
+        } else {
+            cfg->allowed_sids = sids;
+        }
     }
     env_str("DD_SERVICE", &cfg->client.service);
     env_str("DD_ENV", &cfg->client.env);
@@ -205,17 +204,21 @@ static int spawn_sidecar(const char *endpoint)
     snprintf(idle, sizeof idle, "%u", (unsigned)rt.cfg.idle_timeout_ms);
     snprintf(handle, sizeof handle, "%lld",
              (long long)sc_plat_passed_handle_value(fd));
-    const char *argv[12 + 2 * 16] = {
+    const char *argv[12 + 2 * (SC_MAX_ALLOWED_UIDS + SC_MAX_ALLOWED_SIDS)] = {
         rt.sidecar_path, "run",          "--endpoint",     endpoint,
         "--listen-fd",   handle,         "--idle-timeout", idle,
         "--rss-cap",     DEFAULT_RSS_CAP};
     size_t argc = 10;
-    char uids[16][12];
-    for (size_t i = 0; i < rt.cfg.allowed_uid_count && i < 16; i++) {
+    char uids[SC_MAX_ALLOWED_UIDS][12];
+    for (size_t i = 0; i < rt.access.allowed_uid_count; i++) {
         snprintf(uids[i], sizeof uids[i], "%u",
-                 (unsigned)rt.cfg.allowed_uids[i]);
+                 (unsigned)rt.access.allowed_uids[i]);
         argv[argc++] = "--allow-uid";
         argv[argc++] = uids[i];
+    }
+    for (size_t i = 0; i < rt.access.allowed_sid_count; i++) {
+        argv[argc++] = "--allow-sid";
+        argv[argc++] = rt.access.allowed_sids[i];
     }
     argv[argc] = NULL;
     uint32_t pid = 0;
@@ -293,13 +296,9 @@ static int become_master(const char *why)
     sc_daemon_options_t o;
     sc_daemon_options_defaults(&o);
     strcpy(o.endpoint, ep);
-    o.server.master_pid = self;
+    o.server.access = rt.access;
+    o.server.access.master_pid = self;
     o.server.mode = "thread";
-    for (size_t i = 0; i < rt.cfg.allowed_uid_count && i < SC_MAX_ALLOWED_UIDS;
-         i++) {
-        o.server.allowed_uids[o.server.allowed_uid_count++] =
-            rt.cfg.allowed_uids[i];
-    }
     if (!sc_plat_thread_master_elected()) {
         /* Bind here, serve on the thread: a worker promoted in the middle
          * of a request queues its actions on the socket at once instead of
@@ -501,6 +500,17 @@ int sc_init(const sc_config_t *cfg)
     copy_str(rt.sidecar_path, sizeof rt.sidecar_path, cfg->sidecar_path);
     copy_str(rt.endpoint_dir, sizeof rt.endpoint_dir, cfg->endpoint_dir);
     rt.cfg.sidecar_path = rt.sidecar_path;
+    rt.cfg.allowed_sids = NULL; /* the caller's string: parsed below */
+    for (size_t i = 0; i < cfg->allowed_uid_count && i < SC_MAX_ALLOWED_UIDS;
+         i++) {
+        rt.access.allowed_uids[rt.access.allowed_uid_count++] =
+            cfg->allowed_uids[i];
+    }
+    if (cfg->allowed_sids != NULL &&
+        sc_access_parse_sids(&rt.access, cfg->allowed_sids) != 0) {
+        sc_log(SC_LOG_WARN, "ignoring allowed_sids=%s: not a list of SIDs",
+               cfg->allowed_sids);
+    }
     if (sc_plat_identity(rt.identity, sizeof rt.identity) != 0) {
         strcpy(rt.identity, "unknown");
     }

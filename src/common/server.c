@@ -68,22 +68,6 @@ sc_server_t *sc_server_new(uv_loop_t *loop, const sc_server_config_t *cfg,
     return s;
 }
 
-/* Admission (SPEC §4): abstract sockets carry no permissions, so every peer
- * is checked. */
-static bool admitted(const sc_server_t *s, const sc_peer_t *peer)
-{
-    if (peer->same_user || peer->privileged) {
-        return true;
-    }
-    for (size_t i = 0; i < s->cfg.allowed_uid_count; i++) {
-        if (s->cfg.allowed_uids[i] == peer->uid) {
-            return true;
-        }
-    }
-    return s->cfg.master_pid != 0 && peer->pid != 0 &&
-           sc_plat_is_descendant(peer->pid, s->cfg.master_pid);
-}
-
 static void reject_closed(uv_handle_t *h)
 {
     free(h);
@@ -108,11 +92,14 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     int rc = sc_plat_peer(&c->pipe, &c->peer);
-    if (rc != 0 || !admitted(s, &c->peer)) {
+    /* Abstract sockets carry no permissions (and Wine ignores pipe DACLs):
+     * every peer is checked (SPEC §4). */
+    if (rc != 0 || !sc_access_admits(&s->cfg.access, &c->peer)) {
         s->stats.connections_rejected++;
-        SC_LOG_LIMITED(SC_LOG_WARN, "rejected peer pid=%u uid=%u (%s)",
+        SC_LOG_LIMITED(SC_LOG_WARN, "rejected peer pid=%u uid=%u%s%s (%s)",
                        c->peer.pid, c->peer.uid,
-                       rc != 0 ? uv_strerror(rc) : "uid not admitted");
+                       c->peer.sid[0] != '\0' ? " sid=" : "", c->peer.sid,
+                       rc != 0 ? uv_strerror(rc) : "identity not admitted");
         uv_close((uv_handle_t *)&c->pipe, reject_closed);
         return;
     }
@@ -163,6 +150,29 @@ void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c)
     }
 }
 
+/* The configured identities of other users (Windows SIDs) are let in by
+ * the endpoint's access control too. A failure is logged and those peers
+ * stay outside (refused and counted), but the sidecar serves its own. */
+static void allow_configured(sc_server_t *s)
+{
+    const sc_access_t *a = &s->cfg.access;
+    const char *sids[SC_MAX_ALLOWED_SIDS];
+    for (size_t i = 0; i < a->allowed_sid_count; i++) {
+        sids[i] = a->allowed_sids[i];
+    }
+    int rc = sc_plat_listen_allow(&s->listener, s->endpoint, sids,
+                                  a->allowed_sid_count);
+    if (rc == UV_ENOTSUP) {
+        sc_log(SC_LOG_WARN,
+               "allowed SIDs ignored on %s: this platform "
+               "admits other users by uid (allowed_uids)",
+               s->endpoint);
+    } else if (rc != 0) {
+        sc_log(SC_LOG_ERROR, "cannot admit the allowed SIDs on %s: %s",
+               s->endpoint, uv_strerror(rc));
+    }
+}
+
 static int start_listening(sc_server_t *s, const char *endpoint, int64_t handle,
                            bool use_handle)
 {
@@ -182,6 +192,7 @@ static int start_listening(sc_server_t *s, const char *endpoint, int64_t handle,
     }
     strcpy(s->endpoint, endpoint);
     s->listening = true;
+    allow_configured(s);
     arm_idle_timer(s);
     return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef SIDECAR_SERVER_H
 #define SIDECAR_SERVER_H
 
+#include "access.h"
 #include "buf.h"
 #include "sidecar.h"
 #include "sidecar.pb.h"
@@ -58,16 +59,12 @@ typedef struct sc_server_handlers {
     void (*on_idle)(void *ctx);
 } sc_server_handlers_t;
 
-#define SC_MAX_ALLOWED_UIDS 16
-
 typedef struct sc_server_config {
     size_t max_frame;         /* largest accepted frame body (4 MiB) */
     size_t max_connections;   /* beyond: rejected and counted (4096) */
     size_t max_reply_backlog; /* unread reply bytes before a peer is
                                  considered stuck and closed (1 MiB) */
-    uint32_t master_pid;      /* thread mode: admit this pid's descendants */
-    uint32_t allowed_uids[SC_MAX_ALLOWED_UIDS];
-    size_t allowed_uid_count;
+    sc_access_t access;       /* who is admitted besides our own user */
     uint64_t idle_timeout_ms; /* 0: never idle */
     uint64_t drain_ms; /* on close: peers are still read this long (200) */
     const char *mode;  /* "subprocess" / "thread", for replies */

@@ -31,6 +31,7 @@ int sc_plat_peer(uv_pipe_t *conn, sc_peer_t *peer)
     peer->pid = 0;
     peer->uid = (uint32_t)uid;
 #endif
+    peer->sid[0] = '\0'; /* uids, not SIDs, identify POSIX users */
     peer->privileged = peer->uid == 0;
     peer->same_user = peer->uid == (uint32_t)geteuid();
     return 0;

@@ -21,6 +21,7 @@
  * visible before the OVERLAPPED is updated. */
 #include "win32_internal.h"
 
+#include <sddl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,26 @@ static int pipe_error(DWORD err)
 
 /* The server must run as this user: anyone could have put their own pipe
  * name in a rendezvous they created first. */
-static bool server_is_ours(HANDLE pipe, uint32_t expected_pid)
+/* Does the endpoint's name say it belongs to `sid` ("...-<SID>" or
+ * "...-<SID>-...")? */
+static bool named_after(const char *endpoint, const char *sid)
+{
+    size_t len = strlen(sid);
+    for (const char *p = strstr(endpoint, sid); p != NULL;
+         p = strstr(p + 1, sid)) {
+        if (p > endpoint && p[-1] == '-' && (p[len] == '\0' || p[len] == '-')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The rendezvous names who serves the endpoint, but anyone may have
+ * created it first: the server must be that process, and run as the
+ * identity the endpoint is named after (ours, or the owner that allowed
+ * us in, SPEC §4), or as SYSTEM / an administrator. */
+static bool server_is_trusted(HANDLE pipe, uint32_t expected_pid,
+                              const char *endpoint)
 {
     ULONG pid = 0;
     if (!GetNamedPipeServerProcessId(pipe, &pid) || pid != expected_pid) {
@@ -77,12 +97,19 @@ static bool server_is_ours(HANDLE pipe, uint32_t expected_pid)
     if (process == NULL) {
         return false;
     }
-    PSID sid = win32_process_sid(process, NULL);
+    bool privileged = false;
+    PSID sid = win32_process_sid(process, &privileged);
     CloseHandle(process);
     PSID self = win32_self_sid();
-    bool ours = sid != NULL && self != NULL && EqualSid(sid, self);
+    bool trusted =
+        sid != NULL && (privileged || (self != NULL && EqualSid(sid, self)));
+    char *text = NULL;
+    if (sid != NULL && !trusted && ConvertSidToStringSidA(sid, &text)) {
+        trusted = named_after(endpoint, text);
+        LocalFree(text);
+    }
     free(sid);
-    return ours;
+    return trusted;
 }
 
 static int wrap(HANDLE pipe, sc_plat_conn_t **out)
@@ -165,13 +192,15 @@ static int try_pipe(const char *endpoint, const win32_rendezvous_entry_t *e,
         return rc;
     }
     /* Not inheritable (NULL attributes); the server may identify us, not
-     * act as us. */
+     * act as us. No more access than a configured identity is granted
+     * (WIN32_PIPE_CLIENT_ACCESS: GENERIC_WRITE would include
+     * FILE_CREATE_PIPE_INSTANCE). */
     HANDLE pipe = CreateFileW(
-        wname, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+        wname, WIN32_PIPE_CLIENT_ACCESS, 0, NULL, OPEN_EXISTING,
         FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
         NULL);
     if (pipe != INVALID_HANDLE_VALUE) {
-        if (!server_is_ours(pipe, e->pid)) {
+        if (!server_is_trusted(pipe, e->pid, endpoint)) {
             CloseHandle(pipe);
             return UV_EACCES;
         }

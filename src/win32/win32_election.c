@@ -144,6 +144,11 @@ HANDLE win32_claim_mutex(const win32_claim_t *c)
     return c->mutex;
 }
 
+HANDLE win32_claim_rendezvous(const win32_claim_t *c)
+{
+    return c->mapping;
+}
+
 const char *win32_claim_endpoint(const win32_claim_t *c)
 {
     return c->endpoint;

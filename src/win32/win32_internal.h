@@ -29,6 +29,23 @@ PSID win32_process_sid(HANDLE process, bool *privileged);
  * first (what PIPE_REJECT_REMOTE_CLIENTS would do, see win32_listen.c). */
 PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network);
 
+/* Access masks for the configured identities of win32_shared_sd. */
+/* A pipe client: read, write data and attributes; never
+ * FILE_CREATE_PIPE_INSTANCE (= FILE_APPEND_DATA), which would let it serve
+ * our pipe's name. */
+#define WIN32_PIPE_CLIENT_ACCESS                                               \
+    (FILE_GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES)
+#define WIN32_MAPPING_READ_ACCESS (STANDARD_RIGHTS_READ | SECTION_MAP_READ)
+
+/* win32_private_sd plus an allow entry of `access` for each of the `n`
+ * SID strings (UV_EINVAL when one is not a SID). */
+int win32_shared_sd(bool deny_network, const char *const *sids, size_t n,
+                    DWORD access, PSECURITY_DESCRIPTOR *out);
+
+/* Replaces the DACL of a kernel object we own (a pipe, a mapping) with the
+ * one of `sd`, protected from inheritance. */
+int win32_set_dacl(HANDLE object, PSECURITY_DESCRIPTOR sd);
+
 /* Named kernel objects of ours, created with win32_private_sd(false) (or
  * opened when they exist: GetLastError() is then ERROR_ALREADY_EXISTS).
  * NULL on failure, with GetLastError() set; never created with a default,
@@ -93,6 +110,7 @@ void win32_claim_publish(win32_claim_t *c, const win32_rendezvous_entry_t *e);
 
 /* The mutex handle (the value sc_plat_bind_handoff hands out). */
 HANDLE win32_claim_mutex(const win32_claim_t *c);
+HANDLE win32_claim_rendezvous(const win32_claim_t *c);
 const char *win32_claim_endpoint(const win32_claim_t *c);
 
 /* Clears the rendezvous (unless `keep_entry`), releases the mutex and frees

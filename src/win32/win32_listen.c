@@ -3,16 +3,16 @@
  * libuv 1.44 cannot listen on a pipe handle it did not create (uv_pipe_open
  * + uv_listen fails), so the pipe is created by uv_pipe_bind, on the
  * owner's own name (win32_election.c), and its DACL is then replaced the
- * way uv_pipe_chmod does it: SYSTEM and this user only, network logons
- * denied. libuv creates its instances without PIPE_REJECT_REMOTE_CLIENTS
- * and a pipe's security descriptor is shared by all its instances, so the
- * deny-NETWORK entry stands in for that flag, on the first instance before
- * uv_listen creates the others. Until SetSecurityInfo returns, the first
- * instance has the default DACL (Everyone may read); sc_plat_peer checks
- * every client's token anyway, and rejects what slips through. */
+ * way uv_pipe_chmod does it: SYSTEM and this user, network logons denied;
+ * configured identities are added as clients by sc_plat_listen_allow. libuv
+ * creates its instances without PIPE_REJECT_REMOTE_CLIENTS and a pipe's
+ * security descriptor is shared by all its instances, so the deny-NETWORK entry
+ * stands in for that flag, on the first instance before uv_listen creates the
+ * others. Until SetSecurityInfo returns, the first instance has the default
+ * DACL (Everyone may read); sc_plat_peer checks every client's token anyway,
+ * and rejects what slips through. */
 #include "win32_internal.h"
 
-#include <aclapi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,27 +31,22 @@ static listening_t *listening;
  * one endpoint (clients of an earlier one may keep its name alive). */
 static volatile LONG generations;
 
-static int restrict_access(uv_pipe_t *server)
+/* The pipe's DACL: deny network logons, allow SYSTEM, this user and the
+ * `n` configured SIDs (as clients only). */
+static int restrict_access(uv_pipe_t *server, const char *const *sids, size_t n)
 {
     uv_os_fd_t pipe;
     int rc = uv_fileno((const uv_handle_t *)server, &pipe);
     if (rc != 0) {
         return rc;
     }
-    PSECURITY_DESCRIPTOR sd = win32_private_sd(true);
-    BOOL present = FALSE, defaulted = FALSE;
-    PACL dacl = NULL;
-    if (sd == NULL ||
-        !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
-        LocalFree(sd);
-        return UV_EPERM;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    rc = win32_shared_sd(true, sids, n, WIN32_PIPE_CLIENT_ACCESS, &sd);
+    if (rc == 0) {
+        rc = win32_set_dacl(pipe, sd);
     }
-    DWORD err = SetSecurityInfo(pipe, SE_KERNEL_OBJECT,
-                                DACL_SECURITY_INFORMATION |
-                                    PROTECTED_DACL_SECURITY_INFORMATION,
-                                NULL, NULL, dacl, NULL);
     LocalFree(sd);
-    return err == ERROR_SUCCESS ? 0 : win32_error(err);
+    return rc;
 }
 
 /* Binds and listens as the owner of `claim`, then says so in the
@@ -75,7 +70,7 @@ static int listen_claimed(uv_pipe_t *server, win32_claim_t *claim, int backlog,
         }
     }
     if (rc == 0) {
-        rc = restrict_access(server);
+        rc = restrict_access(server, NULL, 0);
     }
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)server, backlog, on_connection);
@@ -136,6 +131,35 @@ int sc_plat_listen_handle(uv_pipe_t *server, const char *endpoint,
         return rc;
     }
     return listen_claimed(server, claim, SOMAXCONN, on_connection);
+}
+
+/* Called after listening: until then the configured identities are only
+ * refused (their connects fail and they retry), never let in early. */
+int sc_plat_listen_allow(uv_pipe_t *server, const char *endpoint,
+                         const char *const *sids, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = restrict_access(server, sids, n);
+    if (rc != 0) {
+        return rc;
+    }
+    /* Clients find the pipe through the rendezvous: they must read it. */
+    PSECURITY_DESCRIPTOR sd = NULL;
+    rc = win32_shared_sd(false, sids, n, WIN32_MAPPING_READ_ACCESS, &sd);
+    AcquireSRWLockShared(&listening_lock);
+    listening_t *l = listening;
+    while (l != NULL && strcmp(win32_claim_endpoint(l->claim), endpoint) != 0) {
+        l = l->next;
+    }
+    if (rc == 0) {
+        rc = l != NULL ? win32_set_dacl(win32_claim_rendezvous(l->claim), sd)
+                       : UV_ENOENT;
+    }
+    ReleaseSRWLockShared(&listening_lock);
+    LocalFree(sd);
+    return rc;
 }
 
 void sc_plat_unlisten(const char *endpoint)

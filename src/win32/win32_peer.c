@@ -2,6 +2,8 @@
  * process id from the pipe, its identity from that process's token. */
 #include "win32_internal.h"
 
+#include <sddl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,11 @@ int sc_plat_peer(uv_pipe_t *conn, sc_peer_t *peer)
     PSID self = win32_self_sid();
     peer->same_user = self != NULL && EqualSid(sid, self);
     peer->privileged = privileged;
+    char *text = NULL;
+    if (ConvertSidToStringSidA(sid, &text)) {
+        snprintf(peer->sid, sizeof peer->sid, "%s", text);
+        LocalFree(text);
+    }
     free(sid);
     return 0;
 }

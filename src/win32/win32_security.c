@@ -1,6 +1,7 @@
 /* Token identities and the security descriptors of our kernel objects. */
 #include "win32_internal.h"
 
+#include <aclapi.h>
 #include <sddl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,25 +96,65 @@ PSID win32_self_sid(void)
     return self_sid;
 }
 
-PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network)
+int win32_shared_sd(bool deny_network, const char *const *sids, size_t n,
+                    DWORD access, PSECURITY_DESCRIPTOR *out)
 {
     PSID self = win32_self_sid();
-    char *sid_text = NULL;
-    if (self == NULL || !ConvertSidToStringSidA(self, &sid_text)) {
-        return NULL;
+    char *self_text = NULL;
+    if (self == NULL || !ConvertSidToStringSidA(self, &self_text)) {
+        return UV_EPERM;
     }
     /* P: protected, nothing inherited. NU: NETWORK (remote logons),
      * SY: LocalSystem, GA: generic all. */
-    char sddl[256];
-    snprintf(sddl, sizeof sddl, "D:P%s(A;;GA;;;SY)(A;;GA;;;%s)",
-             deny_network ? "(D;;GA;;;NU)" : "", sid_text);
-    LocalFree(sid_text);
-    PSECURITY_DESCRIPTOR sd = NULL;
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
-            sddl, SDDL_REVISION_1, &sd, NULL)) {
-        return NULL;
+    size_t size = 128 + strlen(self_text) + n * (SC_SID_MAX + 24);
+    char *sddl = malloc(size);
+    if (sddl == NULL) {
+        LocalFree(self_text);
+        return UV_ENOMEM;
     }
-    return sd;
+    int len = snprintf(sddl, size, "D:P%s(A;;GA;;;SY)(A;;GA;;;%s)",
+                       deny_network ? "(D;;GA;;;NU)" : "", self_text);
+    LocalFree(self_text);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        /* Only a well-formed SID goes into the SDDL text. */
+        PSID sid = NULL;
+        if (!ConvertStringSidToSidA(sids[i], &sid)) {
+            rc = UV_EINVAL;
+            break;
+        }
+        LocalFree(sid);
+        len += snprintf(sddl + len, size - (size_t)len, "(A;;0x%lx;;;%s)",
+                        (unsigned long)access, sids[i]);
+    }
+    PSECURITY_DESCRIPTOR sd = NULL;
+    if (rc == 0 && !ConvertStringSecurityDescriptorToSecurityDescriptorA(
+                       sddl, SDDL_REVISION_1, &sd, NULL)) {
+        rc = win32_error(GetLastError());
+    }
+    free(sddl);
+    *out = sd;
+    return rc;
+}
+
+PSECURITY_DESCRIPTOR win32_private_sd(bool deny_network)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    return win32_shared_sd(deny_network, NULL, 0, 0, &sd) == 0 ? sd : NULL;
+}
+
+int win32_set_dacl(HANDLE object, PSECURITY_DESCRIPTOR sd)
+{
+    BOOL present = FALSE, defaulted = FALSE;
+    PACL dacl = NULL;
+    if (!GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
+        return win32_error(GetLastError());
+    }
+    DWORD err = SetSecurityInfo(object, SE_KERNEL_OBJECT,
+                                DACL_SECURITY_INFORMATION |
+                                    PROTECTED_DACL_SECURITY_INFORMATION,
+                                NULL, NULL, dacl, NULL);
+    return err == ERROR_SUCCESS ? 0 : win32_error(err);
 }
 
 typedef enum object_kind {

@@ -9,6 +9,7 @@
  * of passing without proving anything. */
 #include "harness.h"
 #include "platform.h"
+#include "win32/win32_internal.h"
 
 #include <aclapi.h>
 #include <sddl.h>
@@ -205,6 +206,18 @@ static void election_across_processes(void **state)
     uv_loop_close(&loop);
 }
 
+/* `object`'s DACL, and the descriptor holding it (LocalFree). */
+static PACL read_dacl(HANDLE object, PSECURITY_DESCRIPTOR *sd)
+{
+    PACL dacl = NULL;
+    assert_int_equal(GetSecurityInfo(object, SE_KERNEL_OBJECT,
+                                     DACL_SECURITY_INFORMATION, NULL, NULL,
+                                     &dacl, NULL, sd),
+                     ERROR_SUCCESS);
+    assert_non_null(dacl);
+    return dacl;
+}
+
 /* The listening pipe admits SYSTEM and this user, and denies network
  * logons first, whatever Wine then does with it. */
 static void pipe_security_descriptor(void **state)
@@ -218,13 +231,8 @@ static void pipe_security_descriptor(void **state)
     assert_int_equal(listen_here(&loop, &server, ep), 0);
     uv_os_fd_t pipe;
     assert_int_equal(uv_fileno((uv_handle_t *)&server, &pipe), 0);
-    PACL dacl = NULL;
     PSECURITY_DESCRIPTOR sd = NULL;
-    assert_int_equal(GetSecurityInfo(pipe, SE_KERNEL_OBJECT,
-                                     DACL_SECURITY_INFORMATION, NULL, NULL,
-                                     &dacl, NULL, &sd),
-                     ERROR_SUCCESS);
-    assert_non_null(dacl);
+    PACL dacl = read_dacl(pipe, &sd);
     char *text = NULL;
     assert_true(ConvertSecurityDescriptorToStringSecurityDescriptorA(
         sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text, NULL));
@@ -240,6 +248,76 @@ static void pipe_security_descriptor(void **state)
     assert_memory_equal(strstr(text, "(D;"), "(D;", 3);
     LocalFree(text);
     LocalFree(sd);
+    unlisten_here(&loop, &server, ep);
+    uv_loop_close(&loop);
+}
+
+/* The allow entry of `sid` in `object`'s DACL: its access mask, or 0. */
+static ACCESS_MASK allowed_access(HANDLE object, const char *sid_text)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PACL dacl = read_dacl(object, &sd);
+    PSID sid = NULL;
+    assert_true(ConvertStringSidToSidA(sid_text, &sid));
+    ACCESS_MASK mask = 0;
+    for (DWORD i = 0; dacl != NULL && i < dacl->AceCount; i++) {
+        ACCESS_ALLOWED_ACE *ace = NULL;
+        assert_true(GetAce(dacl, i, (void **)&ace));
+        if (ace->Header.AceType == ACCESS_ALLOWED_ACE_TYPE &&
+            EqualSid((PSID)&ace->SidStart, sid)) {
+            mask = ace->Mask;
+        }
+    }
+    LocalFree(sid);
+    LocalFree(sd);
+    return mask;
+}
+
+/* Configured identities (SPEC §4): each SID may use the pipe as a client
+ * (never create an instance of it) and read the rendezvous; the owner's
+ * entries stay. As set: Wine stores DACLs without enforcing them. */
+static void configured_identities(void **state)
+{
+    (void)state;
+    static const char *const sids[] = {"S-1-5-32-545", "S-1-5-82-1-2-3-4-5"};
+    char ep[128], id[128];
+    th_endpoint(ep, sizeof ep, "allow");
+    sc_plat_identity(id, sizeof id);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_pipe_t server;
+    assert_int_equal(listen_here(&loop, &server, ep), 0);
+    static const char *const bad[] = {"S-1-5-32-545", "not-a-sid"};
+    assert_int_equal(sc_plat_listen_allow(&server, ep, bad, 2), UV_EINVAL);
+    assert_int_equal(sc_plat_listen_allow(&server, ep, sids, 2), 0);
+
+    uv_os_fd_t pipe;
+    assert_int_equal(uv_fileno((uv_handle_t *)&server, &pipe), 0);
+    for (int i = 0; i < 2; i++) {
+        ACCESS_MASK m = allowed_access(pipe, sids[i]);
+        printf("pipe: %s may 0x%lx\n", sids[i], (unsigned long)m);
+        assert_int_equal(m, WIN32_PIPE_CLIENT_ACCESS);
+        assert_int_equal(m & FILE_CREATE_PIPE_INSTANCE, 0);
+    }
+    assert_int_equal(allowed_access(pipe, "S-1-5-18"), GENERIC_ALL);
+    assert_int_equal(allowed_access(pipe, id), GENERIC_ALL);
+
+    WCHAR name[WIN32_NAME_MAX];
+    assert_int_equal(win32_object_name(ep, "-rendezvous", name, WIN32_NAME_MAX),
+                     0);
+    HANDLE mapping = OpenFileMappingW(READ_CONTROL, FALSE, name);
+    assert_non_null(mapping);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(allowed_access(mapping, sids[i]),
+                         WIN32_MAPPING_READ_ACCESS);
+    }
+    assert_int_equal(allowed_access(mapping, id), GENERIC_ALL);
+    CloseHandle(mapping);
+
+    /* Our own client still gets in (with the narrower access it asks). */
+    sc_plat_conn_t *conn = NULL;
+    assert_int_equal(sc_plat_conn_open(ep, 2000, &conn), 0);
+    sc_plat_conn_close(conn);
     unlisten_here(&loop, &server, ep);
     uv_loop_close(&loop);
 }
@@ -341,6 +419,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(spawn_detached),
         cmocka_unit_test(election_across_processes),
         cmocka_unit_test(pipe_security_descriptor),
+        cmocka_unit_test(configured_identities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
