@@ -361,6 +361,32 @@ static void other_identities_are_refused(void **state)
     uv_loop_close(&loop);
 }
 
+/* The second guard of the election (SPEC §3): the name a live owner
+ * listens on cannot be bound again (libuv creates the first instance with
+ * FILE_FLAG_FIRST_PIPE_INSTANCE), so even a process that wrongly believed
+ * it had won could not serve it. Its own CTest (win32_first_instance):
+ * Wine ignores the flag, and the test says so as a skip. */
+static void first_instance_is_refused(void **state)
+{
+    (void)state;
+    char ep[128], name[SC_ENDPOINT_MAX + 32];
+    th_endpoint(ep, sizeof ep, "first");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_pipe_t server, second;
+    assert_int_equal(listen_here(&loop, &server, ep), 0);
+    win32_rendezvous_entry_t e;
+    assert_int_equal(win32_rendezvous_read(ep, &e), 0);
+    assert_int_equal(win32_listen_pipe_name(ep, &e, name, sizeof name), 0);
+    uv_pipe_init(&loop, &second, 0);
+    int rc = uv_pipe_bind(&second, name);
+    printf("second bind of %s: %s\n", name, rc == 0 ? "ok" : uv_err_name(rc));
+    assert_int_equal(rc, UV_EADDRINUSE);
+    uv_close((uv_handle_t *)&second, NULL);
+    unlisten_here(&loop, &server, ep);
+    uv_loop_close(&loop);
+}
+
 /* ---- helpers run as child processes ---------------------------------- */
 
 static int child(int argc, char **argv)
@@ -411,6 +437,16 @@ int main(int argc, char **argv)
             cmocka_unit_test(other_identities_are_refused),
         };
         return cmocka_run_group_tests(acl, NULL, NULL);
+    }
+    if (argc == 2 && strcmp(argv[1], "first-instance") == 0) {
+        if (running_under_wine()) {
+            printf("SKIP: Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE\n");
+            return 77;
+        }
+        const struct CMUnitTest first[] = {
+            cmocka_unit_test(first_instance_is_refused),
+        };
+        return cmocka_run_group_tests(first, NULL, NULL);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identity_is_the_user_sid),
