@@ -17,7 +17,6 @@ struct sc_listener_thread {
     sc_daemon_options_t opt;
     sc_daemon_t *daemon;
     atomic_int start_status; /* STARTING, then 0 or the error */
-    bool start_seen;         /* the owner has waited on `started` */
     uv_sem_t started;
     uv_mutex_t lock;
     uv_cond_t ended_cond;
@@ -92,14 +91,20 @@ static void thread_main(void *arg)
     }
 }
 
-/* Waits (once) until the thread has said how its start went. */
+/* Waits until the thread has said how its start went. The token goes
+ * back, so any number of waits (from any thread) return at once after. */
 static int await_start(sc_listener_thread_t *t)
 {
-    if (!t->start_seen) {
+    if (atomic_load(&t->start_status) == STARTING) {
         uv_sem_wait(&t->started);
-        t->start_seen = true;
+        uv_sem_post(&t->started);
     }
     return atomic_load(&t->start_status);
+}
+
+int sc_listener_thread_wait_started(sc_listener_thread_t *t)
+{
+    return await_start(t);
 }
 
 static void reap_failed(sc_listener_thread_t *t)

@@ -20,6 +20,12 @@ int sc_listener_thread_start(const sc_daemon_options_t *o,
  * failed (stop it to reclaim it). Never waits. */
 int sc_listener_thread_status(const sc_listener_thread_t *t);
 
+/* Waits until the thread has finished starting; returns its status. Call
+ * before fork(): a child must not inherit libcurl's or OpenSSL's global
+ * initialization half done by the thread (a once-guard stuck "running"
+ * would hang the child the day it is promoted). */
+int sc_listener_thread_wait_started(sc_listener_thread_t *t);
+
 /* Asks the daemon to stop (final flush included), waits for the thread at
  * most timeout_ms, and frees everything if it ended. Returns 0 or
  * UV_ETIMEDOUT (the thread is then left to finish on its own). */

@@ -425,6 +425,11 @@ static void atfork_prepare(void)
         !listener_here() && become_master("it forks the workers") == 0) {
         sc_client_set_endpoint(rt.client, rt.endpoint);
     }
+    if (listener_here()) {
+        /* Promotion and sc_init do not wait for the listener thread to
+         * start; a fork must (listener_thread.h). */
+        sc_listener_thread_wait_started(rt.listener);
+    }
     sc_client_atfork_prepare(rt.client);
 }
 
