@@ -208,6 +208,14 @@ int sc_send_trace(const void *msgpack, size_t len, uint32_t trace_count);
 int sc_flush(void);
 int sc_flush_sync(uint32_t timeout_ms);
 
+/* sc_client_ping / sc_client_sidecar_stats on the runtime's client. Like
+ * the calls above (and unlike the sc_client_* calls on the runtime's
+ * client), they first make the sidecar reachable when this process may:
+ * start it (subprocess mode), or take over from a master that is gone
+ * (thread mode). UV_EINVAL before sc_init(). */
+int sc_ping(uint32_t timeout_ms, sc_ping_result_t *out);
+int sc_sidecar_stats(uint32_t timeout_ms, char **json);
+
 typedef struct sc_runtime_info {
     sc_connection_mode_t configured_mode;
     sc_connection_mode_t mode; /* SUBPROCESS or THREAD once resolved */

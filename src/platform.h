@@ -174,6 +174,13 @@ int64_t sc_plat_passed_handle_value(int64_t pass_handle);
  * the caller's claim (Windows: releases the election to the daemon). */
 void sc_plat_close_raw(int64_t handle);
 
+/* Starts a thread of ours (the listener thread inside a host process) on
+ * which writing to a socket the peer closed can never raise SIGPIPE,
+ * whatever the host's disposition: POSIX creates it with SIGPIPE blocked
+ * (threads it starts, such as libcurl's resolver, inherit the mask), so the
+ * write fails with EPIPE instead. Windows has no such signal. */
+int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg);
+
 /* Registers fork handlers (pthread_atfork). Windows has no fork: no-op. */
 int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
@@ -194,7 +201,10 @@ typedef struct sc_plat_stop_watch sc_plat_stop_watch_t;
 
 /* Calls `on_stop(arg)` on `loop` when this process is asked to stop:
  * SIGINT or SIGTERM (POSIX); Ctrl+C, Ctrl+Break or sc_plat_request_stop()
- * (Windows, which has no signal one process can send another). */
+ * (Windows, which has no signal one process can send another). This is the
+ * daemon's signal setup, so POSIX also ignores SIGPIPE here: a peer that
+ * closes before its reply is written must not end the daemon (libuv writes
+ * replies with write(), which would raise it). */
 int sc_plat_stop_watch_start(uv_loop_t *loop, void (*on_stop)(void *arg),
                              void *arg, sc_plat_stop_watch_t **out);
 

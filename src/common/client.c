@@ -13,6 +13,8 @@
 #include "log.h"
 #include "platform.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,10 +29,15 @@
 struct sc_client {
     sc_client_options_t opt; /* strings point into `strings` */
     char *strings;
-    char endpoint[SC_ENDPOINT_MAX + 1]; /* may change: sc_client_set_endpoint */
-    sc_client_unreachable_fn *unreachable;
-    void *unreachable_ctx;
+    /* The one copy of the endpoint in a process (the runtime reads and
+     * changes it through sc_client_endpoint / sc_client_set_endpoint);
+     * guarded by io_lock. */
+    char endpoint[SC_ENDPOINT_MAX + 1];
     uint32_t owner_pid; /* the process whose connection and queue these are */
+    /* Set when a connect attempt failed; taken by the process side
+     * (sc_client_take_unreachable), which may make the endpoint reachable.
+     * The client itself never calls out to do so. */
+    atomic_bool unreachable;
 
     uv_mutex_t buf_lock;
     sc_buf_t queue; /* encoded frames not yet taken for sending */
@@ -39,6 +46,11 @@ struct sc_client {
     sc_client_stats_t stats;
 
     uv_mutex_t io_lock;
+    /* Forks waiting for io_lock: while one is, nobody else takes io_lock
+     * anew (io_lock_acquire), so a fork waits for at most the round trip
+     * in progress instead of starving behind threads that take it back
+     * at once. */
+    atomic_int forks_waiting;
     sc_plat_conn_t *conn;
     size_t sending_bytes; /* mirror of sending.len for the cap check */
 
@@ -60,15 +72,10 @@ static uint64_t now_ns(void)
 /* Copies every string option into one allocation owned by the client. */
 static bool copy_options(sc_client_t *c, const sc_client_options_t *o)
 {
-    const char **fields[] = {&c->opt.endpoint,
-                             &c->opt.language,
-                             &c->opt.language_version,
-                             &c->opt.tracer_version,
-                             &c->opt.runtime_id,
-                             &c->opt.service,
-                             &c->opt.env,
-                             &c->opt.version,
-                             &c->opt.agent_url};
+    const char **fields[] = {&c->opt.language,       &c->opt.language_version,
+                             &c->opt.tracer_version, &c->opt.runtime_id,
+                             &c->opt.service,        &c->opt.env,
+                             &c->opt.version,        &c->opt.agent_url};
     size_t n = sizeof fields / sizeof fields[0];
     c->opt = *o;
     size_t total = 0;
@@ -130,6 +137,7 @@ sc_client_t *sc_client_new(const sc_client_options_t *options)
         return NULL;
     }
     strcpy(c->endpoint, options->endpoint);
+    c->opt.endpoint = NULL; /* c->endpoint is the one copy */
     uv_mutex_init(&c->buf_lock);
     uv_mutex_init(&c->io_lock);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -147,13 +155,25 @@ sc_client_t *sc_client_new(const sc_client_options_t *options)
  * (closing a copy does not disturb the parent), the queue discarded and
  * counted, and the child reconnects on first use. The locks are re-created
  * because another thread of the parent may have held them at fork time. */
+/* Whole frames in `b` after its first `skip` bytes (the unsent rest of a
+ * frame already partly written). */
+static uint64_t count_frames(const sc_buf_t *b, size_t skip)
+{
+    uint64_t n = 0;
+    for (size_t off = skip; off + SC_FRAME_HEADER_SIZE <= b->len; n++) {
+        off += SC_FRAME_HEADER_SIZE + sc_frame_get_len(b->data + off);
+    }
+    return n;
+}
+
 static void reset_after_fork(sc_client_t *c, uint32_t pid)
 {
     uv_mutex_init(&c->buf_lock);
     uv_mutex_init(&c->io_lock);
     sc_plat_conn_close(c->conn);
     c->conn = NULL;
-    uint64_t discarded = c->queue.len + c->sending.len;
+    uint64_t discarded = count_frames(&c->queue, 0) +
+                         count_frames(&c->sending, c->front_remaining);
     sc_buf_reset(&c->queue);
     sc_buf_reset(&c->sending);
     c->sending_bytes = 0;
@@ -163,14 +183,33 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     c->next_attempt_ns = 0;
     c->backoff_ms = c->opt.reconnect_min_ms;
     memset(&c->stats, 0, sizeof c->stats);
-    c->stats.dropped_after_fork = discarded > 0 ? 1 : 0;
+    c->stats.dropped_after_fork = discarded;
     c->owner_pid = pid;
 }
 
 static void disconnect(sc_client_t *c);
 
+/* io_lock for a caller that will wait for it (a round trip, a change of
+ * endpoint): gives way to a fork that waits for the lock first. */
+static void io_lock_acquire(sc_client_t *c)
+{
+    while (atomic_load(&c->forks_waiting) > 0) {
+        uv_sleep(1);
+    }
+    uv_mutex_lock(&c->io_lock);
+}
+
+/* io_lock for a caller that can do without it (an enqueue that would
+ * write, a request-end flush): never while a fork waits. */
+static bool io_lock_try(sc_client_t *c)
+{
+    return atomic_load(&c->forks_waiting) == 0 &&
+           uv_mutex_trylock(&c->io_lock) == 0;
+}
+
 void sc_client_atfork_prepare(sc_client_t *c)
 {
+    atomic_fetch_add(&c->forks_waiting, 1);
     uv_mutex_lock(&c->io_lock);
     uv_mutex_lock(&c->buf_lock);
 }
@@ -179,20 +218,28 @@ void sc_client_atfork_parent(sc_client_t *c)
 {
     uv_mutex_unlock(&c->buf_lock);
     uv_mutex_unlock(&c->io_lock);
+    atomic_fetch_sub(&c->forks_waiting, 1);
 }
 
 void sc_client_atfork_child(sc_client_t *c)
 {
+    atomic_store(&c->forks_waiting, 0);
     reset_after_fork(c, sc_plat_getpid());
 }
 
-void sc_client_set_unreachable_hook(sc_client_t *c,
-                                    sc_client_unreachable_fn *fn, void *ctx)
+bool sc_client_take_unreachable(sc_client_t *c)
 {
-    uv_mutex_lock(&c->io_lock);
-    c->unreachable = fn;
-    c->unreachable_ctx = ctx;
-    uv_mutex_unlock(&c->io_lock);
+    return atomic_load_explicit(&c->unreachable, memory_order_relaxed) &&
+           atomic_exchange(&c->unreachable, false);
+}
+
+void sc_client_endpoint(sc_client_t *c, char *out, size_t size)
+{
+    /* Changed only with both locks held: the short one is enough here, and
+     * never waits for a round trip in progress. */
+    uv_mutex_lock(&c->buf_lock);
+    snprintf(out, size, "%s", c->endpoint);
+    uv_mutex_unlock(&c->buf_lock);
 }
 
 int sc_client_set_endpoint(sc_client_t *c, const char *endpoint)
@@ -200,12 +247,15 @@ int sc_client_set_endpoint(sc_client_t *c, const char *endpoint)
     if (strlen(endpoint) > SC_ENDPOINT_MAX) {
         return UV_ENAMETOOLONG;
     }
-    uv_mutex_lock(&c->io_lock);
+    io_lock_acquire(c);
     if (strcmp(c->endpoint, endpoint) != 0) {
         disconnect(c);
+        uv_mutex_lock(&c->buf_lock);
         strcpy(c->endpoint, endpoint);
-        c->next_attempt_ns = 0;
+        uv_mutex_unlock(&c->buf_lock);
     }
+    /* Whoever points us somewhere made it reachable: no backoff. */
+    c->next_attempt_ns = 0;
     uv_mutex_unlock(&c->io_lock);
     return 0;
 }
@@ -290,15 +340,12 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
         return UV_ECONNREFUSED;
     }
     int rc = sc_plat_conn_open(c->endpoint, timeout_ms, &c->conn);
-    /* The owner may know how to make the endpoint reachable (start a
-     * sidecar, promote this process); then one more attempt is made. */
-    if (rc != 0 && c->unreachable != NULL &&
-        c->unreachable(c->unreachable_ctx, rc, c->endpoint,
-                       sizeof c->endpoint) > 0) {
-        rc = sc_plat_conn_open(c->endpoint, timeout_ms, &c->conn);
-    }
     uv_mutex_lock(&c->buf_lock);
     if (rc != 0) {
+        /* The process side may know how to make the endpoint reachable
+         * (start a sidecar, promote this process); it looks after the
+         * call returns, with none of our locks held. */
+        atomic_store(&c->unreachable, true);
         c->stats.connect_failures++;
         uv_mutex_unlock(&c->buf_lock);
         c->conn = NULL;
@@ -306,7 +353,7 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
         c->backoff_ms = c->backoff_ms * 2 > c->opt.reconnect_max_ms
                             ? c->opt.reconnect_max_ms
                             : c->backoff_ms * 2;
-        SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s", c->opt.endpoint,
+        SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s", c->endpoint,
                        uv_strerror(rc));
         return rc;
     }
@@ -437,8 +484,7 @@ static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
             c->stats.enqueued[kind]++;
             size_t queued = c->queue.len;
             uv_mutex_unlock(&c->buf_lock);
-            if (queued >= c->opt.write_threshold &&
-                uv_mutex_trylock(&c->io_lock) == 0) {
+            if (queued >= c->opt.write_threshold && io_lock_try(c)) {
                 pump(c, 0);
                 uv_mutex_unlock(&c->io_lock);
             }
@@ -447,7 +493,7 @@ static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
         uv_mutex_unlock(&c->buf_lock);
         /* Full: one attempt to make room within the budget, if nobody else
          * is writing right now; otherwise the action is dropped. */
-        if (attempt == 0 && uv_mutex_trylock(&c->io_lock) == 0) {
+        if (attempt == 0 && io_lock_try(c)) {
             pump(c, deadline);
             uv_mutex_unlock(&c->io_lock);
             continue;
@@ -483,8 +529,9 @@ int sc_client_send_trace(sc_client_t *c, const void *msgpack, size_t len,
 int sc_client_flush(sc_client_t *c)
 {
     check_fork(c);
-    if (uv_mutex_trylock(&c->io_lock) != 0) {
-        return 0; /* another thread is writing; it takes our frames too */
+    if (!io_lock_try(c)) {
+        return 0; /* another thread is writing (it takes our frames too),
+                     or a fork is under way: the next flush writes them */
     }
     int rc = pump(c, now_ns() + (uint64_t)c->opt.enqueue_budget_us * 1000u);
     uv_mutex_unlock(&c->io_lock);
@@ -534,7 +581,7 @@ static int round_trip(sc_client_t *c, sc_action_kind_t kind,
                       uint32_t timeout_ms, reply_wait_t *w)
 {
     uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-    uv_mutex_lock(&c->io_lock);
+    io_lock_acquire(c);
     /* A request skips the reconnect backoff: the caller asked to wait. */
     c->next_attempt_ns = 0;
     pump(c, deadline); /* make room and connect first */
@@ -543,7 +590,8 @@ static int round_trip(sc_client_t *c, sc_action_kind_t kind,
     memset(w, 0, sizeof *w);
     w->seq = seq;
     w->tag = reply_tag;
-    while (rc == 0 && (rc = pump(c, deadline)) == UV_EAGAIN) {
+    if (rc == 0 && (rc = pump(c, deadline)) == UV_EAGAIN) {
+        rc = UV_ETIMEDOUT; /* the request could not even be written */
     }
     while (rc == 0 && w->frame == NULL) {
         uint8_t *space;

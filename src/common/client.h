@@ -12,28 +12,29 @@
 int sc_client_enqueue(sc_client_t *c, sc_action_kind_t kind,
                       sidecar_v1_Envelope *env);
 
-/* Called when a connect fails with `err`. May change `endpoint` (a buffer
- * of `size` bytes) and returns > 0 to have the connect tried once more now,
- * or 0 to give up until the reconnect backoff passes. Runs with the client's
- * I/O lock held: it must not call back into this client. */
-typedef int sc_client_unreachable_fn(void *ctx, int err, char *endpoint,
-                                     size_t size);
+/* True, once, after a connect attempt failed: the caller (the process
+ * side, process.c) may then make the endpoint reachable and point the
+ * client at it. The client is a plain transport and never calls out for
+ * that itself. Lock-free. */
+bool sc_client_take_unreachable(sc_client_t *c);
 
-void sc_client_set_unreachable_hook(sc_client_t *c,
-                                    sc_client_unreachable_fn *fn, void *ctx);
+/* Copies the endpoint the client connects to (the process's one copy). */
+void sc_client_endpoint(sc_client_t *c, char *out, size_t size);
 
 /* True when actions were enqueued since the last completed flush barrier
  * (or anything is still queued): a sync flush at exit is worth a round trip
  * only then. */
 bool sc_client_has_unflushed(sc_client_t *c);
 
-/* Points the client at another endpoint (after a promotion); disconnects
- * if it was connected elsewhere. */
+/* Points the client at `endpoint` (after a promotion, a spawn); disconnects
+ * if it was connected elsewhere, and the next use connects at once, without
+ * waiting for the reconnect backoff. */
 int sc_client_set_endpoint(sc_client_t *c, const char *endpoint);
 
-/* Fork handlers (the runtime registers them with pthread_atfork): prepare
- * takes the client's locks so the child gets a consistent copy; the child
- * then drops the inherited connection and queue (see client.c). */
+/* Fork handlers, called by process.c's (it owns the lock order): prepare
+ * takes the client's locks, I/O then queue, so the child gets a consistent
+ * copy; the child then drops the inherited connection and queue, counting
+ * the discarded frames (see client.c). */
 void sc_client_atfork_prepare(sc_client_t *c);
 void sc_client_atfork_parent(sc_client_t *c);
 void sc_client_atfork_child(sc_client_t *c);

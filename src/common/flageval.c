@@ -668,13 +668,27 @@ void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled)
     uv_mutex_unlock(&agg->mutex);
 }
 
+void sc_flageval_atfork_prepare(sc_flageval_t *agg)
+{
+    if (agg != NULL) {
+        uv_mutex_lock(&agg->mutex);
+    }
+}
+
+void sc_flageval_atfork_parent(sc_flageval_t *agg)
+{
+    if (agg != NULL) {
+        uv_mutex_unlock(&agg->mutex);
+    }
+}
+
 void sc_flageval_after_fork_child(sc_flageval_t *agg)
 {
     if (agg == NULL) {
         return;
     }
-    /* Only this thread exists in the child; the old mutex may be held by a
-     * thread that no longer does. */
+    /* The tables are whole (prepare held the mutex, so no record was half
+     * done); the mutex is the forking thread's copy, re-created. */
     uv_mutex_init(&agg->mutex);
     free_contents(agg);
 }

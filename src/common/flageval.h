@@ -72,9 +72,13 @@ sc_flageval_t *sc_flageval_process(void);
  * such as an INI setting). Off: nothing is recorded from now on. */
 void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled);
 
-/* In the child after fork(): the copy inherited from the parent is the
- * parent's to send, so the child discards it (and re-creates the mutex,
- * which another parent thread may have held at fork time). */
+/* Fork handlers, called by process.c's (it owns the lock order; this
+ * mutex is the last one taken). Prepare holds the mutex across fork() so
+ * that no record is half done in the child's copy; in the child the copy
+ * inherited from the parent is the parent's to send, so the child discards
+ * it and re-creates the mutex. NULL is a no-op. */
+void sc_flageval_atfork_prepare(sc_flageval_t *agg);
+void sc_flageval_atfork_parent(sc_flageval_t *agg);
 void sc_flageval_after_fork_child(sc_flageval_t *agg);
 
 /* One evaluation. Strings are views (ptr == NULL: absent, which is not the

@@ -129,7 +129,7 @@ int sc_listener_thread_start(const sc_daemon_options_t *o,
     uv_sem_init(&t->started, 0);
     uv_mutex_init(&t->lock);
     uv_cond_init(&t->ended_cond);
-    int rc = uv_thread_create(&t->thread, thread_main, t);
+    int rc = sc_plat_thread_create(&t->thread, thread_main, t);
     if (rc != 0) {
         if (o->listen_handle >= 0) {
             sc_plat_close_raw(o->listen_handle);

@@ -4,6 +4,7 @@
 #include "codec.h"
 #include "flageval.h"
 #include "flageval_wire.h"
+#include "process.h"
 #include "sidecar.h"
 
 #include <stdlib.h>
@@ -100,7 +101,7 @@ static bool enqueue_batch(void *ctx, sidecar_v1_Envelope *env)
 
 int sc_flag_evaluations_flush(void)
 {
-    sc_client_t *client = sc_runtime_client();
+    sc_client_t *client = sc_process_client();
     sc_flageval_t *agg = sc_flageval_process();
     if (agg == NULL || !sc_flageval_enabled(agg)) {
         return 0;
@@ -117,6 +118,7 @@ int sc_flag_evaluations_flush(void)
         ctx.status = UV_ENOMEM;
     }
     sc_flageval_batch_free(&batch);
+    sc_process_after_send(client);
     return ctx.status;
 }
 
@@ -143,7 +145,7 @@ static void to_wire_attr(const sc_attr_t *a, sidecar_v1_ContextAttribute *w)
 
 int sc_send_exposures(const sc_exposure_t *exposures, size_t n)
 {
-    sc_client_t *client = sc_runtime_client();
+    sc_client_t *client = sc_process_client();
     if (exposures == NULL || n == 0) {
         return UV_EINVAL;
     }
@@ -188,5 +190,6 @@ int sc_send_exposures(const sc_exposure_t *exposures, size_t n)
     int rc = sc_client_enqueue(client, SC_ACTION_EXPOSURES, &env);
     free(wire);
     free(wattrs);
+    sc_process_after_send(client);
     return rc;
 }

@@ -3,6 +3,7 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,19 @@
 uint32_t sc_plat_getpid(void)
 {
     return (uint32_t)getpid();
+}
+
+int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg)
+{
+    /* The new thread inherits the creating thread's mask; no SIGPIPE can
+     * be raised on this thread between the two calls. */
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    int rc = uv_thread_create(t, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 uint32_t sc_plat_getppid(void)

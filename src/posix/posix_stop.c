@@ -30,6 +30,7 @@ int sc_plat_stop_watch_start(uv_loop_t *loop, void (*on_stop)(void *arg),
     }
     w->on_stop = on_stop;
     w->arg = arg;
+    signal(SIGPIPE, SIG_IGN); /* the process is ours: see platform.h */
     uv_signal_init(loop, &w->sigint);
     uv_signal_init(loop, &w->sigterm);
     w->open_handles = 2;

@@ -11,6 +11,11 @@ uint32_t sc_plat_getpid(void)
     return (uint32_t)GetCurrentProcessId();
 }
 
+int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg)
+{
+    return uv_thread_create(t, fn, arg); /* no SIGPIPE on Windows */
+}
+
 typedef struct parent_link {
     DWORD pid, ppid;
 } parent_link_t;

@@ -1,0 +1,286 @@
+/* The process: owner of every process-wide singleton -- the connection
+ * policy's state (runtime.h), the process's client, the flag-evaluation
+ * aggregator -- of every fork handler, and of the lock order. The public
+ * entry points of the runtime (sc_init, sc_send_trace, sc_flush, ...) live
+ * here: they call the client, and when the client reports that it could
+ * not connect, they ask the policy to make the endpoint reachable, with no
+ * client lock held. The client never calls back up.
+ *
+ * Lock order. A thread that holds one of these locks takes only locks
+ * further down the list, never one above it:
+ *
+ *   1. rt.lock              runtime.c: mode transitions (spawn, promotion)
+ *   2. client io_lock       client.c: the connection
+ *   3. client buf_lock      client.c: the queue of encoded frames
+ *   4. aggregator mutex     flageval.c: the process's flag evaluations
+ *
+ * (The log lock and a listener thread's own lock are leaves: nothing else
+ * is taken while they are held.) The fork handlers below take 1-4 in that
+ * order in `prepare`, release them in the parent, and re-create them in the
+ * child, so a fork while any other thread holds any of them -- a request
+ * thread writing, another recording an evaluation, a third promoting this
+ * process -- cannot leave the child with a held lock or a half-updated
+ * structure. docs/runtime.md describes the fork rules. */
+#include "process.h"
+
+#include "client.h"
+#include "flageval.h"
+#include "log.h"
+#include "platform.h"
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static sc_runtime_t rt;
+static sc_client_t *client;
+static bool initialized;
+static uv_once_t atfork_once = UV_ONCE_INIT;
+
+/* ---- reaching the endpoint ------------------------------------------------
+ */
+
+/* After a call into the client: if a connect failed, let the policy make
+ * the endpoint reachable, then point the client there. True when it did
+ * (worth another attempt now). No lock is held by the caller. */
+static bool recover_if_unreachable(sc_client_t *c)
+{
+    if (!sc_client_take_unreachable(c)) {
+        return false;
+    }
+    char ep[SC_ENDPOINT_MAX + 1];
+    sc_client_endpoint(c, ep, sizeof ep);
+    if (!sc_runtime_recover(&rt, ep, sizeof ep)) {
+        return false;
+    }
+    sc_client_set_endpoint(c, ep);
+    return true;
+}
+
+sc_client_t *sc_process_client(void)
+{
+    return initialized ? client : NULL;
+}
+
+void sc_process_after_send(sc_client_t *c)
+{
+    if (c == client && recover_if_unreachable(c)) {
+        sc_client_flush(c); /* within the enqueue budget */
+    }
+}
+
+/* Remaining milliseconds until `deadline_ns` (uv_hrtime), at least 1. */
+static uint32_t ms_left(uint64_t deadline_ns)
+{
+    uint64_t now = uv_hrtime();
+    return now >= deadline_ns
+               ? 1
+               : (uint32_t)((deadline_ns - now + 999999u) / 1000000u);
+}
+
+/* ---- fork ------------------------------------------------------------------
+ */
+
+static bool stand_aside(void)
+{
+    return !initialized || sc_runtime_spawning();
+}
+
+static void atfork_prepare(void)
+{
+    if (stand_aside()) {
+        return;
+    }
+    uv_mutex_lock(&rt.lock); /* 1 */
+    char ep[SC_ENDPOINT_MAX + 1];
+    if (sc_runtime_before_fork(&rt, ep, sizeof ep)) {
+        sc_client_set_endpoint(client, ep); /* takes and releases 2 */
+    }
+    sc_client_atfork_prepare(client);                  /* 2, 3 */
+    sc_flageval_atfork_prepare(sc_flageval_process()); /* 4 */
+}
+
+static void atfork_parent(void)
+{
+    if (stand_aside()) {
+        return;
+    }
+    sc_flageval_atfork_parent(sc_flageval_process());
+    sc_client_atfork_parent(client);
+    uv_mutex_unlock(&rt.lock);
+}
+
+static void atfork_child(void)
+{
+    if (stand_aside()) {
+        return;
+    }
+    /* Evaluations recorded before the fork are the parent's to send. */
+    sc_flageval_after_fork_child(sc_flageval_process());
+    sc_client_atfork_child(client);
+    sc_runtime_after_fork_child(&rt);
+}
+
+static void register_atfork(void)
+{
+    sc_plat_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---- exit ------------------------------------------------------------------
+ */
+
+/* A container's pid 1 (or a process whose parent is pid 1) takes the
+ * sidecar down with it: its last actions are flushed synchronously. A
+ * master's listener delivers what it holds before the process ends. */
+static void at_exit(void)
+{
+    if (!initialized) {
+        return;
+    }
+    uint32_t self = sc_plat_getpid();
+    if ((self == 1 || sc_plat_getppid() == 1) &&
+        sc_client_has_unflushed(client)) {
+        sc_flush_sync(rt.cfg.exit_flush_timeout_ms);
+    }
+    if (sc_runtime_listener_here(&rt)) {
+        sc_shutdown();
+    }
+}
+
+/* ---- init / shutdown ----------------------------------------------------- */
+
+int sc_init(const sc_config_t *cfg)
+{
+    if (initialized) {
+        return UV_EALREADY;
+    }
+    sc_runtime_init(&rt, cfg);
+    if (cfg->flag_evaluation_counts >= 0 && sc_flageval_process() != NULL) {
+        sc_flageval_set_enabled(sc_flageval_process(),
+                                cfg->flag_evaluation_counts != 0);
+    }
+    uv_once(&atfork_once, register_atfork);
+
+    char ep[SC_ENDPOINT_MAX + 1];
+    sc_runtime_choose_mode(&rt, ep, sizeof ep);
+    sc_client_options_t co = cfg->client;
+    co.endpoint = ep;
+    client = sc_client_new(&co);
+    if (client == NULL) {
+        sc_runtime_stop(&rt, 0);
+        return UV_ENOMEM;
+    }
+    initialized = true;
+    static bool exit_registered;
+    if (!exit_registered) {
+        atexit(at_exit);
+        exit_registered = true;
+    }
+    sc_log(SC_LOG_INFO, "connection mode %s (%s), endpoint %s",
+           sc_connection_mode_name(rt.mode), rt.reason, ep);
+    return 0;
+}
+
+void sc_shutdown(void)
+{
+    if (!initialized) {
+        return;
+    }
+    uint32_t self = sc_plat_getpid();
+    if (self != rt.init_pid && !sc_runtime_listener_here(&rt)) {
+        sc_client_flush(client); /* a worker: its own buffer only */
+        return;
+    }
+    initialized = false;
+    if (sc_client_has_unflushed(client)) {
+        sc_client_flush_sync(client, rt.cfg.exit_flush_timeout_ms);
+    }
+    sc_client_free(client);
+    client = NULL;
+    sc_runtime_stop(&rt, rt.cfg.exit_flush_timeout_ms + 4000);
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+sc_client_t *sc_runtime_client(void)
+{
+    return sc_process_client();
+}
+
+int sc_send_trace(const void *msgpack, size_t len, uint32_t trace_count)
+{
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return SC_EDROPPED;
+    }
+    int rc = sc_client_send_trace(c, msgpack, len, trace_count);
+    sc_process_after_send(c);
+    return rc;
+}
+
+int sc_flush(void)
+{
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return UV_EINVAL;
+    }
+    int rc = sc_client_flush(c);
+    if (recover_if_unreachable(c)) {
+        rc = sc_client_flush(c);
+    }
+    return rc;
+}
+
+int sc_flush_sync(uint32_t timeout_ms)
+{
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return UV_EINVAL;
+    }
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    int rc = sc_client_flush_sync(c, timeout_ms);
+    if (rc != 0 && recover_if_unreachable(c)) {
+        rc = sc_client_flush_sync(c, ms_left(deadline));
+    }
+    return rc;
+}
+
+int sc_ping(uint32_t timeout_ms, sc_ping_result_t *out)
+{
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return UV_EINVAL;
+    }
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    int rc = sc_client_ping(c, timeout_ms, out);
+    if (rc != 0 && recover_if_unreachable(c)) {
+        rc = sc_client_ping(c, ms_left(deadline), out);
+    }
+    return rc;
+}
+
+int sc_sidecar_stats(uint32_t timeout_ms, char **json)
+{
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return UV_EINVAL;
+    }
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    int rc = sc_client_sidecar_stats(c, timeout_ms, json);
+    if (rc != 0 && recover_if_unreachable(c)) {
+        rc = sc_client_sidecar_stats(c, ms_left(deadline), json);
+    }
+    return rc;
+}
+
+void sc_runtime_info(sc_runtime_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sc_client_t *c = sc_process_client();
+    if (c == NULL) {
+        return;
+    }
+    sc_runtime_describe(&rt, out);
+    sc_client_endpoint(c, out->endpoint, sizeof out->endpoint);
+}
