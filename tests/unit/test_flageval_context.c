@@ -108,9 +108,9 @@ static void test_invalid_attributes_skipped(void **state)
         sc_flageval_attr_string(long_key, "v"),
         sc_flageval_attr_string("\xff\xfe", "not UTF-8 key"),
         sc_flageval_attr_string("nullvalue", NULL),
-        sc_flageval_attr_number("nan", NAN),
-        sc_flageval_attr_number("inf", INFINITY),
-        sc_flageval_attr_number("-inf", -INFINITY),
+        sc_flageval_attr_number("nan", (double)NAN),
+        sc_flageval_attr_number("inf", (double)INFINITY),
+        sc_flageval_attr_number("-inf", -(double)INFINITY),
         {.key = sc_view_str("badtype"), .type = (sc_flageval_attr_type_t)'x'},
         sc_flageval_attr_string("", "empty key is a key"),
         sc_flageval_attr_string("bin", "\xff binary value is kept"),
@@ -155,7 +155,7 @@ static void test_duplicate_keys_last_wins(void **state)
         sc_flageval_attr_number("plan", 2),
         sc_flageval_attr_string("plan", "pro"),
         sc_flageval_attr_string("gone", "short"),
-        sc_flageval_attr_number("gone", NAN), /* last is invalid: no key */
+        sc_flageval_attr_number("gone", (double)NAN), /* last is invalid: no key */
     };
     pruned_t *p = prune(attrs, 5);
     assert_int_equal(p->kept, 1);

@@ -183,9 +183,9 @@ static void test_doubles(void **state)
     double_is(123456789012345678.0, "1.2345678901234568e+17");
     double_is(0.30000000000000004, "0.30000000000000004");
     char out[SC_JSON_DOUBLE_MAX];
-    assert_int_equal(sc_json_format_double(NAN, out), 0);
-    assert_int_equal(sc_json_format_double(INFINITY, out), 0);
-    assert_int_equal(sc_json_format_double(-INFINITY, out), 0);
+    assert_int_equal(sc_json_format_double((double)NAN, out), 0);
+    assert_int_equal(sc_json_format_double((double)INFINITY, out), 0);
+    assert_int_equal(sc_json_format_double(-(double)INFINITY, out), 0);
     /* Round trip and grammar over many bit patterns. */
     uint64_t x = 0x9E3779B97F4A7C15u;
     for (int i = 0; i < 20000; i++) {
@@ -207,7 +207,7 @@ static void test_doubles(void **state)
     sc_json_t j;
     sc_json_init(&j, &b);
     sc_json_array_begin(&j);
-    sc_json_double(&j, NAN);
+    sc_json_double(&j, (double)NAN);
     sc_json_double(&j, 2.5);
     sc_json_array_end(&j);
     assert_buf_is(&b, "[null,2.5]");
@@ -552,7 +552,7 @@ static void test_bodies_validate_with_python(void **state)
         sc_flageval_attr_number("huge", 1e300),
         sc_flageval_attr_number("tiny", 5e-324),
         sc_flageval_attr_number("neg0", -0.0),
-        sc_flageval_attr_number("nan", NAN), /* pruned */
+        sc_flageval_attr_number("nan", (double)NAN), /* pruned */
         sc_flageval_attr_bool("yes", true),
     };
     char tk[16];
