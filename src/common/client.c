@@ -52,9 +52,13 @@ struct sc_client {
      * at once. */
     atomic_int forks_waiting;
     sc_plat_conn_t *conn;
-    size_t sending_bytes; /* mirror of sending.len for the cap check */
+    size_t sending_bytes; /* unsent bytes of `sending`, for the cap check */
 
-    sc_buf_t sending;       /* frames taken from the queue, front unsent */
+    /* Frames taken from the queue. The first `sent` bytes are written:
+     * the front advances without moving the rest, which would cost a copy
+     * of everything unsent after each partial write. */
+    sc_buf_t sending;
+    size_t sent;
     size_t front_remaining; /* unsent bytes of the partly written frame */
     sc_frame_reader_t replies;
     uint64_t next_attempt_ns; /* reconnect backoff */
@@ -172,10 +176,12 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     uv_mutex_init(&c->io_lock);
     sc_plat_conn_close(c->conn);
     c->conn = NULL;
-    uint64_t discarded = count_frames(&c->queue, 0) +
-                         count_frames(&c->sending, c->front_remaining);
+    uint64_t discarded =
+        count_frames(&c->queue, 0) +
+        count_frames(&c->sending, c->sent + c->front_remaining);
     sc_buf_reset(&c->queue);
     sc_buf_reset(&c->sending);
+    c->sent = 0;
     c->sending_bytes = 0;
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -318,11 +324,11 @@ static void disconnect(sc_client_t *c)
     /* The rest of a half-written frame can never be completed on another
      * connection: it is lost, and counted. */
     if (c->front_remaining > 0) {
-        sc_buf_consume(&c->sending, c->front_remaining);
+        c->sent += c->front_remaining;
         c->front_remaining = 0;
         c->stats.dropped_in_flight++;
     }
-    c->sending_bytes = c->sending.len;
+    c->sending_bytes = c->sending.len - c->sent;
     uv_mutex_unlock(&c->buf_lock);
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -363,14 +369,16 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
     c->next_attempt_ns = 0;
 
     sc_buf_t hello = {0};
-    if (!append_hello(c, &hello) || !sc_buf_reserve(&hello, c->sending.len) ||
-        !sc_buf_append(&hello, c->sending.data, c->sending.len)) {
+    size_t unsent = c->sending.len - c->sent;
+    if (!append_hello(c, &hello) || !sc_buf_reserve(&hello, unsent) ||
+        !sc_buf_append(&hello, c->sending.data + c->sent, unsent)) {
         sc_buf_free(&hello);
         disconnect(c);
         return UV_ENOMEM;
     }
     sc_buf_free(&c->sending);
     c->sending = hello;
+    c->sent = 0;
     return 0;
 }
 
@@ -383,7 +391,8 @@ static uint64_t account_written(sc_client_t *c, size_t n)
     while (n > 0) {
         if (c->front_remaining == 0) {
             c->front_remaining =
-                SC_FRAME_HEADER_SIZE + sc_frame_get_len(c->sending.data + off);
+                SC_FRAME_HEADER_SIZE +
+                sc_frame_get_len(c->sending.data + c->sent + off);
         }
         size_t take = n < c->front_remaining ? n : c->front_remaining;
         c->front_remaining -= take;
@@ -396,14 +405,44 @@ static uint64_t account_written(sc_client_t *c, size_t n)
     return frames;
 }
 
+/* Moves queued frames to `sending` (under buf_lock) -- unless much of
+ * `sending` is still unsent (a slow sidecar): then they wait in the queue,
+ * and no write pays for copying them around. */
+static void take_queue(sc_client_t *c)
+{
+    if (c->queue.len == 0 ||
+        c->sending.len - c->sent >= c->opt.write_threshold) {
+        return;
+    }
+    if (c->sent == c->sending.len) {
+        sc_buf_t t = c->sending;
+        c->sending = c->queue;
+        c->queue = t;
+        sc_buf_reset(&c->queue);
+        c->sent = 0;
+        return;
+    }
+    if (c->sent > 0) {
+        /* Once per take, not per write: the unsent rest goes to the front
+         * before more is appended. */
+        memmove(c->sending.data, c->sending.data + c->sent,
+                c->sending.len - c->sent);
+        c->sending.len -= c->sent;
+        c->sent = 0;
+    }
+    if (sc_buf_append(&c->sending, c->queue.data, c->queue.len)) {
+        sc_buf_reset(&c->queue);
+    }
+}
+
 /* Moves queued frames to `sending` and writes until everything is out or
- * `deadline_ns` passes (a deadline in the past: one non-blocking attempt).
- * Returns 0 when all was written, UV_EAGAIN when some is left, or an
- * error. */
+ * `deadline_ns` passes (a deadline in the past: one non-blocking attempt,
+ * however much a write takes). Returns 0 when all was written, UV_EAGAIN
+ * when some is left, or an error. */
 static int pump(sc_client_t *c, uint64_t deadline_ns)
 {
     uv_mutex_lock(&c->buf_lock);
-    bool pending = c->queue.len > 0 || c->sending.len > 0;
+    bool pending = c->queue.len > 0 || c->sending.len > c->sent;
     uv_mutex_unlock(&c->buf_lock);
     if (!pending) {
         return 0;
@@ -417,20 +456,16 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
     if (rc != 0) {
         return rc;
     }
-    uv_mutex_lock(&c->buf_lock);
-    if (c->queue.len > 0) {
-        if (c->sending.len == 0) {
-            sc_buf_t t = c->sending;
-            c->sending = c->queue;
-            c->queue = t;
-        } else if (sc_buf_append(&c->sending, c->queue.data, c->queue.len)) {
-            sc_buf_reset(&c->queue);
+    for (;;) {
+        uv_mutex_lock(&c->buf_lock);
+        take_queue(c); /* takes everything once `sending` is drained */
+        c->sending_bytes = c->sending.len - c->sent;
+        uv_mutex_unlock(&c->buf_lock);
+        if (c->sending.len == c->sent) {
+            return 0;
         }
-    }
-    c->sending_bytes = c->sending.len;
-    uv_mutex_unlock(&c->buf_lock);
-    while (c->sending.len > 0) {
-        long n = sc_plat_conn_write(c->conn, c->sending.data, c->sending.len);
+        long n = sc_plat_conn_write(c->conn, c->sending.data + c->sent,
+                                    c->sending.len - c->sent);
         if (n < 0) {
             SC_LOG_LIMITED(SC_LOG_INFO, "sidecar connection lost: %s",
                            uv_strerror((int)n));
@@ -440,17 +475,31 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
         if (n > 0) {
             uint64_t frames = account_written(c, (size_t)n);
             uv_mutex_lock(&c->buf_lock);
-            sc_buf_consume(&c->sending, (size_t)n);
-            c->sending_bytes = c->sending.len;
+            c->sent += (size_t)n;
+            if (c->sent == c->sending.len) {
+                sc_buf_reset(&c->sending);
+                c->sent = 0;
+            }
+            c->sending_bytes = c->sending.len - c->sent;
             c->stats.frames_written += frames;
             c->stats.bytes_written += (uint64_t)n;
             c->stats.writes++;
             uv_mutex_unlock(&c->buf_lock);
-            continue;
         }
         now = now_ns();
         if (now >= deadline_ns) {
-            return UV_EAGAIN;
+            /* Out of budget, even while writes progress: the rest waits
+             * for the next flush. */
+            uv_mutex_lock(&c->buf_lock);
+            bool left = c->sending.len > c->sent || c->queue.len > 0;
+            uv_mutex_unlock(&c->buf_lock);
+            if (left) {
+                return UV_EAGAIN;
+            }
+            continue;
+        }
+        if (n > 0) {
+            continue;
         }
         uint64_t left_us = (deadline_ns - now) / 1000u;
         uint32_t ms = (uint32_t)((left_us + 999) / 1000);
@@ -459,7 +508,6 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
             return UV_EPIPE;
         }
     }
-    return 0;
 }
 
 /* ---- enqueue ----------------------------------------------------------------
@@ -477,9 +525,12 @@ static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
         uint64_t seq = ++c->next_seq;
         env->seq = seq;
         size_t size = 0;
+        /* The cap covers everything not yet written: the queue and the
+         * unsent part of what the writer took. */
         bool fits =
             sc_codec_encoded_size(env, &size) &&
-            c->queue.len + SC_FRAME_HEADER_SIZE + size <= c->opt.buffer_cap;
+            c->queue.len + c->sending_bytes + SC_FRAME_HEADER_SIZE + size <=
+                c->opt.buffer_cap;
         if (fits && sc_codec_append_frame(&c->queue, env)) {
             c->stats.enqueued[kind]++;
             size_t queued = c->queue.len;
