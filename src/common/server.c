@@ -292,6 +292,12 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
         sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
                        (unsigned long long)st->actions[k]);
     }
+    /* Invalid actions by kind (refused with CODE_INVALID_ACTION). */
+    sc_buf_append_str(out, "},\"invalid\":{");
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
+                       (unsigned long long)st->invalid[k]);
+    }
     sc_buf_append_str(out, "}");
     size_t rss = 0;
     if (uv_resident_set_memory(&rss) == 0) {

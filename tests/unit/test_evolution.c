@@ -249,8 +249,8 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id,
- * SessionConfig.idle_timeout_ms, FlagEvaluation.targeting_rule_key and the
- * stats_request action. */
+ * FlagEvaluation.targeting_rule_key and the stats_request action
+ * (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
 {
@@ -259,10 +259,6 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
     switch (in->which_action) {
     case sidecar_v1_Envelope_hello_tag:
         out->action.hello.runtime_id = (sc_view_t){NULL, 0};
-        break;
-    case sidecar_v1_Envelope_session_config_tag:
-        out->action.session_config.has_idle_timeout_ms = false;
-        out->action.session_config.idle_timeout_ms = 0;
         break;
     case sidecar_v1_Envelope_stats_request_tag:
         out->which_action = 0;
