@@ -120,6 +120,23 @@ void sc_plat_conn_close(sc_plat_conn_t *c);
 int sc_plat_socket_open(int family, int type, int protocol, uv_os_sock_t *out);
 void sc_plat_socket_close(uv_os_sock_t sock);
 
+/* Makes a socket libcurl created on its own (the threaded resolver's
+ * socketpair) close-on-exec (POSIX) or non-inheritable (Windows). */
+void sc_plat_socket_set_cloexec(uv_os_sock_t sock);
+
+/* libcurl 7.88 creates its multi handle's wakeup socketpair without
+ * close-on-exec, and never shows it to the socket callback. Around
+ * curl_multi_init(): sc_plat_fds_before() notes which low descriptors are
+ * open, sc_plat_cloexec_new_sockets() makes the sockets opened since
+ * close-on-exec. Windows: nothing to do (no descriptors are inherited by a
+ * CreateProcess without bInheritHandles, which is all this code uses). */
+typedef struct sc_plat_fds {
+    int base;         /* lowest descriptor number that was free */
+    uint64_t open[4]; /* open[i / 64] bit i % 64: base + i was open */
+} sc_plat_fds_t;
+void sc_plat_fds_before(sc_plat_fds_t *fds);
+void sc_plat_cloexec_new_sockets(const sc_plat_fds_t *before);
+
 /* ---- shared memory (SPEC §9) ------------------------------------------------
  */
 
