@@ -69,7 +69,7 @@ static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
                                              const sidecar_v1_SessionConfig *m)
 {
     static const sc_string_rule_t url_rule =
-        SC_STRING_RULE("SessionConfig.agent_url", 512);
+        SC_STRING_RULE("SessionConfig.agent_url", 511);
     sc_daemon_t *d = ctx;
     sc_flusher_config_t cfg = *sc_flusher_config(d->flusher);
     const char *why = sc_identity_string_error(m->agent_url, &url_rule);
@@ -77,7 +77,7 @@ static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
         return why;
     }
     if (m->agent_url.ptr != NULL) {
-        char url[513];
+        char url[512];
         memcpy(url, m->agent_url.ptr, m->agent_url.len);
         url[m->agent_url.len] = '\0';
         if (sc_agent_addr_parse_url(url, &cfg.agent) != 0) {
