@@ -66,7 +66,7 @@ void sc_plat_unlisten(const char *endpoint);
 #define SC_SID_MAX 188
 
 /* Lets processes of other identities reach `server`, which listens on
- * `endpoint` (SPEC §4, "configured identities"). Windows: `sids` are SID
+ * `endpoint` (docs/transport.md, "Admission"). Windows: `sids` are SID
  * strings; each gets read + write (never "create instance") on the pipe and
  * read on the endpoint's rendezvous, next to SYSTEM and this user. POSIX:
  * sockets are admitted by uid (allowed_uids), so any SID is UV_ENOTSUP. */
@@ -137,7 +137,7 @@ typedef struct sc_plat_fds {
 void sc_plat_fds_before(sc_plat_fds_t *fds);
 void sc_plat_cloexec_new_sockets(const sc_plat_fds_t *before);
 
-/* ---- shared memory (SPEC §9) ------------------------------------------------
+/* ---- shared memory (docs/shared-state.md) -----------------------------------
  */
 
 typedef struct sc_plat_shm sc_plat_shm_t;
@@ -195,7 +195,7 @@ void sc_plat_close_raw(int64_t handle);
 int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
 
-/* How thread-mode processes find their master (SPEC §3). False (POSIX):
+/* How thread-mode processes find their master (docs/runtime.md). False (POSIX):
  * workers are forked from the master and know it by the pid in the
  * endpoint name. True (Windows, no fork: IIS starts pool processes one by
  * one): all processes of an identity share one thread-mode endpoint and

@@ -1,4 +1,5 @@
-/* EVP `flagevaluation` request bodies (SPEC §8) from a drained batch:
+/* EVP `flagevaluation` request bodies (docs/flag-evaluations.md) from a drained
+ * batch:
  *
  *   {"context":{"service":"…","env":"…","version":"…"},
  *    "flagEvaluations":[{"timestamp":…,"flag":{"key":"…"},
