@@ -988,6 +988,12 @@ def main():
                     sidecar.wait(10)
                 with open(os.path.join(tmpdir, "sidecar.log"), errors="replace") as f:
                     log = f.read()
+                # Sanitizer builds: a report in the sidecar's log fails the run.
+                for marker in ("runtime error", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "WARNING: ThreadSanitizer"):
+                    if marker in log:
+                        print("FAIL the sidecar's log has %r" % marker)
+                        failures += 1
                 if failures:
                     print("---- sidecar log ----\n" + log[-6000:])
                     print("---- intake log ----\n" + intake.log_text()[-3000:])
