@@ -233,28 +233,6 @@ static void key_object(sc_json_t *j, const char *name, sc_view_t key)
     }
 }
 
-/* A decoded attribute as the pruning takes it; false when it has not
- * exactly one value. An absent key is the empty key (proto3 string). */
-static bool attribute_from_wire(const sidecar_v1_ContextAttribute *w,
-                                sc_flageval_attr_t *a)
-{
-    int values =
-        (w->string_value.ptr != NULL) + w->has_number_value + w->has_bool_value;
-    memset(a, 0, sizeof *a);
-    a->key = w->key.ptr != NULL ? w->key : sc_view_bytes("", 0);
-    if (w->string_value.ptr != NULL) {
-        a->type = SC_FLAGEVAL_ATTR_STRING;
-        a->string_value = w->string_value;
-    } else if (w->has_number_value) {
-        a->type = SC_FLAGEVAL_ATTR_NUMBER;
-        a->number_value = w->number_value;
-    } else {
-        a->type = SC_FLAGEVAL_ATTR_BOOL;
-        a->bool_value = w->bool_value;
-    }
-    return values == 1;
-}
-
 /* Reads an exposure's attributes into `*attrs` (grown as needed) and
  * prunes them into `canonical`. False when one is invalid. */
 static bool subject_attributes(const sc_list_t *list,
@@ -276,7 +254,7 @@ static bool subject_attributes(const sc_list_t *list,
         *cap = list->count;
     }
     while ((rc = SC_LIST_NEXT(&it, sidecar_v1_ContextAttribute, &w)) == 1) {
-        if (n == *cap || !attribute_from_wire(&w, &(*attrs)[n])) {
+        if (n == *cap || !sc_flageval_wire_attr(&w, &(*attrs)[n])) {
             return false;
         }
         n++;

@@ -127,6 +127,13 @@ def expect_invalid(c, seq, kind, ctx, before, message_part=None):
     return env.error_reply
 
 
+def send_invalid(ctx, c, kind, part, **action):
+    """Sends one action that must be refused as invalid (see expect_invalid)."""
+    before = ctx.stats()
+    seq = c.send(**action)
+    return expect_invalid(c, seq, kind, ctx, before, part)
+
+
 def evaluation(pb, flag="f", count=1, **fields):
     return pb.FlagEvaluation(flag_key=flag, evaluation_count=count, first_evaluation_ms=1000,
                              last_evaluation_ms=2000, **fields)
@@ -588,9 +595,7 @@ def flag_evaluation_batch_invalid(ctx):
         (pb.FlagEvaluationBatch(evaluations=[evaluation(pb)], version="v\0"), "version has a control"),
     ]
     for batch, part in bad:
-        before = ctx.stats()
-        seq = c.send(flag_evaluation_batch=batch)
-        expect_invalid(c, seq, "flag_evaluations", ctx, before, part)
+        send_invalid(ctx, c, "flag_evaluations", part, flag_evaluation_batch=batch)
     c.flush()
     time.sleep(0.5)
     eq(ctx.events(), [], "nothing of a refused batch is delivered")
@@ -651,9 +656,7 @@ def exposure_batch_invalid(ctx):
         (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], service="x\ny"), "service has a control"),
     ]
     for batch, part in bad:
-        before = ctx.stats()
-        seq = c.send(exposure_batch=batch)
-        expect_invalid(c, seq, "exposures", ctx, before, part)
+        send_invalid(ctx, c, "exposures", part, exposure_batch=batch)
     c.flush()
     time.sleep(0.3)
     eq(ctx.intake.requests(EXPOSURES), [], "nothing of a refused batch is delivered")
@@ -868,16 +871,22 @@ def error_frame_too_large(ctx):
     eq(ctx.stats()["oversized_frames"], before["oversized_frames"] + 1, "oversized_frames")
 
 
+def expect_protocol_error(ctx, bodies, code, counter):
+    """Each body on a fresh connection: one ErrorReply with `code`, then the
+    close; `counter` in the stats grows by one per body."""
+    before = ctx.stats()[counter]
+    for body in bodies:
+        c = ctx.conn(hello=False)
+        c.send_raw(body)
+        frames = c.expect_closed()
+        eq([f.error_reply.code for f in frames], [code], "ErrorReply codes before the close")
+    eq(ctx.stats()[counter], before + len(bodies), counter)
+
+
 @case
 def error_decode_failed(ctx):
-    pb = ctx.pb
-    before = ctx.stats()["decode_errors"]
-    for garbage in (b"\xff\xff\xff", field_bytes(2, b"\x22\x10abc"), b"\x0a"):
-        c = ctx.conn(hello=False)
-        c.send_raw(garbage)
-        frames = c.expect_closed()
-        eq([f.error_reply.code for f in frames], [pb.ErrorReply.CODE_DECODE_FAILED], "code")
-    eq(ctx.stats()["decode_errors"], before + 3, "decode_errors")
+    expect_protocol_error(ctx, [b"\xff\xff\xff", field_bytes(2, b"\x22\x10abc"), b"\x0a"],
+                          ctx.pb.ErrorReply.CODE_DECODE_FAILED, "decode_errors")
 
 
 @case
@@ -885,15 +894,10 @@ def error_unknown_action(ctx):
     """Empty envelope, a reply sent the wrong way, an action number from a
     newer schema (an unknown field: no known action remains)."""
     pb = ctx.pb
-    before = ctx.stats()["unknown_actions"]
-    for body in (b"", field_varint(1, 1), pb.Envelope(seq=2, ping_reply=pb.PingReply()).SerializeToString(),
-                 pb.Envelope(seq=2, error_reply=pb.ErrorReply()).SerializeToString(),
-                 field_varint(1, 3) + field_bytes(50, b"")):
-        c = ctx.conn(hello=False)
-        c.send_raw(body)
-        frames = c.expect_closed()
-        eq([f.error_reply.code for f in frames], [pb.ErrorReply.CODE_UNKNOWN_ACTION], "code")
-    eq(ctx.stats()["unknown_actions"], before + 5, "unknown_actions")
+    expect_protocol_error(ctx, [b"", field_varint(1, 1), pb.Envelope(seq=2, ping_reply=pb.PingReply()).SerializeToString(),
+                                pb.Envelope(seq=2, error_reply=pb.ErrorReply()).SerializeToString(),
+                                field_varint(1, 3) + field_bytes(50, b"")],
+                          pb.ErrorReply.CODE_UNKNOWN_ACTION, "unknown_actions")
 
 
 @case
