@@ -93,7 +93,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     int rc = sc_plat_peer(&c->pipe, &c->peer);
     /* Abstract sockets carry no permissions (and Wine ignores pipe DACLs):
-     * every peer is checked (SPEC §4). */
+     * every peer is checked (docs/transport.md). */
     if (rc != 0 || !sc_access_admits(&s->cfg.access, &c->peer)) {
         s->stats.connections_rejected++;
         SC_LOG_LIMITED(SC_LOG_WARN, "rejected peer pid=%u uid=%u%s%s (%s)",

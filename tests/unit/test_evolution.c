@@ -1,8 +1,8 @@
-/* Schema evolution (SPEC §5, guard 4). tests/evolution/ holds a newer copy
- * of the schema (new fields of every wire type, a new action, a new enum
- * value) and an older one (fields and an action removed, numbers reserved),
- * compiled with nanopb's static storage. Bytes cross between them and the
- * current codec in both directions, for every sample of wire_samples.c:
+/* Schema evolution (docs/wire.md, drift guard 4). tests/evolution/ holds a
+ * newer copy of the schema (new fields of every wire type, a new action, a new
+ * enum value) and an older one (fields and an action removed, numbers
+ * reserved), compiled with nanopb's static storage. Bytes cross between them
+ * and the current codec in both directions, for every sample of wire_samples.c:
  * unknown fields are skipped, known ones arrive intact, missing ones are
  * absent. */
 #include <stdarg.h>
