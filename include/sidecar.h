@@ -54,7 +54,10 @@ typedef struct sc_client_options {
                                     this much is buffered */
     uint32_t reconnect_min_ms;   /* 0: default 50; doubles per failure */
     uint32_t reconnect_max_ms;   /* 0: default 5000 */
-    /* Hello (sent on every (re)connect). */
+    /* Hello (sent on every (re)connect). Each string at most 128 bytes of
+     * UTF-8 without control characters: the sidecar refuses a Hello that
+     * breaks this, and then the connection's traces and flag data
+     * (docs/wire.md, "Identity strings"). */
     const char *language;         /* default "c" */
     const char *language_version; /* default "" */
     const char *tracer_version;   /* default sc_version() */

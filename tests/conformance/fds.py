@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "intake"))
 sys.path.insert(0, HERE)
 
-from conformance import EVALS, EXPOSURES, TRACES, non_cloexec_fds  # noqa: E402
+from harness import EVALS, EXPOSURES, TRACES, non_cloexec_fds  # noqa: E402
 from intake_client import Intake  # noqa: E402
 
 
