@@ -1,8 +1,9 @@
-/* Flag-evaluation record cost (SPEC §12): ns per sc_flageval_record() of an
- * evaluation with a 5-attribute context, with 1 and 2 threads recording into
- * one aggregator, next to a baseline measured in the same run: a bare
- * mutex-guarded open-addressing insert-or-increment of a ~100-byte key
- * (same hash function), i.e. the least any exact, locked aggregation costs.
+/* Flag-evaluation record cost (README.md, "Benchmarks"): ns per
+ * sc_flageval_record() of an evaluation with a 5-attribute context, with 1 and
+ * 2 threads recording into one aggregator, next to a baseline measured in the
+ * same run: a bare mutex-guarded open-addressing insert-or-increment of a
+ * ~100-byte key (same hash function), i.e. the least any exact, locked
+ * aggregation costs.
  *
  * The workload is the steady state of a request: evaluations of a few flags
  * for a set of users whose buckets mostly exist already; the timestamp is

@@ -1,5 +1,5 @@
-/* Transport benchmarks (SPEC §12), each figure beside a baseline measured in
- * the same run on the same machine:
+/* Transport benchmarks (README.md, "Benchmarks"), each figure beside a baseline
+ * measured in the same run on the same machine:
  *
  * 1. enqueue: the median cost of sc_client_send_trace() of a 300-byte
  *    action to a real sidecar, vs one raw non-blocking write() of the same

@@ -1,7 +1,7 @@
 #!/bin/sh
-# The PHP-FPM leg (SPEC §11): builds bindings/php against a build tree's
+# The PHP-FPM leg (docs/php.md): builds bindings/php against a build tree's
 # libsidecar.so with Debian's php8.2-dev, then runs ci/fpm/leg.py: a root
-# php-fpm8.2 master with a www-data pool, every lifecycle of SPEC §3, in
+# php-fpm8.2 master with a www-data pool, every lifecycle of docs/runtime.md, in
 # each connection mode, against the local intake.
 #
 #   ci/fpm-leg.sh <build-dir> [leg.py options, e.g. --modes thread]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ci/windows-leg.sh: cross-build the project for Windows with mingw-w64 and run
-# its CTest suites under Wine (SPEC §11, docs/windows.md). Exits with CTest's
+# its CTest suites under Wine (docs/windows.md). Exits with CTest's
 # status.
 #
 # Environment:

@@ -46,15 +46,18 @@ typedef struct sc_client sc_client_t;
 /* How a client connects and who it says it is. Strings are copied by
  * sc_client_new(); NULL means absent (not sent). */
 typedef struct sc_client_options {
-    const char *endpoint;        /* required, see docs/endpoints.md */
+    const char *endpoint;        /* required, see docs/transport.md */
     uint32_t connect_timeout_ms; /* 0: default 500 */
-    uint32_t enqueue_budget_us;  /* 0: default 200 (SPEC §6) */
+    uint32_t enqueue_budget_us;  /* 0: default 200 (docs/transport.md) */
     size_t buffer_cap;           /* 0: default 4 MiB of encoded frames */
     size_t write_threshold;      /* 0: default 16 KiB; enqueue writes once
                                     this much is buffered */
     uint32_t reconnect_min_ms;   /* 0: default 50; doubles per failure */
     uint32_t reconnect_max_ms;   /* 0: default 5000 */
-    /* Hello (sent on every (re)connect). */
+    /* Hello (sent on every (re)connect). Each string at most 128 bytes of
+     * UTF-8 without control characters: the sidecar refuses a Hello that
+     * breaks this, and then the connection's traces and flag data
+     * (docs/wire.md, "Identity strings"). */
     const char *language;         /* default "c" */
     const char *language_version; /* default "" */
     const char *tracer_version;   /* default sc_version() */
@@ -125,7 +128,7 @@ typedef struct sc_client_stats {
 
 void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);
 
-/* ---- the process runtime (SPEC §3) ----------------------------------------
+/* ---- the process runtime (docs/runtime.md) ----------------------------------
  *
  * One per process. The process that calls sc_init() is the *master* (PHP's
  * MINIT). Its forked children (FPM workers, pcntl_fork() children) inherit
@@ -156,8 +159,8 @@ typedef struct sc_config {
                                        subprocess sidecar exits after this
                                        long without connections (60000) */
     uint32_t exit_flush_timeout_ms; /* sync flush at exit (1000) */
-    /* Other users whose processes the sidecar admits (SPEC §4), besides
-     * its own euid and root: FPM's pool user under a root master in
+    /* Other users whose processes the sidecar admits (docs/transport.md),
+     * besides its own euid and root: FPM's pool user under a root master in
      * subprocess mode. DD_TRACE_SIDECAR_ALLOWED_UIDS="33,1000". */
     uint32_t allowed_uids[16];
     size_t allowed_uid_count;
@@ -232,7 +235,7 @@ typedef struct sc_runtime_info {
 
 void sc_runtime_info(sc_runtime_info_t *out);
 
-/* ---- shared state (SPEC §9) ------------------------------------------------
+/* ---- shared state (docs/shared-state.md) ------------------------------------
  *
  * What the sidecar publishes for every process to read without a round
  * trip: the agent's /info answer and the latest rate_by_service. */
@@ -251,7 +254,7 @@ typedef struct sc_agent_state {
 int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
 void sc_agent_state_free(sc_agent_state_t *state);
 
-/* ---- flag-evaluation counts (SPEC §8) --------------------------------------
+/* ---- flag-evaluation counts (docs/flag-evaluations.md) ----------------------
  *
  * Record every evaluation (success, error and default paths alike) with
  * sc_flag_evaluation_record(); at request end sc_flag_evaluations_flush()

@@ -66,7 +66,7 @@ void sc_plat_unlisten(const char *endpoint);
 #define SC_SID_MAX 188
 
 /* Lets processes of other identities reach `server`, which listens on
- * `endpoint` (SPEC §4, "configured identities"). Windows: `sids` are SID
+ * `endpoint` (docs/transport.md, "Admission"). Windows: `sids` are SID
  * strings; each gets read + write (never "create instance") on the pipe and
  * read on the endpoint's rendezvous, next to SYSTEM and this user. POSIX:
  * sockets are admitted by uid (allowed_uids), so any SID is UV_ENOTSUP. */
@@ -120,7 +120,24 @@ void sc_plat_conn_close(sc_plat_conn_t *c);
 int sc_plat_socket_open(int family, int type, int protocol, uv_os_sock_t *out);
 void sc_plat_socket_close(uv_os_sock_t sock);
 
-/* ---- shared memory (SPEC §9) ------------------------------------------------
+/* Makes a socket libcurl created on its own (the threaded resolver's
+ * socketpair) close-on-exec (POSIX) or non-inheritable (Windows). */
+void sc_plat_socket_set_cloexec(uv_os_sock_t sock);
+
+/* libcurl 7.88 creates its multi handle's wakeup socketpair without
+ * close-on-exec, and never shows it to the socket callback. Around
+ * curl_multi_init(): sc_plat_fds_before() notes which low descriptors are
+ * open, sc_plat_cloexec_new_sockets() makes the sockets opened since
+ * close-on-exec. Windows: nothing to do (no descriptors are inherited by a
+ * CreateProcess without bInheritHandles, which is all this code uses). */
+typedef struct sc_plat_fds {
+    int base;         /* lowest descriptor number that was free */
+    uint64_t open[4]; /* open[i / 64] bit i % 64: base + i was open */
+} sc_plat_fds_t;
+void sc_plat_fds_before(sc_plat_fds_t *fds);
+void sc_plat_cloexec_new_sockets(const sc_plat_fds_t *before);
+
+/* ---- shared memory (docs/shared-state.md) -----------------------------------
  */
 
 typedef struct sc_plat_shm sc_plat_shm_t;
@@ -185,7 +202,7 @@ int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg);
 int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
 
-/* How thread-mode processes find their master (SPEC §3). False (POSIX):
+/* How thread-mode processes find their master (docs/runtime.md). False (POSIX):
  * workers are forked from the master and know it by the pid in the
  * endpoint name. True (Windows, no fork: IIS starts pool processes one by
  * one): all processes of an identity share one thread-mode endpoint and

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The PHP-FPM leg (SPEC §3, §11): Debian's php8.2-fpm with the sidecar
+"""The PHP-FPM leg (docs/runtime.md, docs/php.md): Debian's php8.2-fpm with the sidecar
 extension, a root master and a www-data pool (pm = static, 3 workers),
 requests through cgi-fcgi, the local intake (tests/intake) as the agent.
 

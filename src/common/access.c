@@ -1,4 +1,4 @@
-/* Configured identities and peer admission (SPEC §4). */
+/* Configured identities and peer admission (docs/transport.md). */
 #include "access.h"
 
 #include <stdlib.h>

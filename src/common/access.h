@@ -1,5 +1,5 @@
-/* Who may talk to the sidecar (SPEC §4): the configured lists of other
- * identities, and the admission rule applied to every accepted peer. */
+/* Who may talk to the sidecar (docs/transport.md): the configured lists of
+ * other identities, and the admission rule applied to every accepted peer. */
 #ifndef SIDECAR_ACCESS_H
 #define SIDECAR_ACCESS_H
 

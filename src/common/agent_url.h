@@ -1,4 +1,4 @@
-/* Where the Datadog agent is (SPEC §7): DD_TRACE_AGENT_URL
+/* Where the Datadog agent is (docs/delivery.md): DD_TRACE_AGENT_URL
  * (http://host[:port][/prefix] or unix:///path/to.sock), else DD_AGENT_HOST
  * + DD_TRACE_AGENT_PORT, else http://localhost:8126. */
 #ifndef SIDECAR_AGENT_URL_H

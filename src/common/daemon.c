@@ -47,52 +47,72 @@ static sc_handler_result_t on_trace(void *ctx, sc_server_conn_t *conn,
                                     const sidecar_v1_TracePayload *m)
 {
     sc_daemon_t *d = ctx;
+    /* The server passes data actions only after a valid Hello. */
     const sc_client_identity_t *id = sc_server_conn_identity(conn);
-    sc_trace_meta_t meta = {{0}, {0}, {0}};
-    if (id != NULL) {
-        meta.lang = sc_view_str(id->language);
-        meta.lang_version = sc_view_str(id->language_version);
-        meta.tracer_version = sc_view_str(id->tracer_version);
-    }
-    /* A rejected payload is counted by the flusher; the peer keeps its
-     * connection: the frame itself was well formed. */
-    sc_flusher_submit_traces(d->flusher, &meta, m->msgpack.ptr, m->msgpack.len,
-                             m->trace_count);
-    return SC_HANDLED;
+    sc_trace_meta_t meta = {sc_view_str(id->language),
+                            sc_view_str(id->language_version),
+                            sc_view_str(id->tracer_version)};
+    /* Every outcome is counted by the flusher; only a payload that is not
+     * one msgpack v0.4 array makes the action invalid (a full buffer, say,
+     * is a drop of a valid action). */
+    int rc = sc_flusher_submit_traces(d->flusher, &meta, m->msgpack.ptr,
+                                      m->msgpack.len, m->trace_count);
+    return rc == UV_EINVAL ? "TracePayload.msgpack is not one msgpack array "
+                             "of traces"
+                           : SC_HANDLED;
 }
 
+/* SessionConfig: validated whole, then applied. Delivery settings are the
+ * sidecar's (one flusher for every client); the flag-evaluation switch is
+ * the connection's. */
 static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
                                              const sidecar_v1_SessionConfig *m)
 {
-    (void)conn;
+    static const sc_string_rule_t url_rule =
+        SC_STRING_RULE("SessionConfig.agent_url", 511);
     sc_daemon_t *d = ctx;
     sc_flusher_config_t cfg = *sc_flusher_config(d->flusher);
-    bool changed = false;
-    if (m->agent_url.ptr != NULL && m->agent_url.len < 512) {
+    const char *why = sc_identity_string_error(m->agent_url, &url_rule);
+    if (why != NULL) {
+        return why;
+    }
+    if (m->agent_url.ptr != NULL) {
         char url[512];
         memcpy(url, m->agent_url.ptr, m->agent_url.len);
         url[m->agent_url.len] = '\0';
-        sc_agent_addr_t addr;
-        if (sc_agent_addr_parse_url(url, &addr) == 0) {
-            changed |= memcmp(&addr, &cfg.agent, sizeof addr) != 0;
-            cfg.agent = addr;
-        } else {
-            SC_LOG_LIMITED(SC_LOG_WARN, "ignoring agent URL '%s'", url);
+        if (sc_agent_addr_parse_url(url, &cfg.agent) != 0) {
+            return "SessionConfig.agent_url is not an http:// or unix:// URL";
         }
     }
-    if (m->has_flush_interval_ms && m->flush_interval_ms > 0) {
-        changed |= cfg.flush_interval_ms != m->flush_interval_ms;
+    if (m->has_flush_interval_ms) {
+        if (m->flush_interval_ms == 0) {
+            return "SessionConfig.flush_interval_ms is 0";
+        }
         cfg.flush_interval_ms = m->flush_interval_ms;
     }
-    if (m->has_request_timeout_ms && m->request_timeout_ms > 0) {
-        changed |= cfg.request_timeout_ms != m->request_timeout_ms;
+    if (m->has_request_timeout_ms) {
+        if (m->request_timeout_ms == 0) {
+            return "SessionConfig.request_timeout_ms is 0";
+        }
         cfg.request_timeout_ms = m->request_timeout_ms;
     }
-    if (m->has_trace_buffer_cap_bytes && m->trace_buffer_cap_bytes > 0) {
-        changed |= cfg.cap_bytes[SC_DEST_TRACES] != m->trace_buffer_cap_bytes;
+    if (m->has_trace_buffer_cap_bytes) {
+        if (m->trace_buffer_cap_bytes == 0) {
+            return "SessionConfig.trace_buffer_cap_bytes is 0";
+        }
+        if ((uint64_t)(size_t)m->trace_buffer_cap_bytes !=
+            m->trace_buffer_cap_bytes) {
+            return "SessionConfig.trace_buffer_cap_bytes is over the "
+                   "address space";
+        }
         cfg.cap_bytes[SC_DEST_TRACES] = (size_t)m->trace_buffer_cap_bytes;
     }
-    if (changed) {
+    if (m->has_flag_evaluation_counts_enabled) {
+        sc_server_conn_set_flag_counts_enabled(
+            conn, m->flag_evaluation_counts_enabled);
+    }
+    d->session_configs_applied++;
+    if (memcmp(&cfg, sc_flusher_config(d->flusher), sizeof cfg) != 0) {
         sc_flusher_reconfigure(d->flusher, &cfg);
     }
     return SC_HANDLED;
@@ -100,39 +120,42 @@ static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
 
 typedef struct flush_wait {
     sc_server_conn_t *conn;
-    uint64_t seq;
+    sc_flush_barrier_t barrier;
 } flush_wait_t;
 
 static void on_barrier(int status, void *data)
 {
     flush_wait_t *w = data;
-    sc_server_flush_done(w->conn, w->seq,
+    sc_server_flush_done(w->conn, &w->barrier,
                          status == 0 ? sidecar_v1_FlushReply_STATUS_OK
                                      : sidecar_v1_FlushReply_STATUS_TIMEOUT);
     free(w);
 }
 
-/* The barrier: every action of this connection before it was dispatched
- * (the server guarantees that); the reply waits until the flusher has handed
- * what it holds to libcurl, or the timeout. */
-static void on_flush(void *ctx, sc_server_conn_t *conn, uint64_t seq,
+/* A Flush with deliver_now (the server answers the others itself): every
+ * action of this connection before it was dispatched (the server guarantees
+ * that); everything held, flag evaluations included, is cut into requests,
+ * and the reply waits until the flusher has handed them to libcurl, or the
+ * timeout. */
+static void on_flush(void *ctx, sc_server_conn_t *conn,
+                     const sc_flush_barrier_t *barrier,
                      const sidecar_v1_Flush *m)
 {
     sc_daemon_t *d = ctx;
-    if (m->deliver_now) {
-        sc_daemon_flush_flag_evaluations(d);
-    }
+    sc_daemon_flush_flag_evaluations(d);
     flush_wait_t *w = malloc(sizeof *w);
     uint32_t timeout = m->has_timeout_ms ? m->timeout_ms : 3000;
     if (w == NULL) {
-        sc_server_flush_done(conn, seq, sidecar_v1_FlushReply_STATUS_TIMEOUT);
+        sc_server_flush_done(conn, barrier,
+                             sidecar_v1_FlushReply_STATUS_TIMEOUT);
         return;
     }
     w->conn = conn;
-    w->seq = seq;
+    w->barrier = *barrier;
     if (sc_flusher_barrier(d->flusher, timeout, on_barrier, w) != 0) {
         free(w);
-        sc_server_flush_done(conn, seq, sidecar_v1_FlushReply_STATUS_TIMEOUT);
+        sc_server_flush_done(conn, barrier,
+                             sidecar_v1_FlushReply_STATUS_TIMEOUT);
     }
 }
 
@@ -141,6 +164,16 @@ static void append_stats(void *ctx, sc_buf_t *json)
     sc_daemon_t *d = ctx;
     sc_buf_append_str(json, ",\"delivery\":");
     sc_flusher_stats_json(d->flusher, json);
+    /* The delivery settings in force (SessionConfig may change them). */
+    const sc_flusher_config_t *cfg = sc_flusher_config(d->flusher);
+    sc_buf_appendf(json,
+                   ",\"session_config\":{\"applied\":%llu,"
+                   "\"flush_interval_ms\":%u,\"request_timeout_ms\":%u,"
+                   "\"trace_buffer_cap_bytes\":%zu}",
+                   (unsigned long long)d->session_configs_applied,
+                   (unsigned)cfg->flush_interval_ms,
+                   (unsigned)cfg->request_timeout_ms,
+                   cfg->cap_bytes[SC_DEST_TRACES]);
     sc_daemon_flag_stats_json(d, json);
 }
 
@@ -206,6 +239,12 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
     }
     d->loop = loop;
     d->opt = *o;
+    d->disabled_agg = sc_flageval_new(NULL);
+    if (d->disabled_agg == NULL) {
+        free(d);
+        return UV_ENOMEM;
+    }
+    sc_flageval_set_enabled(d->disabled_agg, false);
     sc_server_handlers_t h = {
         .ctx = d,
         .on_session_config = on_session_config,
@@ -234,6 +273,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
             uv_run(loop, UV_RUN_NOWAIT); /* let the closes finish */
             sc_server_free(d->server);
         }
+        sc_flageval_free(d->disabled_agg);
         free(d);
         return rc;
     }
@@ -318,6 +358,7 @@ void sc_daemon_free(sc_daemon_t *d)
         sc_server_free(d->server);
         sc_shared_writer_close(d->shared);
         sc_daemon_free_contexts(d);
+        sc_flageval_free(d->disabled_agg);
         free(d);
     }
 }

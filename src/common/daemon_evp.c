@@ -34,20 +34,29 @@ static char *dup_view(sc_view_t v)
     return s;
 }
 
-/* The batch's service/env/version when it carries them, else the Hello's. */
-static void batch_context(const sc_server_conn_t *conn, sc_view_t *service,
-                          sc_view_t *env, sc_view_t *version)
+/* The batch's service/env/version when it carries them, else the Hello's
+ * (the server passes data actions only after a valid Hello). Returns why a
+ * value the batch carries breaks the identity string rule, or NULL. */
+static const char *batch_context(const sc_server_conn_t *conn,
+                                 sc_view_t *service, sc_view_t *env,
+                                 sc_view_t *version)
 {
+    static const sc_string_rule_t rules[3] = {SC_IDENTITY_RULE("service"),
+                                              SC_IDENTITY_RULE("env"),
+                                              SC_IDENTITY_RULE("version")};
     const sc_client_identity_t *id = sc_server_conn_identity(conn);
-    if (service->ptr == NULL && id != NULL) {
-        *service = sc_view_str(id->service);
+    const char *hello[3] = {id->service, id->env, id->version};
+    sc_view_t *values[3] = {service, env, version};
+    for (int i = 0; i < 3; i++) {
+        const char *why = sc_identity_string_error(*values[i], &rules[i]);
+        if (why != NULL) {
+            return why;
+        }
+        if (values[i]->ptr == NULL) {
+            *values[i] = sc_view_str(hello[i]);
+        }
     }
-    if (env->ptr == NULL && id != NULL) {
-        *env = sc_view_str(id->env);
-    }
-    if (version->ptr == NULL && id != NULL) {
-        *version = sc_view_str(id->version);
-    }
+    return NULL;
 }
 
 static sc_flageval_t *context_aggregator(sc_daemon_t *d, sc_view_t service,
@@ -75,14 +84,35 @@ static sc_flageval_t *context_aggregator(sc_daemon_t *d, sc_view_t service,
     return c->agg;
 }
 
+/* Evaluations a batch counts: its buckets' counts and its `dropped`. */
+static uint64_t batch_evaluations(const sidecar_v1_FlagEvaluationBatch *m)
+{
+    uint64_t n = m->dropped;
+    sc_list_iter_t it;
+    sidecar_v1_FlagEvaluation e;
+    sc_list_iter_init(&it, &m->evaluations);
+    while (SC_LIST_NEXT(&it, sidecar_v1_FlagEvaluation, &e) == 1) {
+        n += e.evaluation_count;
+    }
+    return n;
+}
+
 sc_handler_result_t
 sc_daemon_on_flag_evaluations(void *ctx, sc_server_conn_t *conn,
                               const sidecar_v1_FlagEvaluationBatch *m)
 {
     sc_daemon_t *d = ctx;
     sc_view_t service = m->service, env = m->env, version = m->version;
-    batch_context(conn, &service, &env, &version);
-    sc_flageval_t *agg = context_aggregator(d, service, env, version);
+    const char *why = batch_context(conn, &service, &env, &version);
+    if (why != NULL) {
+        d->flag_batches_rejected++;
+        return why;
+    }
+    /* A connection whose counts are switched off: the batch is checked (a
+     * disabled aggregator only validates) and counted, never delivered. */
+    bool enabled = sc_server_conn_flag_counts_enabled(conn);
+    sc_flageval_t *agg = enabled ? context_aggregator(d, service, env, version)
+                                 : d->disabled_agg;
     if (agg == NULL) {
         d->flag_batches_no_context++;
         SC_LOG_LIMITED(SC_LOG_WARN,
@@ -93,10 +123,13 @@ sc_daemon_on_flag_evaluations(void *ctx, sc_server_conn_t *conn,
     const char *error = NULL;
     if (sc_flageval_wire_merge(agg, m, &error) != 0) {
         /* Well-formed protobuf with impossible content: the batch is
-         * rejected and counted, the connection stays. */
+         * refused whole (the merge validates before it merges). */
         d->flag_batches_rejected++;
-        SC_LOG_LIMITED(SC_LOG_WARN, "flag evaluation batch rejected: %s",
-                       error != NULL ? error : "invalid");
+        return error != NULL ? error : "invalid flag evaluation batch";
+    }
+    if (!enabled) {
+        d->flag_batches_disabled++;
+        d->flag_evaluations_disabled += batch_evaluations(m);
     }
     return SC_HANDLED;
 }
@@ -149,14 +182,18 @@ void sc_daemon_flag_stats_json(sc_daemon_t *d, sc_buf_t *out)
         ",\"flag_evaluations\":{\"contexts\":%zu,\"evaluations\":%llu,"
         "\"full_buckets\":%zu,\"degraded_buckets\":%zu,\"dropped\":%llu,"
         "\"rejected\":%llu,\"batches_rejected\":%llu,"
-        "\"batches_without_context\":%llu},\"exposures\":{\"sent\":%llu,"
-        "\"batches_rejected\":%llu}",
+        "\"batches_without_context\":%llu,\"batches_disabled\":%llu,"
+        "\"evaluations_disabled\":%llu},\"exposures\":{\"sent\":%llu,"
+        "\"batches_rejected\":%llu,\"attributes_skipped\":%llu}",
         d->context_count, (unsigned long long)evaluations, full, degraded,
         (unsigned long long)dropped, (unsigned long long)rejected,
         (unsigned long long)d->flag_batches_rejected,
         (unsigned long long)d->flag_batches_no_context,
+        (unsigned long long)d->flag_batches_disabled,
+        (unsigned long long)d->flag_evaluations_disabled,
         (unsigned long long)d->exposures_sent,
-        (unsigned long long)d->exposure_batches_rejected);
+        (unsigned long long)d->exposure_batches_rejected,
+        (unsigned long long)d->exposure_attributes_skipped);
 }
 
 void sc_daemon_free_contexts(sc_daemon_t *d)
@@ -171,63 +208,120 @@ void sc_daemon_free_contexts(sc_daemon_t *d)
     d->context_count = 0;
 }
 
-/* ---- exposures ---------------------------------------------------------- */
+/* ---- exposures ----------------------------------------------------------
+ *
+ * One body per batch (docs/flag-evaluations.md, "Exposures"):
+ * {"context":{"service":..,"env":..,"version":..},
+ *  "exposures":[{"timestamp":..,"flag":{"key":..},"allocation":{"key":..},
+ *    "variant":{"key":..},"subject":{"id":..,"attributes":{..}}}]}
+ * Absent or empty values are omitted, never null or empty placeholders.
+ * Subject attributes go through the same pruning as evaluation contexts. */
+
+static bool has_text(sc_view_t v)
+{
+    return v.ptr != NULL && v.len > 0;
+}
 
 static void key_object(sc_json_t *j, const char *name, sc_view_t key)
 {
-    if (key.ptr == NULL || key.len == 0) {
-        return; /* absent values are omitted, never null */
+    if (has_text(key)) {
+        sc_json_key_str(j, name);
+        sc_json_object_begin(j);
+        sc_json_key_str(j, "key");
+        sc_json_string(j, key.ptr, key.len);
+        sc_json_object_end(j);
     }
-    sc_json_key_str(j, name);
-    sc_json_object_begin(j);
-    sc_json_key_str(j, "key");
-    sc_json_string(j, key.ptr, key.len);
-    sc_json_object_end(j);
 }
 
-/* Writes the attributes as a JSON object; false when one has not exactly
- * one value. */
-static bool attributes(sc_json_t *j, const sc_list_t *list)
+/* Reads an exposure's attributes into `*attrs` (grown as needed) and
+ * prunes them into `canonical`. False when one is invalid. */
+static bool subject_attributes(const sc_list_t *list,
+                               sc_flageval_attr_t **attrs, size_t *cap,
+                               sc_flageval_keybuf_t *canonical, size_t *skipped)
 {
     sc_list_iter_t it;
     sc_list_iter_init(&it, list);
-    sidecar_v1_ContextAttribute a;
-    sc_json_object_begin(j);
+    sidecar_v1_ContextAttribute w;
+    size_t n = 0;
     int rc;
-    while ((rc = SC_LIST_NEXT(&it, sidecar_v1_ContextAttribute, &a)) == 1) {
-        int values = (a.string_value.ptr != NULL) + a.has_number_value +
-                     a.has_bool_value;
-        if (values != 1 || a.key.ptr == NULL) {
+    if (list->count > *cap) {
+        sc_flageval_attr_t *grown =
+            realloc(*attrs, list->count * sizeof **attrs);
+        if (grown == NULL) {
             return false;
         }
-        sc_json_key(j, a.key.ptr, a.key.len);
-        if (a.string_value.ptr != NULL) {
-            sc_json_string(j, a.string_value.ptr, a.string_value.len);
-        } else if (a.has_number_value) {
-            sc_json_double(j, a.number_value);
-        } else {
-            sc_json_bool(j, a.bool_value);
-        }
+        *attrs = grown;
+        *cap = list->count;
     }
-    sc_json_object_end(j);
-    return rc == 0;
+    while ((rc = SC_LIST_NEXT(&it, sidecar_v1_ContextAttribute, &w)) == 1) {
+        if (n == *cap || !sc_flageval_wire_attr(&w, &(*attrs)[n])) {
+            return false;
+        }
+        n++;
+    }
+    canonical->len = 0;
+    sc_flageval_context_build(*attrs, n, canonical, skipped);
+    return rc == 0 && !canonical->failed;
 }
 
-static bool exposures_body(const sidecar_v1_ExposureBatch *m, sc_view_t service,
-                           sc_view_t env, sc_view_t version, sc_buf_t *out,
-                           size_t *count)
+typedef struct exposure_body {
+    sc_buf_t out;
+    size_t count;
+    size_t skipped;
+    sc_flageval_attr_t *attrs;
+    size_t attrs_cap;
+    sc_flageval_keybuf_t canonical;
+} exposure_body_t;
+
+static const char *write_exposure(exposure_body_t *b, sc_json_t *j,
+                                  const sidecar_v1_Exposure *e)
 {
+    if (!has_text(e->flag_key)) {
+        return "exposure without a flag key";
+    }
+    size_t skipped = 0;
+    if (!subject_attributes(&e->subject_attributes, &b->attrs, &b->attrs_cap,
+                            &b->canonical, &skipped)) {
+        return "exposure subject attribute without exactly one value";
+    }
+    b->skipped += skipped;
+    sc_json_object_begin(j);
+    sc_json_key_str(j, "timestamp");
+    sc_json_int64(j, e->timestamp_ms);
+    key_object(j, "flag", e->flag_key);
+    key_object(j, "allocation", e->allocation_key);
+    key_object(j, "variant", e->variant_key);
+    sc_json_key_str(j, "subject");
+    sc_json_object_begin(j);
+    if (has_text(e->subject_id)) {
+        sc_json_key_str(j, "id");
+        sc_json_string(j, e->subject_id.ptr, e->subject_id.len);
+    }
+    if (b->canonical.len > 0) {
+        sc_json_key_str(j, "attributes");
+        sc_flageval_json_context_object(
+            j, sc_view_bytes(b->canonical.data, b->canonical.len));
+    }
+    sc_json_object_end(j);
+    sc_json_object_end(j);
+    b->count++;
+    return NULL;
+}
+
+static const char *exposures_body(exposure_body_t *b,
+                                  const sidecar_v1_ExposureBatch *m,
+                                  const sc_view_t context[3])
+{
+    static const char *const names[3] = {"service", "env", "version"};
     sc_json_t j;
-    sc_json_init(&j, out);
+    sc_json_init(&j, &b->out);
     sc_json_object_begin(&j);
     sc_json_key_str(&j, "context");
     sc_json_object_begin(&j);
-    const char *names[] = {"service", "env", "version"};
-    sc_view_t values[] = {service, env, version};
     for (int i = 0; i < 3; i++) {
-        if (values[i].ptr != NULL && values[i].len > 0) {
+        if (has_text(context[i])) {
             sc_json_key_str(&j, names[i]);
-            sc_json_string(&j, values[i].ptr, values[i].len);
+            sc_json_string(&j, context[i].ptr, context[i].len);
         }
     }
     sc_json_object_end(&j);
@@ -237,54 +331,45 @@ static bool exposures_body(const sidecar_v1_ExposureBatch *m, sc_view_t service,
     sc_list_iter_init(&it, &m->exposures);
     sidecar_v1_Exposure e;
     int rc;
-    *count = 0;
     while ((rc = SC_LIST_NEXT(&it, sidecar_v1_Exposure, &e)) == 1) {
-        if (e.flag_key.ptr == NULL || e.flag_key.len == 0) {
-            return false;
+        const char *why = write_exposure(b, &j, &e);
+        if (why != NULL) {
+            return why;
         }
-        sc_json_object_begin(&j);
-        sc_json_key_str(&j, "timestamp");
-        sc_json_int64(&j, e.timestamp_ms);
-        key_object(&j, "flag", e.flag_key);
-        key_object(&j, "allocation", e.allocation_key);
-        key_object(&j, "variant", e.variant_key);
-        sc_json_key_str(&j, "subject");
-        sc_json_object_begin(&j);
-        if (e.subject_id.ptr != NULL) {
-            sc_json_key_str(&j, "id");
-            sc_json_string(&j, e.subject_id.ptr, e.subject_id.len);
-        }
-        if (e.subject_attributes.count > 0) {
-            sc_json_key_str(&j, "attributes");
-            if (!attributes(&j, &e.subject_attributes)) {
-                return false;
-            }
-        }
-        sc_json_object_end(&j);
-        sc_json_object_end(&j);
-        (*count)++;
     }
     sc_json_array_end(&j);
     sc_json_object_end(&j);
-    return rc == 0 && sc_json_ok(&j);
+    if (rc != 0) {
+        return "malformed exposure";
+    }
+    return sc_json_ok(&j) ? NULL : "out of memory writing exposures";
 }
 
 sc_handler_result_t sc_daemon_on_exposures(void *ctx, sc_server_conn_t *conn,
                                            const sidecar_v1_ExposureBatch *m)
 {
     sc_daemon_t *d = ctx;
-    sc_view_t service = m->service, env = m->env, version = m->version;
-    batch_context(conn, &service, &env, &version);
-    sc_buf_t body = {0};
-    size_t count = 0;
-    if (!exposures_body(m, service, env, version, &body, &count)) {
-        d->exposure_batches_rejected++;
-        SC_LOG_LIMITED(SC_LOG_WARN, "exposure batch rejected: invalid content");
-    } else if (count > 0) {
-        d->exposures_sent += count;
-        sc_flusher_submit_evp(d->flusher, SC_DEST_EXPOSURES, body.data,
-                              body.len);
+    sc_view_t context[3] = {m->service, m->env, m->version};
+    const char *why =
+        batch_context(conn, &context[0], &context[1], &context[2]);
+    exposure_body_t b;
+    memset(&b, 0, sizeof b);
+    sc_flageval_keybuf_init(&b.canonical);
+    if (why == NULL) {
+        why = exposures_body(&b, m, context);
     }
-    sc_buf_free(&body);
-    return SC_HANDLED;
+    if (why != NULL) {
+        d->exposure_batches_rejected++;
+    } else {
+        d->exposure_attributes_skipped += b.skipped;
+        if (b.count > 0) {
+            d->exposures_sent += b.count;
+            sc_flusher_submit_evp(d->flusher, SC_DEST_EXPOSURES, b.out.data,
+                                  b.out.len);
+        }
+    }
+    sc_flageval_keybuf_free(&b.canonical);
+    free(b.attrs);
+    sc_buf_free(&b.out);
+    return why;
 }

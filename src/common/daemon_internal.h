@@ -34,7 +34,14 @@ struct sc_daemon {
     void *done_arg;
     sc_flag_context_t contexts[SC_DAEMON_MAX_CONTEXTS];
     size_t context_count;
+    /* Validates the batches of connections whose counts are switched off
+     * (a disabled aggregator checks a batch and keeps nothing). */
+    sc_flageval_t *disabled_agg;
+    uint64_t session_configs_applied;
     uint64_t flag_batches_rejected;
+    uint64_t flag_batches_disabled; /* connection's counts switched off */
+    uint64_t flag_evaluations_disabled;
+    uint64_t exposure_attributes_skipped;
     uint64_t flag_batches_no_context;
     uint64_t exposure_batches_rejected;
     uint64_t exposures_sent;

@@ -1,6 +1,6 @@
-/* Endpoint names (SPEC §4): a pure function of mode, version, identity and
- * master pid, so that a root master and its www-data workers, or 32
- * processes starting at once, all arrive at the same name. */
+/* Endpoint names (docs/transport.md): a pure function of mode, version,
+ * identity and master pid, so that a root master and its www-data workers, or
+ * 32 processes starting at once, all arrive at the same name. */
 #ifndef SIDECAR_ENDPOINT_H
 #define SIDECAR_ENDPOINT_H
 

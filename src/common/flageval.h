@@ -1,4 +1,4 @@
-/* Flag-evaluation counts aggregator (SPEC §8; design in
+/* Flag-evaluation counts aggregator (design in
  * docs/flag-evaluations.md).
  *
  * Every evaluation (success, error and default paths alike) is recorded with
@@ -51,7 +51,7 @@ typedef struct sc_flageval_config {
     bool enabled;          /* false: the kill switch is off */
 } sc_flageval_config_t;
 
-/* The SPEC defaults, enabled. */
+/* The documented defaults (docs/flag-evaluations.md), enabled. */
 void sc_flageval_config_default(sc_flageval_config_t *cfg);
 
 /* The kill switch from the value of DD_FLAGGING_EVALUATION_COUNTS_ENABLED

@@ -1,5 +1,6 @@
-/* Evaluation-context attributes of a flag evaluation (SPEC §8): pruning and
- * the canonical context string that is part of a bucket's identity.
+/* Evaluation-context attributes of a flag evaluation
+ * (docs/flag-evaluations.md): pruning and the canonical context string that is
+ * part of a bucket's identity.
  *
  * Canonical form: the kept attributes in ascending byte order of their keys,
  * each written as

@@ -28,7 +28,7 @@ static void member_nested(sc_json_t *j, const char *name, const char *inner,
     }
 }
 
-static void write_context_object(sc_json_t *j, sc_view_t canonical)
+void sc_flageval_json_context_object(sc_json_t *j, sc_view_t canonical)
 {
     sc_flageval_context_iter_t it;
     sc_flageval_attr_t a;
@@ -79,7 +79,7 @@ void sc_flageval_json_event(sc_json_t *j, const sc_flageval_bucket_view_t *v,
         sc_json_object_begin(j);
         if (has_evaluation) {
             sc_json_key_str(j, "evaluation");
-            write_context_object(j, v->context);
+            sc_flageval_json_context_object(j, v->context);
         }
         member_nested(j, "dd", "service", service);
         sc_json_object_end(j);

@@ -1,4 +1,5 @@
-/* EVP `flagevaluation` request bodies (SPEC §8) from a drained batch:
+/* EVP `flagevaluation` request bodies (docs/flag-evaluations.md) from a drained
+ * batch:
  *
  *   {"context":{"service":"…","env":"…","version":"…"},
  *    "flagEvaluations":[{"timestamp":…,"flag":{"key":"…"},
@@ -57,6 +58,11 @@ bool sc_flageval_json_bodies(const sc_flageval_batch_t *batch,
                              const sc_flageval_json_opts_t *opts,
                              sc_flageval_body_fn *fn, void *ctx,
                              sc_flageval_json_result_t *result);
+
+/* Writes a canonical context string (flageval_context.h) as one JSON object
+ * of its attributes, in key order. Also used for exposures' subject
+ * attributes. */
+void sc_flageval_json_context_object(sc_json_t *j, sc_view_t canonical);
 
 /* Writes one event object for a bucket. */
 void sc_flageval_json_event(sc_json_t *j, const sc_flageval_bucket_view_t *v,

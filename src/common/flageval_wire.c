@@ -225,7 +225,7 @@ bool sc_flageval_wire_append_frames(const sc_flageval_batch_t *batch,
 
 /* ---- sidecar side: decoded batch -> aggregator ------------------------ */
 
-static bool attr_from_wire(const sidecar_v1_ContextAttribute *w,
+bool sc_flageval_wire_attr(const sidecar_v1_ContextAttribute *w,
                            sc_flageval_attr_t *a)
 {
     int values =
@@ -271,7 +271,7 @@ static const char *read_evaluation(const sidecar_v1_FlagEvaluation *e,
     sc_list_iter_init(&it, &e->context);
     while ((rc = SC_LIST_NEXT(&it, sidecar_v1_ContextAttribute, &w)) == 1) {
         sc_flageval_attr_t a;
-        if (!attr_from_wire(&w, &a)) {
+        if (!sc_flageval_wire_attr(&w, &a)) {
             return "context attribute without exactly one value";
         }
         if (attrs != NULL) {

@@ -59,6 +59,12 @@ int sc_flageval_wire_merge(sc_flageval_t *agg,
                            const sidecar_v1_FlagEvaluationBatch *batch,
                            const char **error);
 
+/* A decoded ContextAttribute (of an evaluation's context or an exposure's
+ * subject) as the pruning takes it; false when it has not exactly one of
+ * string / number / bool. An absent key is the empty key (proto3 string). */
+bool sc_flageval_wire_attr(const sidecar_v1_ContextAttribute *w,
+                           sc_flageval_attr_t *a);
+
 #define SC_FLAGEVAL_WIRE_DEFAULT_MAX_FRAME ((size_t)4 << 20)
 
 #endif

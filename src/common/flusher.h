@@ -1,5 +1,5 @@
-/* Delivery to the agent (SPEC §7): queues, trace merging, retries, byte
- * caps, /info polling and delivery stats, on the sidecar's libuv loop.
+/* Delivery to the agent (docs/delivery.md): queues, trace merging, retries,
+ * byte caps, /info polling and delivery stats, on the sidecar's libuv loop.
  *
  * Every function must be called from the loop's thread. Nothing here
  * blocks: submissions are copied into per-destination buffers and sent by
@@ -113,8 +113,8 @@ bool sc_agent_info_has_endpoint(const sc_agent_info_t *info, const char *path);
 bool sc_json_member(const char *json, size_t len, const char *key,
                     const char **value, size_t *value_len);
 
-/* Things published elsewhere (shared memory, SPEC §9). Called from the loop
- * after each change. */
+/* Things published elsewhere (shared memory, docs/shared-state.md). Called from
+ * the loop after each change. */
 typedef struct sc_flusher_hooks {
     void (*on_agent_info)(const sc_agent_info_t *info, void *data);
     /* `json`: the raw "rate_by_service" object of the latest answer. */

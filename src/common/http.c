@@ -198,6 +198,8 @@ static int on_socket(CURL *easy, curl_socket_t sock, int what, void *userp,
         return 0;
     }
     if (ctx == NULL) {
+        /* A socket libcurl made itself (the threaded resolver's pair). */
+        sc_plat_socket_set_cloexec(sock);
         ctx = new_sock_ctx(http, sock, false);
         if (ctx == NULL) {
             SC_LOG_LIMITED(SC_LOG_ERROR, "http: cannot poll socket");
@@ -297,7 +299,12 @@ int sc_http_new(uv_loop_t *loop, sc_http_t **out)
         return UV_ENOMEM;
     }
     http->loop = loop;
+    /* libcurl's wakeup socketpair is created here, inheritable: made
+     * close-on-exec (every descriptor of the sidecar is). */
+    sc_plat_fds_t fds;
+    sc_plat_fds_before(&fds);
     http->multi = curl_multi_init();
+    sc_plat_cloexec_new_sockets(&fds);
     if (http->multi == NULL) {
         free(http);
         return UV_ENOMEM;

@@ -1,5 +1,5 @@
 /* HTTP requests with libcurl's multi-socket API, driven by a libuv loop
- * (curl's multi-uv pattern, SPEC §7): one uv_poll_t per socket, one
+ * (curl's multi-uv pattern, docs/delivery.md): one uv_poll_t per socket, one
  * uv_timer_t, no extra thread.
  *
  * Sockets are opened and closed here (CURLOPT_OPENSOCKETFUNCTION /
@@ -75,7 +75,7 @@ unsigned sc_http_active(const sc_http_t *http);
  * loop. */
 void sc_http_close(sc_http_t *http, void (*on_closed)(void *data), void *data);
 
-/* Whether a failed request is worth trying again (SPEC §7): connection
+/* Whether a failed request is worth trying again (docs/delivery.md): connection
  * errors, timeouts, 408, 429 and 5xx. False for success and other 4xx. */
 bool sc_http_retryable(const sc_http_req_t *req);
 

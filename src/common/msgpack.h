@@ -8,7 +8,7 @@
  * costs at most one linear pass.
  *
  * Merging rewrites the array header and concatenates the elements of many
- * payloads (SPEC §7). */
+ * payloads (docs/delivery.md). */
 #ifndef SIDECAR_MSGPACK_H
 #define SIDECAR_MSGPACK_H
 

@@ -93,7 +93,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     int rc = sc_plat_peer(&c->pipe, &c->peer);
     /* Abstract sockets carry no permissions (and Wine ignores pipe DACLs):
-     * every peer is checked (SPEC §4). */
+     * every peer is checked (docs/transport.md). */
     if (rc != 0 || !sc_access_admits(&s->cfg.access, &c->peer)) {
         s->stats.connections_rejected++;
         SC_LOG_LIMITED(SC_LOG_WARN, "rejected peer pid=%u uid=%u%s%s (%s)",
@@ -291,6 +291,12 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
     for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
         sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
                        (unsigned long long)st->actions[k]);
+    }
+    /* Invalid actions by kind (refused with CODE_INVALID_ACTION). */
+    sc_buf_append_str(out, "},\"invalid\":{");
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
+                       (unsigned long long)st->invalid[k]);
     }
     sc_buf_append_str(out, "}");
     size_t rss = 0;

@@ -20,18 +20,29 @@ typedef struct sc_server_conn sc_server_conn_t;
 /* Stats name of an action kind ("trace", "flag_evaluations", ...). */
 const char *sc_action_kind_name(sc_action_kind_t kind);
 
-/* What a handler tells the connection. */
-typedef enum sc_handler_result {
-    SC_HANDLED = 0,
-    /* The action is malformed beyond repair: close this connection. (A
-     * well-formed action whose content is rejected, such as a trace payload
-     * that is not a msgpack array, is counted by the handler and answered
-     * with SC_HANDLED.) */
-    SC_HANDLER_PROTOCOL_ERROR = 1,
-} sc_handler_result_t;
+/* What a handler tells the connection: NULL when the action was handled,
+ * else why it is invalid (a static string naming the broken rule of
+ * proto/sidecar.proto). An invalid action is refused whole: the handler has
+ * applied nothing of it; the server counts it and answers ErrorReply
+ * CODE_INVALID_ACTION with the action's seq; the connection stays open. (A
+ * valid action that delivery then drops, e.g. for a full buffer, is
+ * handled: the drop is counted where it happens.) */
+typedef const char *sc_handler_result_t;
+#define SC_HANDLED ((const char *)0)
+
+/* A flush barrier: the Flush's seq and how many actions the connection had
+ * read before it (FlushReply.actions_handled). Copied by whoever completes
+ * it. */
+typedef struct sc_flush_barrier {
+    uint64_t seq;
+    uint64_t actions_before;
+} sc_flush_barrier_t;
 
 /* The owner's action handlers. Each may be NULL (the action is then only
- * counted). Views inside messages are valid during the call only. */
+ * counted). Views inside messages are valid during the call only. Data
+ * actions (trace, flag evaluations, exposures) reach their handler only
+ * after a valid Hello on the connection, and Hello only when its strings
+ * follow the identity string rule; the server refuses the others. */
 typedef struct sc_server_handlers {
     void *ctx;
     sc_handler_result_t (*on_hello)(void *ctx, sc_server_conn_t *conn,
@@ -45,10 +56,12 @@ typedef struct sc_server_handlers {
         const sidecar_v1_FlagEvaluationBatch *m);
     sc_handler_result_t (*on_exposures)(void *ctx, sc_server_conn_t *conn,
                                         const sidecar_v1_ExposureBatch *m);
-    /* Flush barrier: everything this connection sent earlier has been
-     * dispatched. The handler completes it now or later with
-     * sc_server_flush_done(); when NULL the reply is sent at once. */
-    void (*on_flush)(void *ctx, sc_server_conn_t *conn, uint64_t seq,
+    /* Flush barrier with deliver_now: everything this connection sent
+     * earlier has been dispatched. The handler completes it now or later
+     * with sc_server_flush_done(); when NULL, or for a Flush without
+     * deliver_now, the reply is sent at once. */
+    void (*on_flush)(void *ctx, sc_server_conn_t *conn,
+                     const sc_flush_barrier_t *barrier,
                      const sidecar_v1_Flush *m);
     /* Appends the owner's members (",\"name\":value" pairs) to the stats
      * JSON object. */
@@ -83,7 +96,8 @@ typedef struct sc_server_stats {
     uint64_t oversized_frames;
     uint64_t decode_errors;
     uint64_t unknown_actions;
-    uint64_t invalid_actions;
+    uint64_t invalid_actions; /* sum of invalid[] */
+    uint64_t invalid[SC_ACTION_KIND_COUNT];
     uint64_t stuck_readers_closed;
     uint64_t actions[SC_ACTION_KIND_COUNT];
 } sc_server_stats_t;
@@ -113,22 +127,51 @@ int64_t sc_server_listen_fd(sc_server_t *s);
 void sc_server_stats_json(sc_server_t *s, sc_buf_t *out);
 
 /* Completes a flush barrier started by on_flush. */
-void sc_server_flush_done(sc_server_conn_t *conn, uint64_t seq,
+void sc_server_flush_done(sc_server_conn_t *conn,
+                          const sc_flush_barrier_t *barrier,
                           sidecar_v1_FlushReply_Status status);
 
-/* The Hello of a connection, or NULL before one arrived. Its strings are
- * copies owned by the connection. */
+/* A string rule of proto/sidecar.proto: at most `max` bytes of UTF-8
+ * without control characters (U+0000 to U+001F, U+007F), and the static
+ * messages naming the field that an ErrorReply carries when it is broken. */
+typedef struct sc_string_rule {
+    size_t max;
+    const char *too_long, *control, *not_utf8;
+} sc_string_rule_t;
+
+#define SC_STRING_RULE(field, max_literal)                                     \
+    {                                                                          \
+        max_literal, field " is over " #max_literal " bytes",                  \
+            field " has a control character or NUL", field " is not UTF-8"     \
+    }
+
+/* Identity strings: every Hello string, and the service / env / version of
+ * flag-evaluation and exposure batches. */
+#define SC_IDENTITY_MAX         128
+#define SC_IDENTITY_RULE(field) SC_STRING_RULE(field, 128)
+
+/* Why `v` breaks `rule`, or NULL when it follows it or is absent. */
+const char *sc_identity_string_error(sc_view_t v, const sc_string_rule_t *rule);
+
+/* The last valid Hello of a connection, or NULL before one arrived. Its
+ * strings are whole copies owned by the connection (never cut: the Hello
+ * was refused if one was over SC_IDENTITY_MAX bytes). */
 typedef struct sc_client_identity {
     uint32_t pid;
     uint32_t peer_uid;
-    char language[32];
-    char language_version[32];
-    char tracer_version[32];
+    char *language; /* never NULL: "" when empty */
+    char *language_version;
+    char *tracer_version;
     char *service; /* NULL when absent */
     char *env;
     char *version;
 } sc_client_identity_t;
 
 const sc_client_identity_t *sc_server_conn_identity(const sc_server_conn_t *c);
+
+/* Per-connection setting from SessionConfig.flag_evaluation_counts_enabled
+ * (true until a SessionConfig says otherwise). */
+bool sc_server_conn_flag_counts_enabled(const sc_server_conn_t *c);
+void sc_server_conn_set_flag_counts_enabled(sc_server_conn_t *c, bool on);
 
 #endif

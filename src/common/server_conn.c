@@ -2,6 +2,8 @@
 #include "server_internal.h"
 
 #include "codec.h"
+#include "envelope_merge.h"
+#include "json.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -15,12 +17,21 @@ typedef struct reply {
     uint8_t data[];
 } reply_t;
 
+static void identity_free(sc_client_identity_t *id)
+{
+    free(id->language);
+    free(id->language_version);
+    free(id->tracer_version);
+    free(id->service);
+    free(id->env);
+    free(id->version);
+    memset(id, 0, sizeof *id);
+}
+
 static void conn_free(sc_server_conn_t *c)
 {
     sc_frame_reader_free(&c->reader);
-    free(c->identity.service);
-    free(c->identity.env);
-    free(c->identity.version);
+    identity_free(&c->identity);
     free(c);
 }
 
@@ -101,19 +112,44 @@ static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
     c->reply_backlog += len;
 }
 
+static void send_error(sc_server_conn_t *c, uint64_t seq,
+                       sidecar_v1_ErrorReply_Code code, const char *what)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.seq = seq;
+    env.which_action = sidecar_v1_Envelope_error_reply_tag;
+    env.action.error_reply.code = code;
+    env.action.error_reply.message = sc_view_str(what);
+    send_reply(c, &env);
+}
+
 static void protocol_error(sc_server_conn_t *c, uint64_t *counter,
                            sidecar_v1_ErrorReply_Code code, const char *what)
 {
     (*counter)++;
     SC_LOG_LIMITED(SC_LOG_WARN, "closing connection of pid=%u: %s", c->peer.pid,
                    what);
-    sidecar_v1_Envelope env;
-    memset(&env, 0, sizeof env);
-    env.which_action = sidecar_v1_Envelope_error_reply_tag;
-    env.action.error_reply.code = code;
-    env.action.error_reply.message = sc_view_str(what);
-    send_reply(c, &env);
+    send_error(c, 0, code, what);
     sc_conn_close(c);
+}
+
+/* ---- identity strings --------------------------------------------------- */
+
+const char *sc_identity_string_error(sc_view_t v, const sc_string_rule_t *rule)
+{
+    if (v.ptr == NULL) {
+        return NULL;
+    }
+    if (v.len > rule->max) {
+        return rule->too_long;
+    }
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < 0x20 || v.ptr[i] == 0x7f) {
+            return rule->control;
+        }
+    }
+    return sc_utf8_valid(v.ptr, v.len) ? NULL : rule->not_utf8;
 }
 
 static char *dup_view(sc_view_t v)
@@ -123,38 +159,76 @@ static char *dup_view(sc_view_t v)
     }
     char *s = malloc(v.len + 1);
     if (s != NULL) {
-        memcpy(s, v.ptr, v.len);
+        if (v.len > 0) {
+            memcpy(s, v.ptr, v.len);
+        }
         s[v.len] = '\0';
     }
     return s;
 }
 
-static void copy_view(char *dst, size_t size, sc_view_t v)
+/* A string without presence: absent is empty, stored as "". */
+static char *dup_plain(sc_view_t v)
 {
-    size_t n = v.len < size - 1 ? v.len : size - 1;
-    if (n > 0) {
-        memcpy(dst, v.ptr, n);
-    }
-    dst[n] = '\0';
+    return dup_view(v.ptr != NULL ? v : sc_view_bytes("", 0));
 }
 
-static void remember_hello(sc_server_conn_t *c, const sidecar_v1_Hello *h)
+static const char *check_hello(const sidecar_v1_Hello *h)
 {
-    sc_client_identity_t *id = &c->identity;
-    free(id->service);
-    free(id->env);
-    free(id->version);
-    id->pid = h->pid;
-    id->peer_uid = c->peer.uid;
-    copy_view(id->language, sizeof id->language, h->language);
-    copy_view(id->language_version, sizeof id->language_version,
-              h->language_version);
-    copy_view(id->tracer_version, sizeof id->tracer_version, h->tracer_version);
-    id->service = dup_view(h->service);
-    id->env = dup_view(h->env);
-    id->version = dup_view(h->version);
-    c->has_identity = true;
+    static const sc_string_rule_t rules[] = {
+        SC_IDENTITY_RULE("Hello.language"),
+        SC_IDENTITY_RULE("Hello.language_version"),
+        SC_IDENTITY_RULE("Hello.tracer_version"),
+        SC_IDENTITY_RULE("Hello.runtime_id"),
+        SC_IDENTITY_RULE("Hello.service"),
+        SC_IDENTITY_RULE("Hello.env"),
+        SC_IDENTITY_RULE("Hello.version"),
+    };
+    const sc_view_t values[] = {h->language,       h->language_version,
+                                h->tracer_version, h->runtime_id,
+                                h->service,        h->env,
+                                h->version};
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        const char *why = sc_identity_string_error(values[i], &rules[i]);
+        if (why != NULL) {
+            return why;
+        }
+    }
+    return NULL;
 }
+
+/* Validates a Hello and, when valid, makes it the connection's identity. */
+static const char *remember_hello(sc_server_conn_t *c,
+                                  const sidecar_v1_Hello *h)
+{
+    const char *why = check_hello(h);
+    if (why != NULL) {
+        return why;
+    }
+    sc_client_identity_t id = {
+        .pid = h->pid,
+        .peer_uid = c->peer.uid,
+        .language = dup_plain(h->language),
+        .language_version = dup_plain(h->language_version),
+        .tracer_version = dup_plain(h->tracer_version),
+        .service = dup_view(h->service),
+        .env = dup_view(h->env),
+        .version = dup_view(h->version),
+    };
+    if (id.language == NULL || id.language_version == NULL ||
+        id.tracer_version == NULL || (h->service.ptr != NULL && !id.service) ||
+        (h->env.ptr != NULL && !id.env) ||
+        (h->version.ptr != NULL && !id.version)) {
+        identity_free(&id);
+        return "out of memory storing the Hello";
+    }
+    identity_free(&c->identity);
+    c->identity = id;
+    c->has_identity = true;
+    return NULL;
+}
+
+/* ---- replies ------------------------------------------------------------ */
 
 static void reply_ping(sc_server_conn_t *c, uint64_t seq,
                        const sidecar_v1_Ping *p)
@@ -185,27 +259,29 @@ static void reply_stats(sc_server_conn_t *c, uint64_t seq)
     sc_buf_free(&json);
 }
 
-static void start_flush(sc_server_conn_t *c, uint64_t seq,
+static void start_flush(sc_server_conn_t *c, const sc_flush_barrier_t *b,
                         const sidecar_v1_Flush *f)
 {
     sc_server_t *s = c->server;
     c->pending_flushes++;
-    if (s->h.on_flush == NULL) {
-        sc_server_flush_done(c, seq, sidecar_v1_FlushReply_STATUS_OK);
+    /* Without deliver_now the barrier is already reached: every earlier
+     * action of this connection has been handled synchronously. */
+    if (s->h.on_flush == NULL || !f->deliver_now) {
+        sc_server_flush_done(c, b, sidecar_v1_FlushReply_STATUS_OK);
         return;
     }
-    s->h.on_flush(s->h.ctx, c, seq, f);
+    s->h.on_flush(s->h.ctx, c, b, f);
 }
 
-void sc_server_flush_done(sc_server_conn_t *c, uint64_t seq,
+void sc_server_flush_done(sc_server_conn_t *c, const sc_flush_barrier_t *b,
                           sidecar_v1_FlushReply_Status status)
 {
     sidecar_v1_Envelope env;
     memset(&env, 0, sizeof env);
-    env.seq = seq;
+    env.seq = b->seq;
     env.which_action = sidecar_v1_Envelope_flush_reply_tag;
     env.action.flush_reply.status = status;
-    env.action.flush_reply.actions_handled = c->actions_handled;
+    env.action.flush_reply.actions_handled = b->actions_before;
     send_reply(c, &env);
     c->pending_flushes--;
     maybe_release(c);
@@ -216,57 +292,93 @@ const sc_client_identity_t *sc_server_conn_identity(const sc_server_conn_t *c)
     return c->has_identity ? &c->identity : NULL;
 }
 
+bool sc_server_conn_flag_counts_enabled(const sc_server_conn_t *c)
+{
+    return !c->flag_counts_disabled;
+}
+
+void sc_server_conn_set_flag_counts_enabled(sc_server_conn_t *c, bool on)
+{
+    c->flag_counts_disabled = !on;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static const char *const no_hello = "no Hello on this connection";
+
+/* Runs the handler of one client action; returns its kind through `*kind`
+ * and NULL, or why the action is invalid. False in `*known` for an
+ * envelope without a client action. */
+static const char *run_handler(sc_server_conn_t *c,
+                               const sidecar_v1_Envelope *env,
+                               sc_action_kind_t *kind, bool *known)
+{
+    const sc_server_handlers_t *h = &c->server->h;
+    *known = true;
+    switch (env->which_action) {
+    case sidecar_v1_Envelope_hello_tag: {
+        *kind = SC_ACTION_HELLO;
+        const char *why = remember_hello(c, &env->action.hello);
+        if (why == NULL && h->on_hello != NULL) {
+            why = h->on_hello(h->ctx, c, &env->action.hello);
+        }
+        return why;
+    }
+    case sidecar_v1_Envelope_session_config_tag:
+        *kind = SC_ACTION_SESSION_CONFIG;
+        return h->on_session_config != NULL
+                   ? h->on_session_config(h->ctx, c,
+                                          &env->action.session_config)
+                   : NULL;
+    case sidecar_v1_Envelope_trace_payload_tag:
+        *kind = SC_ACTION_TRACE;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_trace != NULL
+                   ? h->on_trace(h->ctx, c, &env->action.trace_payload)
+                   : NULL;
+    case sidecar_v1_Envelope_flag_evaluation_batch_tag:
+        *kind = SC_ACTION_FLAG_EVALUATIONS;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_flag_evaluations != NULL
+                   ? h->on_flag_evaluations(h->ctx, c,
+                                            &env->action.flag_evaluation_batch)
+                   : NULL;
+    case sidecar_v1_Envelope_exposure_batch_tag:
+        *kind = SC_ACTION_EXPOSURES;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_exposures != NULL
+                   ? h->on_exposures(h->ctx, c, &env->action.exposure_batch)
+                   : NULL;
+    case sidecar_v1_Envelope_flush_tag:
+        *kind = SC_ACTION_FLUSH;
+        return NULL;
+    case sidecar_v1_Envelope_ping_tag:
+        *kind = SC_ACTION_PING;
+        return NULL;
+    case sidecar_v1_Envelope_stats_request_tag:
+        *kind = SC_ACTION_STATS;
+        return NULL;
+    default:
+        *known = false;
+        return NULL;
+    }
+}
+
 /* Dispatches one decoded action. Returns false when the connection must
  * close. */
 static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
 {
     sc_server_t *s = c->server;
-    const sc_server_handlers_t *h = &s->h;
-    sc_handler_result_t r = SC_HANDLED;
-    sc_action_kind_t kind;
-    switch (env->which_action) {
-    case sidecar_v1_Envelope_hello_tag:
-        kind = SC_ACTION_HELLO;
-        remember_hello(c, &env->action.hello);
-        if (h->on_hello != NULL) {
-            r = h->on_hello(h->ctx, c, &env->action.hello);
-        }
-        break;
-    case sidecar_v1_Envelope_session_config_tag:
-        kind = SC_ACTION_SESSION_CONFIG;
-        if (h->on_session_config != NULL) {
-            r = h->on_session_config(h->ctx, c, &env->action.session_config);
-        }
-        break;
-    case sidecar_v1_Envelope_trace_payload_tag:
-        kind = SC_ACTION_TRACE;
-        if (h->on_trace != NULL) {
-            r = h->on_trace(h->ctx, c, &env->action.trace_payload);
-        }
-        break;
-    case sidecar_v1_Envelope_flag_evaluation_batch_tag:
-        kind = SC_ACTION_FLAG_EVALUATIONS;
-        if (h->on_flag_evaluations != NULL) {
-            r = h->on_flag_evaluations(h->ctx, c,
-                                       &env->action.flag_evaluation_batch);
-        }
-        break;
-    case sidecar_v1_Envelope_exposure_batch_tag:
-        kind = SC_ACTION_EXPOSURES;
-        if (h->on_exposures != NULL) {
-            r = h->on_exposures(h->ctx, c, &env->action.exposure_batch);
-        }
-        break;
-    case sidecar_v1_Envelope_flush_tag:
-        kind = SC_ACTION_FLUSH;
-        break;
-    case sidecar_v1_Envelope_ping_tag:
-        kind = SC_ACTION_PING;
-        break;
-    case sidecar_v1_Envelope_stats_request_tag:
-        kind = SC_ACTION_STATS;
-        break;
-    default:
+    sc_action_kind_t kind = SC_ACTION_KIND_COUNT;
+    bool known = false;
+    const char *invalid = run_handler(c, env, &kind, &known);
+    if (!known) {
         /* Empty envelopes, replies sent the wrong way, and action numbers
          * this build does not know. */
         protocol_error(c, &s->stats.unknown_actions,
@@ -274,18 +386,23 @@ static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
                        "unknown action");
         return false;
     }
-    if (r != SC_HANDLED) {
-        protocol_error(c, &s->stats.invalid_actions,
-                       sidecar_v1_ErrorReply_CODE_INVALID_ACTION,
-                       "invalid action");
-        return false;
+    /* FlushReply.actions_handled: what came before this action. */
+    sc_flush_barrier_t barrier = {env->seq, c->actions_handled};
+    c->actions_handled++;
+    if (invalid != NULL) {
+        s->stats.invalid_actions++;
+        s->stats.invalid[kind]++;
+        SC_LOG_LIMITED(SC_LOG_WARN, "refused %s action of pid=%u: %s",
+                       sc_action_kind_name(kind), c->peer.pid, invalid);
+        send_error(c, env->seq, sidecar_v1_ErrorReply_CODE_INVALID_ACTION,
+                   invalid);
+        return true;
     }
     s->stats.actions[kind]++;
-    c->actions_handled++;
     /* Requests are answered after the counters include them. */
     switch (kind) {
     case SC_ACTION_FLUSH:
-        start_flush(c, env->seq, &env->action.flush);
+        start_flush(c, &barrier, &env->action.flush);
         break;
     case SC_ACTION_PING:
         reply_ping(c, env->seq, &env->action.ping);
@@ -307,15 +424,29 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
         return false;
     }
     s->stats.frames_in++;
+    /* The same action field twice is one merged action (protobuf rules). */
+    sc_buf_t merged = {0};
+    const uint8_t *msg = body;
+    size_t msg_len = len;
+    if (!sc_envelope_merge_actions(body, len, &merged, &msg, &msg_len)) {
+        sc_buf_free(&merged);
+        SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory reading pid=%u",
+                       c->peer.pid);
+        sc_conn_close(c);
+        return false;
+    }
     sidecar_v1_Envelope env;
     const char *err = NULL;
-    if (!sc_codec_decode(body, len, &env, &err)) {
+    bool ok = sc_codec_decode(msg, msg_len, &env, &err);
+    if (!ok) {
         protocol_error(c, &s->stats.decode_errors,
                        sidecar_v1_ErrorReply_CODE_DECODE_FAILED,
                        err != NULL ? err : "decode failed");
-        return false;
+    } else {
+        ok = dispatch(c, &env);
     }
-    return dispatch(c, &env);
+    sc_buf_free(&merged);
+    return ok;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

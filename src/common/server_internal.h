@@ -15,11 +15,13 @@ struct sc_server_conn {
     sc_peer_t peer;
     sc_client_identity_t identity;
     bool has_identity;
+    bool
+        flag_counts_disabled; /* SessionConfig.flag_evaluation_counts_enabled */
     bool closing;
     bool handle_closed;
     uint32_t pending_flushes; /* barriers the owner has not completed */
     size_t reply_backlog;     /* reply bytes written but not yet drained */
-    uint64_t actions_handled;
+    uint64_t actions_handled; /* client actions read, valid or not */
 };
 
 struct sc_server {

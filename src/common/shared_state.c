@@ -57,7 +57,7 @@ void sc_shared_name(const char *endpoint, char *out, size_t size)
 {
     /* FNV-1a of the whole endpoint: filesystem endpoints in different
      * directories must not share a segment. */
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
     for (const char *p = endpoint; *p != '\0'; p++) {
         h = (h ^ (uint8_t)*p) * 1099511628211ull;
     }

@@ -1,7 +1,7 @@
 /* State the sidecar publishes for workers to read without a round trip
- * (SPEC §9): agent info (/info, the endpoints the agent supports), the last
- * rate_by_service, and the sidecar's health. One shared-memory segment per
- * endpoint, written under a seqlock so that a reader never sees a torn
+ * (docs/shared-state.md): agent info (/info, the endpoints the agent supports),
+ * the last rate_by_service, and the sidecar's health. One shared-memory segment
+ * per endpoint, written under a seqlock so that a reader never sees a torn
  * record, mode 0600, handed to the worker uid when the owner is root. */
 #ifndef SIDECAR_SHARED_STATE_H
 #define SIDECAR_SHARED_STATE_H

@@ -85,7 +85,7 @@ static bool named_after(const char *endpoint, const char *sid)
 /* The rendezvous names who serves the endpoint, but anyone may have
  * created it first: the server must be that process, and run as the
  * identity the endpoint is named after (ours, or the owner that allowed
- * us in, SPEC §4), or as SYSTEM / an administrator. */
+ * us in, docs/transport.md), or as SYSTEM / an administrator. */
 static bool server_is_trusted(HANDLE pipe, uint32_t expected_pid,
                               const char *endpoint)
 {

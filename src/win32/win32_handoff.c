@@ -1,4 +1,4 @@
-/* The spawner's side of starting a daemon (SPEC §3, subprocess mode).
+/* The spawner's side of starting a daemon (docs/runtime.md, subprocess mode).
  *
  * POSIX hands the daemon a bound socket. Here the spawner wins the
  * endpoint's election (the mutex: "the claim is the lock") and keeps it

@@ -1,5 +1,5 @@
-/* Shared memory (SPEC §9): a named mapping backed by the paging file,
- * "Local\<name>", readable and writable by this user and SYSTEM only. It
+/* Shared memory (docs/shared-state.md): a named mapping backed by the paging
+ * file, "Local\<name>", readable and writable by this user and SYSTEM only. It
  * lives while anyone has it open, so "remove" is just the creator's close,
  * and ownership is not a uid: give_to has nothing to do. */
 #include "win32_internal.h"

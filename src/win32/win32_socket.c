@@ -38,3 +38,18 @@ void sc_plat_socket_close(uv_os_sock_t sock)
 {
     closesocket(sock);
 }
+
+void sc_plat_socket_set_cloexec(uv_os_sock_t sock)
+{
+    SetHandleInformation((HANDLE)sock, HANDLE_FLAG_INHERIT, 0);
+}
+
+void sc_plat_fds_before(sc_plat_fds_t *fds)
+{
+    memset(fds, 0, sizeof *fds);
+}
+
+void sc_plat_cloexec_new_sockets(const sc_plat_fds_t *before)
+{
+    (void)before;
+}

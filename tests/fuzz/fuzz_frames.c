@@ -1,6 +1,7 @@
 /* Fuzz target: bytes as a peer would send them, through everything the
  * sidecar does with untrusted input before any delivery: the frame reader
- * (the first byte chooses the chunking), the envelope decoder, the lazily
+ * (the first byte chooses the chunking), the merge of a repeated action
+ * field (envelope_merge.h), the envelope decoder, the lazily
  * decoded lists (flag evaluations with their contexts, exposures), the
  * sidecar-side flag-evaluation merge, and trace payload validation.
  *
@@ -8,6 +9,7 @@
  * with tests/fuzz/fuzz_driver.c into a plain program that CTest runs over
  * the golden vectors and seeded mutations of them in every build. */
 #include "codec.h"
+#include "envelope_merge.h"
 #include "flageval.h"
 #include "flageval_wire.h"
 #include "frame.h"
@@ -35,7 +37,10 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
 {
     fuzz_state_t *s = ctx;
     sidecar_v1_Envelope env;
-    if (!sc_codec_decode(body, len, &env, NULL)) {
+    sc_buf_t merged = {0};
+    if (!sc_envelope_merge_actions(body, len, &merged, &body, &len) ||
+        !sc_codec_decode(body, len, &env, NULL)) {
+        sc_buf_free(&merged);
         return true;
     }
     switch (env.which_action) {
@@ -60,6 +65,7 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
     default:
         break;
     }
+    sc_buf_free(&merged);
     return true;
 }
 

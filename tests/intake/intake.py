@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Local Datadog-agent intake for tests and the README demo (SPEC §7, §11).
+"""Local Datadog-agent intake for tests and the README demo (docs/intake.md).
 
 A small HTTP/1.1 server on 127.0.0.1 (and optionally a Unix socket) that
 records every request so tests can assert on it, and that can be told to

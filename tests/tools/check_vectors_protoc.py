@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent decoder for the golden wire vectors (SPEC §5, guard 3).
+"""Independent decoder for the golden wire vectors (docs/wire.md, drift guard 3).
 
 For every vector listed in tests/vectors/MANIFEST:
   1. `protoc --decode=sidecar.v1.Envelope` of <name>.bin against

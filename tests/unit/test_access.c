@@ -1,4 +1,4 @@
-/* Configured identities and the admission rule (SPEC §4), on every
+/* Configured identities and the admission rule (docs/transport.md), on every
  * platform: the lists parse strictly, and a peer is admitted exactly when
  * it is us, root/SYSTEM, an allowed uid (POSIX) or SID (Windows), or a
  * descendant of the thread-mode master. */

@@ -1,5 +1,5 @@
-/* Round trips of every sidecar.proto message (SPEC §5, guard 1): every
- * action with all fields present, all absent, and optional fields present
+/* Round trips of every sidecar.proto message (docs/wire.md, drift guard 1):
+ * every action with all fields present, all absent, and optional fields present
  * with zero values; the maximum sizes; nested lists; decoded views pointing
  * into the frame; malformed input. */
 #include <stdarg.h>
@@ -488,7 +488,8 @@ static bool check_big_evaluation(frames_t *f, const uint8_t *body, size_t len)
     return true;
 }
 
-/* SPEC §8 pruning keeps at most 256 context fields of at most 256 bytes. */
+/* docs/flag-evaluations.md: pruning keeps at most 256 context fields of at most
+ * 256 bytes. */
 static void test_flag_evaluation_with_widest_context(void **state)
 {
     (void)state;

@@ -1,4 +1,5 @@
-/* Endpoint naming (SPEC §4) is a pure function: pinned here for every kind. */
+/* Endpoint naming (docs/transport.md) is a pure function: pinned here for every
+ * kind. */
 #include "endpoint.h"
 
 #include <setjmp.h>

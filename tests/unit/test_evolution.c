@@ -1,8 +1,8 @@
-/* Schema evolution (SPEC §5, guard 4). tests/evolution/ holds a newer copy
- * of the schema (new fields of every wire type, a new action, a new enum
- * value) and an older one (fields and an action removed, numbers reserved),
- * compiled with nanopb's static storage. Bytes cross between them and the
- * current codec in both directions, for every sample of wire_samples.c:
+/* Schema evolution (docs/wire.md, drift guard 4). tests/evolution/ holds a
+ * newer copy of the schema (new fields of every wire type, a new action, a new
+ * enum value) and an older one (fields and an action removed, numbers
+ * reserved), compiled with nanopb's static storage. Bytes cross between them
+ * and the current codec in both directions, for every sample of wire_samples.c:
  * unknown fields are skipped, known ones arrive intact, missing ones are
  * absent. */
 #include <stdarg.h>
@@ -249,8 +249,8 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id,
- * SessionConfig.idle_timeout_ms, FlagEvaluation.targeting_rule_key and the
- * stats_request action. */
+ * FlagEvaluation.targeting_rule_key and the stats_request action
+ * (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
 {
@@ -259,10 +259,6 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
     switch (in->which_action) {
     case sidecar_v1_Envelope_hello_tag:
         out->action.hello.runtime_id = (sc_view_t){NULL, 0};
-        break;
-    case sidecar_v1_Envelope_session_config_tag:
-        out->action.session_config.has_idle_timeout_ms = false;
-        out->action.session_config.idle_timeout_ms = 0;
         break;
     case sidecar_v1_Envelope_stats_request_tag:
         out->which_action = 0;

@@ -1,5 +1,5 @@
 /* The flag-evaluation aggregator: identity, tiers, caps, drain, kill switch
- * (SPEC §8). */
+ * (docs/flag-evaluations.md). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,5 @@
-/* Context pruning and the canonical context string (SPEC §8). */
+/* Context pruning and the canonical context string (docs/flag-evaluations.md).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
-/* The JSON writer and the EVP flagevaluation bodies (SPEC §8). Bodies are
- * also checked by an independent parser: Debian's python3 (json.tool and a
- * strict schema script), when SIDECAR_PYTHON is defined. */
+/* The JSON writer and the EVP flagevaluation bodies (docs/flag-evaluations.md).
+ * Bodies are also checked by an independent parser: Debian's python3 (json.tool
+ * and a strict schema script), when SIDECAR_PYTHON is defined. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

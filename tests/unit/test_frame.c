@@ -17,7 +17,7 @@
 #include <time.h>
 
 #define MAX_FRAME (1024u * 1024u)
-/* SPEC §5: the default maximum frame body. */
+/* docs/wire.md: the default maximum frame body. */
 #define DEFAULT_MAX_FRAME (4u * 1024u * 1024u)
 
 /* ---- A stream of frames with known bodies ------------------------------- */

@@ -1,4 +1,4 @@
-/* Golden wire vectors (SPEC §5, guard 2): the checked-in bytes in
+/* Golden wire vectors (docs/wire.md, drift guard 2): the checked-in bytes in
  * tests/vectors/ decode to the expected values and re-encode to the same
  * bytes. A changed field number, type or encoding rule breaks this on
  * purpose; if the change is deliberate, regenerate the vectors with

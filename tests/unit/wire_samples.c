@@ -76,8 +76,6 @@ static const sidecar_v1_Envelope session_config_full = {
         .trace_buffer_cap_bytes = UINT64_MAX,
         .has_flag_evaluation_counts_enabled = true,
         .flag_evaluation_counts_enabled = true,
-        .has_idle_timeout_ms = true,
-        .idle_timeout_ms = 60000,
     }};
 
 static const sidecar_v1_Envelope session_config_absent = {
@@ -94,7 +92,6 @@ static const sidecar_v1_Envelope session_config_zero = {
         .has_trace_buffer_cap_bytes = true,
         .has_flag_evaluation_counts_enabled = true,
         .flag_evaluation_counts_enabled = false,
-        .has_idle_timeout_ms = true,
     }};
 
 /* msgpack v0.4: [[{"trace_id":1,"span_id":2,"name":"web.request",

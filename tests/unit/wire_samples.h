@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Default maximum frame body length (SPEC §5: 4 MiB). */
+/* Default maximum frame body length (docs/wire.md: 4 MiB). */
 #define SC_TEST_MAX_FRAME (4u * 1024u * 1024u)
 
 typedef enum sc_sample_kind {

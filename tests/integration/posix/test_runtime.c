@@ -1,5 +1,5 @@
-/* The runtime's lifecycles (SPEC §3) with a small test host that behaves
- * like an FPM master: init, fork workers, workers send actions. Real
+/* The runtime's lifecycles (docs/runtime.md) with a small test host that
+ * behaves like an FPM master: init, fork workers, workers send actions. Real
  * processes, the real sidecar binary, real sockets. Every scenario runs in
  * its own endpoint directory, so they cannot see each other (or a real
  * sidecar of this user).

@@ -1,6 +1,6 @@
-/* A worker process reads what the sidecar published (SPEC §9) without a
- * round trip: the agent's /info answer (from the local intake), the rates
- * of the last trace answer, and the sidecar's health. */
+/* A worker process reads what the sidecar published (docs/shared-state.md)
+ * without a round trip: the agent's /info answer (from the local intake), the
+ * rates of the last trace answer, and the sidecar's health. */
 #include "harness.h"
 #include "sidecar.h"
 

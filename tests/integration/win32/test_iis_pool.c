@@ -1,6 +1,6 @@
-/* An IIS-like application pool (SPEC §3, §11): independent worker
- * processes of one identity (no fork: each calls sc_init() itself, as each
- * php-cgi.exe runs MINIT), started in random order, some killed at random
+/* An IIS-like application pool (docs/runtime.md, docs/windows.md): independent
+ * worker processes of one identity (no fork: each calls sc_init() itself, as
+ * each php-cgi.exe runs MINIT), started in random order, some killed at random
  * (TerminateProcess, as a crash or a hard recycle) and replaced, all
  * delivering. In thread mode the current master is among the victims and
  * the survivors elect another.

@@ -1,4 +1,4 @@
-/* The runtime's subprocess lifecycles on Windows (SPEC §3): race-free
+/* The runtime's subprocess lifecycles on Windows (docs/runtime.md): race-free
  * spawn through the election handover, a killed sidecar replaced, idle
  * exit, and auto's fallback to thread mode. Real processes, the real
  * sidecar.exe, real pipes, under Wine in the Windows leg.
@@ -214,8 +214,8 @@ static int spawn_race(const char *self)
     CHECK(spawns == 1);
     CHECK(processes == 1);
     CHECK(traces == RACERS * TRACES_PER_RACER);
-    /* Shared state (SPEC §9): the sidecar publishes its pid and health in
-     * a named mapping any process of this user reads without a round
+    /* Shared state (docs/shared-state.md): the sidecar publishes its pid and
+     * health in a named mapping any process of this user reads without a round
      * trip; it goes with the sidecar. */
     sc_agent_state_t st;
     CHECK(sc_agent_state_read(ep, &st) == 0);

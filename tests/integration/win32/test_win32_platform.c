@@ -273,8 +273,8 @@ static ACCESS_MASK allowed_access(HANDLE object, const char *sid_text)
     return mask;
 }
 
-/* Configured identities (SPEC §4): each SID may use the pipe as a client
- * (never create an instance of it) and read the rendezvous; the owner's
+/* Configured identities (docs/transport.md): each SID may use the pipe as a
+ * client (never create an instance of it) and read the rendezvous; the owner's
  * entries stay. As set: Wine stores DACLs without enforcing them. */
 static void configured_identities(void **state)
 {
@@ -361,7 +361,7 @@ static void other_identities_are_refused(void **state)
     uv_loop_close(&loop);
 }
 
-/* The second guard of the election (SPEC §3): the name a live owner
+/* The second guard of the election (docs/runtime.md): the name a live owner
  * listens on cannot be bound again (libuv creates the first instance with
  * FILE_FLAG_FIRST_PIPE_INSTANCE), so even a process that wrongly believed
  * it had won could not serve it. Its own CTest (win32_first_instance):

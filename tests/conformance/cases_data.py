@@ -1,0 +1,219 @@
+"""Conformance cases: TracePayload, FlagEvaluationBatch, ExposureBatch."""
+
+import math
+import time
+
+import msgpack  # Debian's python3-msgpack
+
+from harness import EVALS, EXPOSURES, TRACES, case, check, eq, evaluation, expect_invalid, send_invalid
+
+
+# ---- TracePayload ---------------------------------------------------------------
+
+
+@case
+def trace_payloads_merge_and_count(ctx):
+    """Payloads of one metadata merge into one request; X-Datadog-Trace-Count
+    is the sum of trace_count (absent counts 0)."""
+    c = ctx.conn()
+    all_ids = []
+    for n, count in ((1, 1), (2, 2), (1, None)):
+        payload, ids = ctx.traces(n)
+        all_ids += ids
+        tp = ctx.pb.TracePayload(msgpack=payload)
+        if count is not None:
+            tp.trace_count = count
+        c.send(trace_payload=tp)
+    c.flush()
+    (r,) = ctx.delivered(TRACES)
+    eq(sorted(ctx.trace_ids_at_intake()), sorted(all_ids), "every trace once")
+    eq(r["headers"]["x-datadog-trace-count"], "3", "sum of trace_count")
+
+
+@case
+def trace_payload_invalid(ctx):
+    """Absent, empty, or non-array msgpack: invalid, counted as rejected_payload, never sent."""
+    c = ctx.conn()
+    for tp in (ctx.pb.TracePayload(), ctx.pb.TracePayload(msgpack=b"", trace_count=1),
+               ctx.pb.TracePayload(msgpack=msgpack.packb({"a": 1}), trace_count=1),
+               ctx.pb.TracePayload(msgpack=msgpack.packb([[{"a": 1}]]) + b"\x00", trace_count=1)):
+        before = ctx.stats()
+        seq = c.send(trace_payload=tp)
+        expect_invalid(c, seq, "trace", ctx, before, "msgpack")
+        after = ctx.stats()["delivery"]["traces"]["drops"]["rejected_payload"]["payloads"]
+        eq(after, before["delivery"]["traces"]["drops"]["rejected_payload"]["payloads"] + 1, "rejected_payload")
+    c.flush()
+    time.sleep(0.3)
+    eq(ctx.intake.requests(TRACES), [], "nothing sent")
+
+
+# ---- FlagEvaluationBatch ----------------------------------------------------------
+
+
+@case
+def flag_evaluation_every_field(ctx):
+    """Each FlagEvaluation field, present and absent, as the EVP JSON shows it."""
+    pb = ctx.pb
+    c = ctx.conn(service="hello-svc", env="hello-env", version="hello-ver")
+    full = pb.FlagEvaluation(
+        flag_key="full", variant_key="on", allocation_key="alloc", reason="TARGETING_MATCH",
+        targeting_key="user-1", targeting_rule_key="rule-1", error_message="none",
+        context=[pb.ContextAttribute(key="a_str", string_value="x"),
+                 pb.ContextAttribute(key="b_num", number_value=42.5),
+                 pb.ContextAttribute(key="c_bool", bool_value=True),
+                 pb.ContextAttribute(string_value="no key")],
+        evaluation_count=7, first_evaluation_ms=1000, last_evaluation_ms=5000)
+    bare = pb.FlagEvaluation(flag_key="bare", evaluation_count=1, first_evaluation_ms=10, last_evaluation_ms=10)
+    empty_variant = pb.FlagEvaluation(flag_key="empty-variant", variant_key="", allocation_key="",
+                                      targeting_key="", error_message="", evaluation_count=2,
+                                      first_evaluation_ms=1, last_evaluation_ms=3)
+    degraded = pb.FlagEvaluation(flag_key="degraded", variant_key="v", targeting_key="ignored",
+                                 context=[pb.ContextAttribute(key="k", string_value="ignored")],
+                                 evaluation_count=4, first_evaluation_ms=1, last_evaluation_ms=2, degraded=True)
+    r1 = pb.FlagEvaluation(flag_key="by-reason", variant_key="v", reason="A", evaluation_count=1,
+                           first_evaluation_ms=1, last_evaluation_ms=1)
+    r2 = pb.FlagEvaluation(flag_key="by-reason", variant_key="v", reason="B", evaluation_count=1,
+                           first_evaluation_ms=1, last_evaluation_ms=1)
+    before = ctx.stats()["flag_evaluations"]["dropped"]
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[full, bare, empty_variant, degraded, r1, r2],
+                                                        dropped=11))
+    c.flush()
+    ctx.delivered(EVALS)
+    (body,) = ctx.bodies(EVALS)
+    eq(body["context"], {"service": "hello-svc", "env": "hello-env", "version": "hello-ver"}, "Hello's context")
+    ev = {}
+    for e in body["flagEvaluations"]:
+        ev.setdefault(e["flag"]["key"], []).append(e)
+    f = ev["full"][0]
+    eq(f["variant"], {"key": "on"}, "variant.key")
+    eq(f["allocation"], {"key": "alloc"}, "allocation.key")
+    eq(f["targeting_key"], "user-1", "targeting_key")
+    eq(f["targeting_rule"], {"key": "rule-1"}, "targeting_rule.key")
+    eq(f["error"], {"message": "none"}, "error.message")
+    eq(f["evaluation_count"], 7, "evaluation_count")
+    eq((f["first_evaluation"], f["last_evaluation"]), (1000, 5000), "first/last")
+    eq(f["context"]["evaluation"], {"": "no key", "a_str": "x", "b_num": 42.5, "c_bool": True},
+       "context.evaluation (absent key = empty key)")
+    eq(f["context"]["dd"], {"service": "hello-svc"}, "context.dd.service")
+    check("runtime_default_used" not in f, "runtime_default_used only when true")
+    check("reason" not in f, "reason is not an EVP field")
+    b = ev["bare"][0]
+    for k in ("variant", "allocation", "targeting_key", "targeting_rule", "error"):
+        check(k not in b, "absent %s omitted" % k)
+    eq(b["runtime_default_used"], True, "runtime_default_used with variant absent")
+    e = ev["empty-variant"][0]
+    for k in ("variant", "allocation", "targeting_key", "error"):
+        check(k not in e, "empty %s omitted" % k)
+    eq(e["runtime_default_used"], True, "runtime_default_used with variant empty")
+    d = ev["degraded"][0]
+    check("targeting_key" not in d, "degraded bucket carries no targeting key")
+    check("evaluation" not in d.get("context", {}), "degraded bucket carries no context")
+    eq(d["evaluation_count"], 4, "degraded count")
+    eq(len(ev["by-reason"]), 2, "reason is part of the identity")
+    eq(ctx.stats()["flag_evaluations"]["dropped"], before + 11, "dropped")
+
+
+@case
+def flag_evaluation_batch_overrides(ctx):
+    """The batch's service/env/version override the Hello's, each alone."""
+    pb = ctx.pb
+    c = ctx.conn(service="h-svc", env="h-env", version="h-ver")
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "o1")], env="b-env"))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "o2")], service="b-svc",
+                                                        version=""))
+    c.flush()
+    ctx.delivered(EVALS, 2)
+    contexts = {b["flagEvaluations"][0]["flag"]["key"]: b["context"] for b in ctx.bodies(EVALS)}
+    eq(contexts["o1"], {"service": "h-svc", "env": "b-env", "version": "h-ver"}, "env override")
+    eq(contexts["o2"], {"service": "b-svc", "env": "h-env"}, "service override, empty version omitted")
+
+
+@case
+def flag_evaluation_batch_invalid(ctx):
+    pb = ctx.pb
+    c = ctx.conn()
+    bad = [
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "")]), "flag key"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "f", 0)]), "zero count"),
+        (pb.FlagEvaluationBatch(evaluations=[pb.FlagEvaluation(flag_key="f", evaluation_count=1,
+                                                               first_evaluation_ms=5, last_evaluation_ms=4)]),
+         "first evaluation"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "f", context=[
+            pb.ContextAttribute(key="k", string_value="s", bool_value=True)])]), "exactly one value"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "f", context=[pb.ContextAttribute(key="k")])]),
+         "exactly one value"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "ok"), evaluation(pb, "")]), "flag key"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb)], service="s" * 129), "service is over 128"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb)], env="a\tb"), "env has a control"),
+        (pb.FlagEvaluationBatch(evaluations=[evaluation(pb)], version="v\0"), "version has a control"),
+    ]
+    for batch, part in bad:
+        send_invalid(ctx, c, "flag_evaluations", part, flag_evaluation_batch=batch)
+    c.flush()
+    time.sleep(0.5)
+    eq(ctx.events(), [], "nothing of a refused batch is delivered")
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb)], service="s" * 128))
+    c.flush()
+    ctx.delivered(EVALS)
+    eq(ctx.bodies(EVALS)[0]["context"]["service"], "s" * 128, "128-byte service whole")
+
+
+# ---- ExposureBatch ------------------------------------------------------------------
+
+
+@case
+def exposure_every_field(ctx):
+    """The exposures JSON shape (docs/flag-evaluations.md, "Exposures")."""
+    pb = ctx.pb
+    c = ctx.conn(service="h-svc", env="h-env")
+    full = pb.Exposure(timestamp_ms=1700000000123, flag_key="f", allocation_key="a", variant_key="v",
+                       subject_id="user-1",
+                       subject_attributes=[pb.ContextAttribute(key="z", string_value="last"),
+                                           pb.ContextAttribute(key="n", number_value=1.5),
+                                           pb.ContextAttribute(key="b", bool_value=False),
+                                           pb.ContextAttribute(string_value="empty key"),
+                                           pb.ContextAttribute(key="long", string_value="x" * 257),
+                                           pb.ContextAttribute(key="nan", number_value=math.nan),
+                                           pb.ContextAttribute(key="z", string_value="wins")])
+    bare = pb.Exposure(flag_key="g")
+    empty = pb.Exposure(flag_key="h", allocation_key="", variant_key="", subject_id="")
+    before = ctx.stats()["exposures"]
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[full, bare, empty], version="b-ver"))
+    c.flush()
+    ctx.delivered(EXPOSURES)
+    (body,) = ctx.bodies(EXPOSURES)
+    eq(body["context"], {"service": "h-svc", "env": "h-env", "version": "b-ver"}, "context")
+    f, g, h = body["exposures"]
+    eq(f, {"timestamp": 1700000000123, "flag": {"key": "f"}, "allocation": {"key": "a"},
+           "variant": {"key": "v"},
+           "subject": {"id": "user-1", "attributes": {"": "empty key", "b": False, "n": 1.5, "z": "wins"}}},
+       "full exposure")
+    eq(g, {"timestamp": 0, "flag": {"key": "g"}, "subject": {}}, "bare exposure")
+    eq(h, {"timestamp": 0, "flag": {"key": "h"}, "subject": {}}, "empty values omitted")
+    after = ctx.stats()["exposures"]
+    eq(after["sent"], before["sent"] + 3, "exposures.sent")
+    eq(after["attributes_skipped"], before["attributes_skipped"] + 3, "skipped: long, NaN, overwritten z")
+
+
+@case
+def exposure_batch_invalid(ctx):
+    pb = ctx.pb
+    c = ctx.conn()
+    bad = [
+        (pb.ExposureBatch(exposures=[pb.Exposure()]), "flag key"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="ok"), pb.Exposure(flag_key="")]), "flag key"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f", subject_attributes=[
+            pb.ContextAttribute(key="k")])]), "exactly one value"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f", subject_attributes=[
+            pb.ContextAttribute(key="k", number_value=1, bool_value=True)])]), "exactly one value"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], service="x\ny"), "service has a control"),
+    ]
+    for batch, part in bad:
+        send_invalid(ctx, c, "exposures", part, exposure_batch=batch)
+    c.flush()
+    time.sleep(0.3)
+    eq(ctx.intake.requests(EXPOSURES), [], "nothing of a refused batch is delivered")
+    before = ctx.stats()["exposures"]["sent"]
+    c.send(exposure_batch=pb.ExposureBatch())
+    c.flush()
+    eq(ctx.stats()["exposures"]["sent"], before, "an empty batch sends nothing")

@@ -1,0 +1,165 @@
+"""Conformance cases: Hello."""
+
+import time
+
+
+from harness import EVALS, TRACES, case, check, eq, evaluation, expect_invalid
+
+
+@case
+def hello_metadata_headers(ctx):
+    """language / language_version / tracer_version become the Datadog-Meta-* headers."""
+    c = ctx.conn(language="php", language_version="8.2.7", tracer_version="1.0.0")
+    payload, ids = ctx.traces(2)
+    c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=2))
+    eq(c.flush().status, ctx.pb.FlushReply.STATUS_OK, "flush status")
+    (r,) = ctx.delivered(TRACES)
+    h = r["headers"]
+    eq(h.get("datadog-meta-lang"), "php", "Datadog-Meta-Lang")
+    eq(h.get("datadog-meta-lang-version"), "8.2.7", "Datadog-Meta-Lang-Version")
+    eq(h.get("datadog-meta-tracer-version"), "1.0.0", "Datadog-Meta-Tracer-Version")
+    eq(h.get("x-datadog-trace-count"), "2", "X-Datadog-Trace-Count")
+    eq(ctx.trace_ids_at_intake(), ids, "trace ids")
+
+
+@case
+def hello_empty_strings_send_no_header(ctx):
+    """language etc. have no presence: empty (= absent) means the header is not sent."""
+    c = ctx.conn(language="", language_version="", tracer_version="")
+    payload, _ = ctx.traces()
+    c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
+    c.flush()
+    (r,) = ctx.delivered(TRACES)
+    for name in ("datadog-meta-lang", "datadog-meta-lang-version", "datadog-meta-tracer-version"):
+        check(name not in r["headers"], "%s absent" % name)
+
+
+@case
+def hello_strings_whole_up_to_128(ctx):
+    """40, 100 and 128-byte values arrive whole (headers and EVP context)."""
+    for n in (40, 100, 128):
+        ctx.intake.reset()
+        lang = ("l%d-" % n).ljust(n, "x")
+        svc = ("s%d-" % n).ljust(n, "y")
+        env_ = "e" * n
+        ver = "v" * n
+        c = ctx.conn(language=lang, language_version="x" * n, tracer_version="t" * n,
+                     runtime_id="r" * n, service=svc, env=env_, version=ver)
+        payload, _ = ctx.traces()
+        c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
+        c.send(flag_evaluation_batch=ctx.pb.FlagEvaluationBatch(evaluations=[evaluation(ctx.pb)]))
+        c.flush()
+        (r,) = ctx.delivered(TRACES)
+        eq(r["headers"]["datadog-meta-lang"], lang, "language of %d bytes" % n)
+        eq(r["headers"]["datadog-meta-lang-version"], "x" * n, "language_version")
+        eq(r["headers"]["datadog-meta-tracer-version"], "t" * n, "tracer_version")
+        ctx.delivered(EVALS)
+        (body,) = ctx.bodies(EVALS)
+        eq(body["context"], {"service": svc, "env": env_, "version": ver}, "EVP context, %d bytes" % n)
+        eq(body["flagEvaluations"][0]["context"]["dd"]["service"], svc, "context.dd.service")
+        c.close()
+
+
+def hello_variants(pb):
+    """Every Hello string field with one bad value each; (field, value, message part)."""
+    out = []
+    for field in ("language", "language_version", "tracer_version", "runtime_id", "service", "env", "version"):
+        out.append((field, "a" * 129, "over 128 bytes"))
+        out.append((field, "php\0evil", "control character"))
+        out.append((field, "a\nb", "control character"))
+        out.append((field, "a\x7fb", "control character"))
+        out.append((field, "a\x1fb", "control character"))
+    return out
+
+
+@case
+def hello_invalid_strings_refused(ctx):
+    """129 bytes, NUL, control characters: CODE_INVALID_ACTION, counted; the
+    connection keeps its previous identity and stays open."""
+    for field, value, part in hello_variants(ctx.pb):
+        ctx.intake.reset()
+        c = ctx.conn(language="good")
+        before = ctx.stats()
+        fields = {"language": "bad", field: value}
+        seq = c.send(hello=ctx.pb.Hello(**fields))
+        err = expect_invalid(c, seq, "hello", ctx, before, part)
+        check("Hello." + field in err.message, "message names Hello.%s: %r" % (field, err.message))
+        payload, _ = ctx.traces()
+        c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
+        c.flush()
+        (r,) = ctx.delivered(TRACES)
+        eq(r["headers"]["datadog-meta-lang"], "good", "identity kept after a refused Hello (%s)" % field)
+        c.close()
+
+
+@case
+def hello_invalid_utf8_refused(ctx):
+    """Bytes that are not UTF-8 in a Hello string (crafted: protobuf's runtime
+    will not encode them) are refused."""
+    body = bytearray(ctx.pb.Envelope(seq=7, hello=ctx.pb.Hello(service="ab\u00e9")).SerializeToString())
+    i = body.index("\u00e9".encode())
+    body[i:i + 2] = b"\xff\xfe"
+    c = ctx.conn()
+    before = ctx.stats()
+    c.send_raw(bytes(body))
+    expect_invalid(c, 7, "hello", ctx, before, "not UTF-8")
+
+
+@case
+def hello_before_any_is_required_for_data(ctx):
+    """Traces, evaluations and exposures before a Hello are refused; Ping,
+    Stats, Flush and SessionConfig are served."""
+    c = ctx.conn(hello=False)
+    c.ping()
+    c.flush(deliver_now=False)
+    c.send(session_config=ctx.pb.SessionConfig())
+    payload, _ = ctx.traces()
+    for kind, action in (
+        ("trace", dict(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))),
+        ("flag_evaluations", dict(flag_evaluation_batch=ctx.pb.FlagEvaluationBatch(evaluations=[evaluation(ctx.pb)]))),
+        ("exposures", dict(exposure_batch=ctx.pb.ExposureBatch(exposures=[ctx.pb.Exposure(flag_key="f")]))),
+    ):
+        before = ctx.stats()
+        seq = c.send(**action)
+        expect_invalid(c, seq, kind, ctx, before, "no Hello")
+    c.flush()
+    time.sleep(0.5)
+    eq(ctx.intake.requests(TRACES), [], "nothing delivered")
+    eq(ctx.intake.requests(EVALS), [], "nothing delivered")
+
+
+@case
+def hello_replaced_and_informative_fields(ctx):
+    """A later Hello replaces the identity; protocol_version, pid, uid and
+    runtime_id are accepted whatever their value."""
+    c = ctx.conn(language="first")
+    c.send(hello=ctx.pb.Hello(protocol_version=2, pid=1, uid=0, runtime_id="", language="second"))
+    c.send(hello=ctx.pb.Hello(protocol_version=0, language="third"))
+    payload, _ = ctx.traces()
+    c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
+    c.flush()
+    (r,) = ctx.delivered(TRACES)
+    eq(r["headers"]["datadog-meta-lang"], "third", "latest Hello wins")
+
+
+@case
+def hello_service_absent_vs_empty(ctx):
+    """Absent and empty service are two contexts at the sidecar; both are
+    omitted from the EVP body's context."""
+    before = ctx.stats()["flag_evaluations"]["contexts"]
+    names = []
+    for kw in (dict(), dict(service="", env="", version="")):
+        c = ctx.conn(**kw)
+        flag = "absent-vs-empty-%d" % len(names)
+        names.append(flag)
+        c.send(flag_evaluation_batch=ctx.pb.FlagEvaluationBatch(evaluations=[evaluation(ctx.pb, flag)]))
+        c.flush()
+        c.close()
+    ctx.delivered(EVALS, 2)
+    after = ctx.stats()["flag_evaluations"]["contexts"]
+    check(after >= before + 1 and after <= before + 2, "contexts %d -> %d" % (before, after))
+    for body in ctx.bodies(EVALS):
+        for e in body["flagEvaluations"]:
+            if e["flag"]["key"] in names:
+                eq(body["context"], {}, "empty context object")
+                check("context" not in e, "no context.dd.service")

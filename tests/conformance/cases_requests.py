@@ -1,0 +1,101 @@
+"""Conformance cases: Flush, Ping, StatsRequest."""
+
+import time
+
+
+import wire
+from harness import EVALS, EXPOSURES, TRACES, case, check, eq, evaluation
+
+
+@case
+def flush_deliver_now_every_kind(ctx):
+    """deliver_now: traces, evaluations and exposures all start at the barrier."""
+    pb = ctx.pb
+    c = ctx.conn()
+    c.send(session_config=pb.SessionConfig(flush_interval_ms=600000))
+    payload, _ = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "now")]))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="now")]))
+    eq(c.flush(deliver_now=True).status, pb.FlushReply.STATUS_OK, "status")
+    ctx.delivered(TRACES)
+    ctx.delivered(EVALS)
+    ctx.delivered(EXPOSURES)
+    c.send(session_config=pb.SessionConfig(flush_interval_ms=1000))
+
+
+@case
+def flush_timeout_and_actions_handled(ctx):
+    """actions_handled counts what came before the Flush (not the Flush
+    itself; earlier Flush/Ping/Stats and invalid actions count); timeout_ms
+    bounds the wait (STATUS_TIMEOUT), absent means 3000 ms."""
+    pb = ctx.pb
+    c = wire.Conn(pb, ctx.endpoint)
+    eq(c.flush(deliver_now=False).actions_handled, 0, "nothing before the first Flush")
+    c.send(hello=pb.Hello(language="x"))
+    c.ping()
+    c.send(trace_payload=pb.TracePayload(msgpack=b"bad"))
+    c.recv()  # its ErrorReply
+    eq(c.flush(deliver_now=True).actions_handled, 4, "Flush, Hello, Ping, invalid trace")
+    eq(c.flush(deliver_now=False).actions_handled, 5, "the previous Flush counts")
+
+
+@case
+def flush_timeout_status(ctx):
+    """A barrier not reached in timeout_ms answers STATUS_TIMEOUT; absent
+    timeout_ms waits 3000 ms; timeout_ms 0 answers at once."""
+    pb = ctx.pb
+    c = ctx.conn()
+    eq(c.flush(deliver_now=True, timeout_ms=0).status, pb.FlushReply.STATUS_OK, "0 with nothing pending")
+    # Stalled answers hold both request slots (requests time out after 20 s
+    # here, after the stall), so a third batch cannot start for 5 s.
+    c.send(session_config=pb.SessionConfig(request_timeout_ms=20000))
+    ctx.intake.behavior(path_prefix=TRACES, mode="stall", stall_ms=5000, count=-1)
+    try:
+        for _ in range(3):
+            payload, _ = ctx.traces()
+            c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+            c.flush(deliver_now=True, timeout_ms=50)
+        eq(c.flush(deliver_now=True, timeout_ms=0).status, pb.FlushReply.STATUS_TIMEOUT, "timeout_ms 0")
+        eq(c.flush(deliver_now=True, timeout_ms=200).status, pb.FlushReply.STATUS_TIMEOUT, "timeout_ms 200")
+        t0 = time.monotonic()
+        eq(c.flush(deliver_now=True).status, pb.FlushReply.STATUS_TIMEOUT, "absent: default")
+        check(time.monotonic() - t0 >= 2.9, "the default wait is 3000 ms")
+    finally:
+        ctx.intake.behavior(path_prefix=TRACES, mode="ok")
+    eq(c.flush(deliver_now=True, timeout_ms=20000).status, pb.FlushReply.STATUS_OK, "reached")
+    ctx.delivered(TRACES, 3, timeout=20)
+    c.send(session_config=pb.SessionConfig(request_timeout_ms=3000))
+
+
+@case
+def ping_fields(ctx):
+    """client_time_ns echoed (absent stays absent, 0 stays present),
+    server_pid, server_version, mode."""
+    c = ctx.conn(hello=False)
+    r = c.ping(client_time_ns=123456789)
+    check(r.HasField("client_time_ns"), "client_time_ns echoed")
+    eq(r.client_time_ns, 123456789, "client_time_ns")
+    eq(r.server_pid, ctx.sidecar.pid, "server_pid")
+    eq(r.mode, "subprocess", "mode")
+    eq(r.server_version, ctx.stats()["version"], "server_version")
+    r = c.ping()
+    check(not r.HasField("client_time_ns"), "absent stays absent")
+    r = c.ping(client_time_ns=0)
+    check(r.HasField("client_time_ns") and r.client_time_ns == 0, "present zero stays present")
+
+
+@case
+def stats_document(ctx):
+    """StatsReply.json: the members docs/stats.md lists."""
+    s = ctx.stats()
+    for key in ("pid", "version", "mode", "uptime_ms", "connections", "frames_in", "bytes_in",
+                "oversized_frames", "decode_errors", "unknown_actions", "invalid_actions", "actions",
+                "invalid", "delivery", "session_config", "flag_evaluations", "exposures"):
+        check(key in s, "stats has %s" % key)
+    kinds = ["hello", "session_config", "trace", "flag_evaluations", "exposures", "flush", "ping", "stats"]
+    eq(sorted(s["actions"]), sorted(kinds), "actions by kind")
+    eq(sorted(s["invalid"]), sorted(kinds), "invalid by kind")
+    eq(s["invalid_actions"], sum(s["invalid"].values()), "invalid_actions is the sum")
+    before = s["actions"]["stats"]
+    eq(ctx.stats()["actions"]["stats"], before + 1, "a StatsRequest counts itself")
