@@ -124,6 +124,10 @@ typedef struct sc_client_stats {
     uint64_t connect_failures;
     uint64_t disconnects;
     uint64_t buffered_bytes;
+    /* Connects refused because the server ran as an untrusted identity
+     * (someone else bound the sidecar's name first; docs/transport.md).
+     * Also counted in connect_failures. */
+    uint64_t untrusted_servers;
 } sc_client_stats_t;
 
 void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);

@@ -90,7 +90,10 @@ typedef struct sc_plat_conn sc_plat_conn_t;
 
 /* Connects to `endpoint`, waiting at most timeout_ms. The connection is
  * non-blocking and close-on-exec. UV_ENOENT / UV_ECONNREFUSED: nobody
- * listens. */
+ * listens. UV_EACCES: somebody listens who is not trusted -- the server
+ * must run as root / SYSTEM, as this process's user, or as the identity
+ * the endpoint is named after (docs/transport.md, "Who the client
+ * trusts"); nothing was sent to it. */
 int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
                       sc_plat_conn_t **out);
 

@@ -34,10 +34,10 @@ struct sc_client {
      * guarded by io_lock. */
     char endpoint[SC_ENDPOINT_MAX + 1];
     uint32_t owner_pid; /* the process whose connection and queue these are */
-    /* Set when a connect attempt failed; taken by the process side
-     * (sc_client_take_unreachable), which may make the endpoint reachable.
-     * The client itself never calls out to do so. */
-    atomic_bool unreachable;
+    /* The error of a connect attempt that failed, 0 when none is pending;
+     * taken by the process side (sc_client_take_unreachable), which may
+     * make the endpoint reachable. The client itself never calls out. */
+    atomic_int unreachable;
 
     uv_mutex_t buf_lock;
     sc_buf_t queue; /* encoded frames not yet taken for sending */
@@ -233,10 +233,11 @@ void sc_client_atfork_child(sc_client_t *c)
     reset_after_fork(c, sc_plat_getpid());
 }
 
-bool sc_client_take_unreachable(sc_client_t *c)
+int sc_client_take_unreachable(sc_client_t *c)
 {
-    return atomic_load_explicit(&c->unreachable, memory_order_relaxed) &&
-           atomic_exchange(&c->unreachable, false);
+    return atomic_load_explicit(&c->unreachable, memory_order_relaxed) != 0
+               ? atomic_exchange(&c->unreachable, 0)
+               : 0;
 }
 
 void sc_client_endpoint(sc_client_t *c, char *out, size_t size)
@@ -351,16 +352,24 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
         /* The process side may know how to make the endpoint reachable
          * (start a sidecar, promote this process); it looks after the
          * call returns, with none of our locks held. */
-        atomic_store(&c->unreachable, true);
+        atomic_store(&c->unreachable, rc);
         c->stats.connect_failures++;
+        c->stats.untrusted_servers += rc == UV_EACCES;
         uv_mutex_unlock(&c->buf_lock);
         c->conn = NULL;
         c->next_attempt_ns = now + (uint64_t)c->backoff_ms * 1000000u;
         c->backoff_ms = c->backoff_ms * 2 > c->opt.reconnect_max_ms
                             ? c->opt.reconnect_max_ms
                             : c->backoff_ms * 2;
-        SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s", c->endpoint,
-                       uv_strerror(rc));
+        if (rc == UV_EACCES) {
+            SC_LOG_LIMITED(SC_LOG_WARN,
+                           "refusing %s: it is served by a process of "
+                           "another user, not the sidecar (nothing sent)",
+                           c->endpoint);
+        } else {
+            SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s",
+                           c->endpoint, uv_strerror(rc));
+        }
         return rc;
     }
     c->stats.connects++;
@@ -608,8 +617,16 @@ static bool on_reply_frame(void *ctx, const uint8_t *body, size_t len)
     }
     if (env.which_action == sidecar_v1_Envelope_error_reply_tag) {
         const sidecar_v1_ErrorReply *e = &env.action.error_reply;
-        SC_LOG_LIMITED(SC_LOG_WARN, "sidecar closed the connection: %.*s",
-                       (int)e->message.len, (const char *)e->message.ptr);
+        if (e->code == sidecar_v1_ErrorReply_Code_CODE_INVALID_ACTION) {
+            /* One action refused; the connection stays open. */
+            SC_LOG_LIMITED(SC_LOG_WARN,
+                           "the sidecar refused action seq %llu: %.*s",
+                           (unsigned long long)env.seq, (int)e->message.len,
+                           (const char *)e->message.ptr);
+        } else {
+            SC_LOG_LIMITED(SC_LOG_WARN, "sidecar closed the connection: %.*s",
+                           (int)e->message.len, (const char *)e->message.ptr);
+        }
         return true;
     }
     /* Replies to requests that timed out earlier are skipped. */

@@ -12,11 +12,11 @@
 int sc_client_enqueue(sc_client_t *c, sc_action_kind_t kind,
                       sidecar_v1_Envelope *env);
 
-/* True, once, after a connect attempt failed: the caller (the process
- * side, process.c) may then make the endpoint reachable and point the
- * client at it. The client is a plain transport and never calls out for
- * that itself. Lock-free. */
-bool sc_client_take_unreachable(sc_client_t *c);
+/* The error of a connect attempt that failed (UV_EACCES: the server was
+ * not trusted), once, or 0: the caller (the process side, process.c) may
+ * then make the endpoint reachable and point the client at it. The client
+ * is a plain transport and never calls out for that itself. Lock-free. */
+int sc_client_take_unreachable(sc_client_t *c);
 
 /* Copies the endpoint the client connects to (the process's one copy). */
 void sc_client_endpoint(sc_client_t *c, char *out, size_t size);

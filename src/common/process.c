@@ -29,6 +29,7 @@
 #include "platform.h"
 #include "runtime.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@
 static sc_runtime_t rt;
 static sc_client_t *client;
 static bool initialized;
+/* Set in a fork child: the identity is looked at again on the first entry
+ * point, by when FPM's worker has switched user. */
+static atomic_bool identity_stale;
 static uv_once_t atfork_once = UV_ONCE_INIT;
 
 /* ---- reaching the endpoint ------------------------------------------------
@@ -46,12 +50,13 @@ static uv_once_t atfork_once = UV_ONCE_INIT;
  * (worth another attempt now). No lock is held by the caller. */
 static bool recover_if_unreachable(sc_client_t *c)
 {
-    if (!sc_client_take_unreachable(c)) {
+    int err = sc_client_take_unreachable(c);
+    if (err == 0) {
         return false;
     }
     char ep[SC_ENDPOINT_MAX + 1];
     sc_client_endpoint(c, ep, sizeof ep);
-    if (!sc_runtime_recover(&rt, ep, sizeof ep)) {
+    if (!sc_runtime_recover(&rt, err, ep, sizeof ep)) {
         return false;
     }
     sc_client_set_endpoint(c, ep);
@@ -60,7 +65,17 @@ static bool recover_if_unreachable(sc_client_t *c)
 
 sc_client_t *sc_process_client(void)
 {
-    return initialized ? client : NULL;
+    if (!initialized) {
+        return NULL;
+    }
+    if (atomic_load_explicit(&identity_stale, memory_order_relaxed) &&
+        atomic_exchange(&identity_stale, false)) {
+        char ep[SC_ENDPOINT_MAX + 1];
+        if (sc_runtime_refresh_identity(&rt, ep, sizeof ep)) {
+            sc_client_set_endpoint(client, ep);
+        }
+    }
+    return client;
 }
 
 void sc_process_after_send(sc_client_t *c)
@@ -120,6 +135,7 @@ static void atfork_child(void)
     sc_flageval_after_fork_child(sc_flageval_process());
     sc_client_atfork_child(client);
     sc_runtime_after_fork_child(&rt);
+    atomic_store(&identity_stale, true);
 }
 
 static void register_atfork(void)

@@ -116,6 +116,14 @@ static int ensure_sidecar(sc_runtime_t *rt, const char *endpoint, char *why,
     }
     sc_ping_result_t r;
     int rc = sc_client_ping(probe, rt->cfg.connect_timeout_ms, &r);
+    if (rc == UV_EACCES) {
+        snprintf(why, why_size,
+                 "%s is held by a process of another user: not trusted, "
+                 "nothing sent",
+                 endpoint);
+        sc_client_free(probe);
+        return rc;
+    }
     if (rc != 0) {
         int spawn = spawn_sidecar(rt, endpoint);
         if (spawn != 0) {
@@ -127,6 +135,7 @@ static int ensure_sidecar(sc_runtime_t *rt, const char *endpoint, char *why,
             sc_client_free(probe);
             return spawn;
         }
+        sc_client_set_endpoint(probe, endpoint); /* no backoff: retry now */
         rc = sc_client_ping(probe, rt->cfg.connect_timeout_ms, &r);
         if (rc != 0) {
             snprintf(why, why_size, "sidecar did not answer within %u ms (%s)",
@@ -226,7 +235,8 @@ static bool adopt_parent_master(sc_runtime_t *rt, char *endpoint)
     return true;
 }
 
-bool sc_runtime_recover(sc_runtime_t *rt, char *endpoint, size_t size)
+bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
+                        size_t size)
 {
     char ep[SC_ENDPOINT_MAX + 1];
     snprintf(ep, sizeof ep, "%s", endpoint);
@@ -234,15 +244,21 @@ bool sc_runtime_recover(sc_runtime_t *rt, char *endpoint, size_t size)
     uv_mutex_lock(&rt->lock);
     if (rt->shutting_down) {
         /* exiting: nothing is started any more */
+    } else if (rt->mode == SC_MODE_SUBPROCESS && err == UV_EACCES &&
+               rt->cfg.mode == SC_MODE_AUTO) {
+        /* Another user holds our sidecar's name: never send it anything;
+         * auto falls back to a listener of our own. */
+        snprintf(rt->reason, sizeof rt->reason,
+                 "auto: %s is served by another user; fell back to thread",
+                 ep);
+        rt->mode = SC_MODE_THREAD;
+        retry = become_master(rt, "auto fell back", ep) == 0;
     } else if (rt->mode == SC_MODE_SUBPROCESS) {
-        /* The sidecar died (killed, idle exit, watchdog): start another --
-         * unless this process runs as another user than the one the name
-         * belongs to (a www-data worker must not start a www-data sidecar
-         * under root's name). */
-        char identity[128];
-        bool owner = sc_plat_identity(identity, sizeof identity) == 0 &&
-                     strcmp(identity, rt->identity) == 0;
-        retry = owner && spawn_sidecar(rt, ep) == 0;
+        /* The sidecar died (killed, idle exit, watchdog): start another. The
+         * name is always this process's own user's (sc_runtime_refresh_
+         * identity), so whoever finds it gone may start it. With another
+         * user squatting the name the bind fails and nothing is sent. */
+        retry = err != UV_EACCES && spawn_sidecar(rt, ep) == 0;
     } else if (sc_runtime_listener_here(rt)) {
         /* Our own listener is unreachable only when its thread failed to
          * start after we bound the name: reclaim it and try once more. */
@@ -294,6 +310,28 @@ bool sc_runtime_before_fork(sc_runtime_t *rt, char *endpoint, size_t size)
         sc_listener_thread_wait_started(rt->listener);
     }
     return moved;
+}
+
+bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint,
+                                 size_t size)
+{
+    char now[sizeof rt->identity];
+    if (sc_plat_identity(now, sizeof now) != 0) {
+        return false;
+    }
+    bool changed = false;
+    uv_mutex_lock(&rt->lock);
+    if (strcmp(now, rt->identity) != 0) {
+        strcpy(rt->identity, now);
+        char ep[SC_ENDPOINT_MAX + 1];
+        if (rt->mode == SC_MODE_SUBPROCESS &&
+            endpoint_for(rt, 0, ep, sizeof ep) == 0 && strlen(ep) < size) {
+            strcpy(endpoint, ep);
+            changed = true;
+        }
+    }
+    uv_mutex_unlock(&rt->lock);
+    return changed;
 }
 
 void sc_runtime_after_fork_child(sc_runtime_t *rt)

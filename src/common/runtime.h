@@ -41,12 +41,23 @@ void sc_runtime_init(sc_runtime_t *rt, const sc_config_t *cfg);
  * to use. Takes rt->lock. */
 void sc_runtime_choose_mode(sc_runtime_t *rt, char *endpoint, size_t size);
 
-/* The client could not connect to `endpoint`: make it reachable if this
- * process may (subprocess: start a sidecar; thread: reclaim a failed
- * listener, join a promoted parent, or promote this orphan). Returns true
- * when worth retrying now, with the endpoint to use in `endpoint`. Takes
- * rt->lock; the caller holds no client lock. */
-bool sc_runtime_recover(sc_runtime_t *rt, char *endpoint, size_t size);
+/* The client could not connect to `endpoint` (error `err`; UV_EACCES: the
+ * server is not trusted): make it reachable if this process may
+ * (subprocess: start a sidecar, or in auto mode fall back to thread mode
+ * when another user holds the name; thread: reclaim a failed listener,
+ * join a promoted parent, or promote this orphan). Returns true when worth
+ * retrying now, with the endpoint to use in `endpoint`. Takes rt->lock;
+ * the caller holds no client lock. */
+bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
+                        size_t size);
+
+/* After a fork the child may have changed user (FPM's workers setuid()
+ * after the fork): a subprocess sidecar is per user, so its name follows
+ * the process's current identity. Returns true with the new endpoint when
+ * it changed. Thread mode keeps the master's endpoint; the identity is
+ * kept for names this process may bind later (promotion). Takes rt->lock. */
+bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint,
+                                 size_t size);
 
 /* Fork handling (process.c's handlers call these with rt->lock held).
  * Before fork(): a master that follows the forker moves its listener here

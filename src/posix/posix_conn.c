@@ -6,7 +6,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +27,50 @@ struct sc_plat_conn {
 static uint64_t now_ms(void)
 {
     return uv_hrtime() / 1000000u;
+}
+
+/* The uid an endpoint is named after: "sidecar-<version>-<uid>" with an
+ * optional "-<master pid>" or "-thread" and ".sock" (docs/transport.md);
+ * the version has no '-'. -1 for a name of another form. */
+static long long named_uid(const char *endpoint)
+{
+    const char *base = strrchr(endpoint, '/');
+    base = base != NULL ? base + 1 : endpoint + (endpoint[0] == '@');
+    if (strncmp(base, "sidecar-", 8) != 0) {
+        return -1;
+    }
+    const char *p = strchr(base + 8, '-');
+    if (p == NULL || p[1] < '0' || p[1] > '9') {
+        return -1;
+    }
+    char *end = NULL;
+    long long uid = strtoll(p + 1, &end, 10);
+    bool whole = *end == '\0' || *end == '-' || strcmp(end, ".sock") == 0;
+    return whole && uid <= UINT32_MAX ? uid : -1;
+}
+
+/* Abstract sockets have no permissions: anyone may bind a name first. The
+ * server must run as root, as us, or as the user the endpoint is named
+ * after (SO_PEERCRED on our side gives the credentials of the process
+ * that listened). UV_EACCES otherwise: not one byte is sent to it. */
+static int server_is_trusted(int fd, const char *endpoint)
+{
+#if defined(SO_PEERCRED)
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        return -errno;
+    }
+    if (cred.uid == 0 || cred.uid == geteuid() ||
+        (long long)cred.uid == named_uid(endpoint)) {
+        return 0;
+    }
+    return UV_EACCES;
+#else
+    (void)fd;
+    (void)endpoint;
+    return 0; /* filesystem endpoints in a private directory only */
+#endif
 }
 
 int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
@@ -67,6 +115,11 @@ int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
         }
         close(fd);
         return err == EAGAIN ? UV_ETIMEDOUT : -err;
+    }
+    rc = server_is_trusted(fd, endpoint);
+    if (rc != 0) {
+        close(fd);
+        return rc;
     }
     sc_plat_conn_t *c = malloc(sizeof *c);
     if (c == NULL) {

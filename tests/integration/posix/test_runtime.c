@@ -5,10 +5,17 @@
  * sidecar of this user).
  *
  * Usage: test_runtime <scenario>. CTest runs one scenario per test. */
+#define _GNU_SOURCE
 #include "harness.h"
 #include "sidecar.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -694,46 +701,291 @@ static int host_other_uid(void)
     return 0;
 }
 
-/* Subprocess mode with a root master and workers of another uid: the
- * sidecar the master starts admits them through allowed_uids; a worker never
- * starts a sidecar of its own user under the master's name. */
+static char *endpoint_of_user(uid_t uid)
+{
+    static char ep[256];
+    snprintf(ep, sizeof ep, "%s/sidecar-%s-%u.sock", dir, sc_version(),
+             (unsigned)uid);
+    return ep;
+}
+
+/* SIGKILLs every sidecar process serving our directory; waits until they
+ * are gone. */
+static void kill_all_sidecars(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char path[300], cmd[4096];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        size_t len = fread(cmd, 1, sizeof cmd - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < len; i++) {
+            cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
+        }
+        cmd[len] = '\0';
+        if (strstr(cmd, " run ") != NULL && strstr(cmd, dir) != NULL) {
+            kill(atoi(e->d_name), SIGKILL);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    for (int i = 0; i < 300 && count_sidecar_processes() > 0; i++) {
+        usleep(10000);
+    }
+}
+
+/* Subprocess mode, a root master, workers that switch to uid 65534 after
+ * the fork (FPM's pools): the sidecar is per user, so the workers start
+ * and use uid 65534's own; when it dies (here SIGKILL; idle exit and the
+ * watchdog are the same to them) the next request of any worker starts
+ * another, and nothing is lost: every barrier answers. */
 static int subprocess_other_uid(void)
 {
     if (geteuid() != 0) {
         printf("SKIP: switching workers to uid 65534 needs root\n");
         return 77;
     }
-    chmod(dir, 0755);
+    chmod(dir, 01777); /* like /tmp: each user creates its own socket */
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
-    cfg.allowed_uids[0] = 65534;
-    cfg.allowed_uid_count = 1;
     CHECK(sc_init(&cfg) == 0);
+    int go[2], done[2];
+    CHECK(pipe(go) == 0 && pipe(done) == 0);
     pid_t kids[3];
     for (int w = 0; w < 3; w++) {
         kids[w] = fork();
         if (kids[w] == 0) {
+            char c;
             if (setgid(65534) != 0 || setuid(65534) != 0) {
                 _exit(100);
             }
-            _exit(send_and_flush(100, 0));
+            int bad = send_and_flush(100, 0);
+            if (write(done[1], "1", 1) != 1 || read(go[0], &c, 1) != 1) {
+                _exit(101);
+            }
+            bad |= send_and_flush(100, 1000);
+            _exit(bad);
         }
     }
+    char c;
+    for (int w = 0; w < 3; w++) {
+        CHECK(read(done[0], &c, 1) == 1);
+    }
+    char *json = th_stats(endpoint_of_user(65534));
+    uint64_t before = th_json_u64(json, "trace");
+    free(json);
+    json = th_stats(endpoint_of_user(0));
+    uint64_t at_root = th_json_u64(json, "trace");
+    free(json);
+    kill_all_sidecars();
+    CHECK(write(go[1], "123", 3) == 3);
     int failed = 0;
     for (int w = 0; w < 3; w++) {
         failed += wait_child(kids[w]) != 0;
     }
-    char *json = th_stats(endpoint_of_subprocess());
-    uint64_t traces = th_json_u64(json, "trace");
+    json = th_stats(endpoint_of_user(65534));
+    uint64_t after = th_json_u64(json, "trace");
     uint64_t rejected = th_json_u64(json, "rejected");
     free(json);
-    printf("subprocess, root master, uid 65534 workers: failed=%d "
-           "traces=%llu rejected=%llu sidecars=%d\n",
-           failed, (unsigned long long)traces, (unsigned long long)rejected,
-           count_sidecar_processes());
+    printf("subprocess, root master, uid 65534 workers: before the kill "
+           "%llu traces at uid 65534's sidecar (%llu at root's); after it "
+           "%llu at a new one; failed=%d rejected=%llu\n",
+           (unsigned long long)before, (unsigned long long)at_root,
+           (unsigned long long)after, failed, (unsigned long long)rejected);
     sc_shutdown();
-    kill_sidecars();
-    CHECK(failed == 0 && traces == 300 && rejected == 0);
+    kill_all_sidecars();
+    CHECK(failed == 0 && before == 300 && after == 300 && rejected == 0);
+    CHECK(at_root == 0 || at_root == UINT64_MAX);
+    return 0;
+}
+
+/* A process of uid 65534 binds the root sidecar's name (abstract, in a
+ * network namespace of the test's own) and records every byte it is sent.
+ * Root's processes must send it nothing: subprocess mode drops and counts
+ * (untrusted_servers), auto falls back to a listener of its own. The same
+ * again when the squatter takes the name after root's sidecar exited. */
+static int squatter_main(int ready)
+{
+    if (setgid(65534) != 0 || setuid(65534) != 0) {
+        _exit(100);
+    }
+    char name[128];
+    snprintf(name, sizeof name, "sidecar-%s-0", sc_version());
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path + 1, name, strlen(name));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 ||
+        bind(fd, (struct sockaddr *)&a,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                         strlen(name))) != 0 ||
+        listen(fd, 64) != 0) {
+        _exit(101);
+    }
+    if (write(ready, "r", 1) != 1) {
+        _exit(102);
+    }
+    unsigned long long got = 0;
+    for (;;) {
+        int c = accept(fd, NULL, NULL);
+        if (c < 0) {
+            continue;
+        }
+        char buf[4096];
+        ssize_t n;
+        struct timeval tv = {0, 200000};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        while ((n = read(c, buf, sizeof buf)) > 0) {
+            got += (unsigned long long)n;
+        }
+        close(c);
+        /* Report after each connection: the test reads the last line. */
+        dprintf(ready, "%llu\n", got);
+    }
+}
+
+static pid_t start_squatter(int *report)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        squatter_main(p[1]);
+        _exit(0);
+    }
+    close(p[1]);
+    char c;
+    if (read(p[0], &c, 1) != 1) {
+        return -1;
+    }
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    *report = p[0];
+    return pid;
+}
+
+/* Bytes the squatter received, from its last report. */
+static unsigned long long squatter_bytes(int report)
+{
+    char buf[4096];
+    unsigned long long last = 0;
+    ssize_t n = read(report, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            last = strtoull(line, NULL, 10);
+            line = nl + 1;
+        }
+    }
+    return last;
+}
+
+/* One root client process in `mode` against the squatter: returns
+ * "<mode> <untrusted> <sent ok>" through its exit status (0 = behaved). */
+static int root_client_vs_squatter(sc_connection_mode_t mode)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        return wait_child(pid);
+    }
+    sc_config_t cfg;
+    base_config(&cfg, mode);
+    cfg.endpoint_dir = NULL; /* abstract names: the squatter's */
+    cfg.connect_timeout_ms = 300;
+    sc_init(&cfg);
+    uint8_t payload[64];
+    for (int i = 0; i < 20; i++) {
+        size_t len = th_trace_payload(payload, (uint64_t)i + 1);
+        sc_send_trace(payload, len, 1);
+    }
+    int flush = sc_flush_sync(500);
+    sc_runtime_info_t info;
+    sc_runtime_info(&info);
+    sc_client_stats_t st;
+    sc_client_stats(sc_runtime_client(), &st);
+    printf("root client, %s configured: mode %s (%s), barrier %s, "
+           "untrusted servers %llu\n",
+           sc_connection_mode_name(mode), sc_connection_mode_name(info.mode),
+           info.reason, flush == 0 ? "ok" : sc_strerror(flush),
+           (unsigned long long)st.untrusted_servers);
+    fflush(stdout);
+    bool ok = mode == SC_MODE_AUTO
+                  ? info.mode == SC_MODE_THREAD && flush == 0
+                  : info.mode == SC_MODE_SUBPROCESS && flush != 0 &&
+                        st.untrusted_servers > 0;
+    sc_shutdown();
+    _exit(ok ? 0 : 1);
+}
+
+static int squatter(void)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: a squatter of another uid needs root\n");
+        return 77;
+    }
+    if (unshare(CLONE_NEWNET) != 0) {
+        printf("SKIP: no network namespace of our own (%s)\n",
+               strerror(errno));
+        return 77;
+    }
+    int report = -1;
+    pid_t sq = start_squatter(&report);
+    CHECK(sq > 0);
+    int sub = root_client_vs_squatter(SC_MODE_SUBPROCESS);
+    int aut = root_client_vs_squatter(SC_MODE_AUTO);
+    usleep(300000);
+    unsigned long long got = squatter_bytes(report);
+    printf("squatter first: subprocess %s, auto %s, bytes received %llu\n",
+           sub == 0 ? "ok" : "FAILED", aut == 0 ? "ok" : "FAILED", got);
+    kill(sq, SIGKILL);
+    wait_child(sq);
+    CHECK(sub == 0 && aut == 0 && got == 0);
+
+    /* Root's own sidecar first; it exits; the squatter takes the name. */
+    sc_config_t cfg;
+    base_config(&cfg, SC_MODE_SUBPROCESS);
+    cfg.endpoint_dir = NULL;
+    CHECK(sc_init(&cfg) == 0);
+    CHECK(send_and_flush(10, 0) == 0);
+    sc_runtime_info_t info;
+    sc_runtime_info(&info);
+    sc_ping_result_t r;
+    CHECK(sc_ping(1000, &r) == 0);
+    kill((pid_t)r.server_pid, SIGKILL);
+    for (int i = 0; i < 100 && kill((pid_t)r.server_pid, 0) == 0; i++) {
+        usleep(10000);
+    }
+    sq = start_squatter(&report);
+    CHECK(sq > 0);
+    uint8_t payload[64];
+    for (int i = 0; i < 20; i++) {
+        size_t len = th_trace_payload(payload, (uint64_t)i + 100);
+        sc_send_trace(payload, len, 1);
+    }
+    int flush = sc_flush_sync(500);
+    sc_client_stats_t st;
+    sc_client_stats(sc_runtime_client(), &st);
+    usleep(300000);
+    got = squatter_bytes(report);
+    printf("squatter after the sidecar died: barrier %s, untrusted servers "
+           "%llu, bytes received %llu\n",
+           flush == 0 ? "ok" : sc_strerror(flush),
+           (unsigned long long)st.untrusted_servers, got);
+    kill(sq, SIGKILL);
+    wait_child(sq);
+    sc_shutdown();
+    CHECK(flush != 0 && st.untrusted_servers > 0 && got == 0);
     return 0;
 }
 
@@ -779,6 +1031,8 @@ int main(int argc, char **argv)
         rc = host_other_uid();
     } else if (strcmp(s, "subprocess_other_uid") == 0) {
         rc = subprocess_other_uid();
+    } else if (strcmp(s, "squatter") == 0) {
+        rc = squatter();
     }
     int zombies = count_zombie_children();
     if (zombies != 0) {
