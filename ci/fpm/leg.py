@@ -19,6 +19,7 @@ import base64
 import collections
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -352,12 +353,24 @@ class Fpm:
 
 def check_listeners(leg, mode, fpm, problems):
     """Exactly one sidecar listener among our processes: the FPM master's
-    (thread) or one sidecar process (subprocess); none held by a worker."""
+    (thread) or, in subprocess mode, one sidecar process of the pool's user
+    (www-data), on that user's name; none held by a worker. A subprocess
+    sidecar of the master's own user (root), which sc_init() in the master
+    starts or finds, may exist besides: it serves root's processes, which
+    run no requests."""
     ours = {fpm.master} | set(fpm.workers()) | set(leg.our_sidecars())
     listeners = sidecar_listeners()
     holders = socket_holders(listeners)
     mine = {i: holders[i] for i in holders if set(holders[i]) & ours}
     sidecars = leg.our_sidecars()
+    if mode != "thread":
+        pool_name = "@sidecar-%s-%d" % (leg.version, pwd.getpwnam("www-data").pw_uid)
+        root_name = "@sidecar-%s-0" % leg.version
+        roots = {i: p for i, p in mine.items() if listeners[i] == root_name}
+        mine = {i: p for i, p in mine.items() if i not in roots}
+        sidecars = [p for p in sidecars if not any(p in h for h in roots.values())]
+        if any(listeners[i] != pool_name for i in mine):
+            problems.append("listeners %s, expected %s" % (sorted(listeners[i] for i in mine), pool_name))
     desc = ", ".join("%s held by %s" % (listeners[i], p) for i, p in mine.items()) or "none"
     if len(mine) != 1:
         problems.append("%d listeners (%s)" % (len(mine), desc))
