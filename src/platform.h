@@ -205,4 +205,12 @@ void sc_plat_stop_watch_close(sc_plat_stop_watch_t *w);
 /* Asks process `pid` to stop as above (POSIX: SIGTERM). */
 int sc_plat_request_stop(uint32_t pid);
 
+/* ---- installation ----------------------------------------------------------
+ */
+
+/* The file that holds the code at `address`: libsidecar's own path when it
+ * is a shared library, the program's when linked statically. Returns 0,
+ * UV_ENOBUFS when `size` is too small, or another error. */
+int sc_plat_module_path(const void *address, char *out, size_t size);
+
 #endif

@@ -4,6 +4,7 @@
 #include "client.h"
 #include "endpoint.h"
 #include "flageval.h"
+#include "install_paths.h"
 #include "listener_thread.h"
 #include "log.h"
 #include "platform.h"
@@ -74,7 +75,7 @@ void sc_config_defaults(sc_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->mode = SC_MODE_AUTO;
-    cfg->sidecar_path = SIDECAR_DEFAULT_BINARY;
+    cfg->sidecar_path = sc_install_sidecar_path();
     cfg->connect_timeout_ms = 1000;
     cfg->idle_timeout_ms = 60000;
     cfg->exit_flush_timeout_ms = 1000;
