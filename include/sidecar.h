@@ -40,6 +40,15 @@ SC_API const char *sc_version(void);
 /* A readable description of a status returned by this library. */
 SC_API const char *sc_strerror(int status);
 
+/* Where and how much the library logs, in this process and in the
+ * sidecars it starts from now on. `level`: "error", "warn" (the default),
+ * "info" or "debug"; NULL or "" leaves it. `file`: a path appended to, ""
+ * for stderr, NULL leaves it. Overrides DD_TRACE_SIDECAR_LOG_LEVEL and
+ * DD_TRACE_SIDECAR_LOG_FILE. Returns 0, UV_EINVAL for an unknown level
+ * (nothing changed), or the error opening the file (the level still
+ * applies; the previous destination is kept). */
+SC_API int sc_set_logging(const char *level, const char *file);
+
 /* The action was dropped (buffer full, or no sidecar reachable); it is
  * counted in the client's stats. */
 #define SC_EDROPPED (-10001)

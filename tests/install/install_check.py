@@ -145,6 +145,10 @@ def main():
             env["DD_TRACE_SIDECAR_ENDPOINT_DIR"] = os.path.join(tmp, "ep-" + name)
             if daemon_path:
                 env["DD_TRACE_SIDECAR_PATH"] = daemon_path
+            if name == "pkgconfig":
+                # Logging settings reach the sidecar the runtime starts.
+                env["DD_TRACE_SIDECAR_LOG_FILE"] = os.path.join(tmp, "spawned.log")
+                env["DD_TRACE_SIDECAR_LOG_LEVEL"] = "info"
             service = "consumer-" + name
             sidecar_pids.append(run_consumer(binary, service, env, tmp, moved))
             services.append(service)
@@ -165,6 +169,11 @@ def main():
             if not wait_gone(pid, 15):
                 raise SystemExit("FAIL: sidecar %d did not exit on its idle timeout" % pid)
         sidecar_pids = []
+        with open(os.path.join(tmp, "spawned.log"), encoding="utf-8", errors="replace") as f:
+            spawned_log = f.read()
+        if "started: mode=subprocess" not in spawned_log:
+            raise SystemExit("FAIL: the started sidecar did not log to DD_TRACE_SIDECAR_LOG_FILE:\n" + spawned_log)
+        print("the started sidecar logged its banner to DD_TRACE_SIDECAR_LOG_FILE")
         print("PASS: installed, moved, linked with pkg-config and find_package; %d traces delivered" % len(services))
     finally:
         for pid in sidecar_pids:
