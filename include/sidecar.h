@@ -49,6 +49,10 @@ SC_API const char *sc_strerror(int status);
  * applies; the previous destination is kept). */
 SC_API int sc_set_logging(const char *level, const char *file);
 
+/* The logging in effect: the level's name, and the file ("" for stderr).
+ * Either pointer may be NULL. */
+SC_API void sc_get_logging(const char **level, const char **file);
+
 /* The action was dropped (buffer full, or no sidecar reachable); it is
  * counted in the client's stats. */
 #define SC_EDROPPED (-10001)

@@ -138,6 +138,17 @@ int sc_set_logging(const char *level, const char *file)
     return rc;
 }
 
+void sc_get_logging(const char **level, const char **file)
+{
+    log_init();
+    if (level != NULL) {
+        *level = level_names[log_level];
+    }
+    if (file != NULL) {
+        *file = log_path;
+    }
+}
+
 int sc_log_parse_level(const char *s, sc_log_level_t *out)
 {
     for (int i = 0; i <= SC_LOG_DEBUG; i++) {

@@ -19,14 +19,11 @@ import sys
 import tempfile
 import time
 
-FAILURES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from checks import check, verdict  # noqa: E402
+
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[sidecar pid=\d+ (error|warn|info|debug)\] ")
 
-
-def check(ok, what):
-    print("%s %s" % ("ok  " if ok else "FAIL", what), flush=True)
-    if not ok:
-        FAILURES.append(what)
 
 
 def run(binary, *args, env=None, user=None, timeout=30):
@@ -170,11 +167,7 @@ def main():
             list_check(args.binary)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print("%d check(s) failed" % len(FAILURES))
-        return 1
-    print("PASS")
-    return 0
+    return verdict()
 
 
 if __name__ == "__main__":
