@@ -506,8 +506,7 @@ static void print_effective(void)
     row("flag evaluation counts",
         c->flag_evaluation_counts == 0   ? "off"
         : c->flag_evaluation_counts == 1 ? "on"
-                                         : "DD_FLAGGING_EVALUATION_COUNTS_"
-                                           "ENABLED, default on",
+                                         : "the variable decides (default on)",
         from_of("sidecar.flagging_evaluation_counts_enabled"));
     row("service", or_none(c->client.service, "absent"),
         from_of("sidecar.service"));
