@@ -20,6 +20,7 @@ typedef struct cli {
     const char
         *endpoint_dir;   /* --endpoint-dir / DD_TRACE_SIDECAR_ENDPOINT_DIR */
     uint32_t master_pid; /* --pid: a thread-mode listener */
+    char identity[128];  /* --identity: another user's endpoint */
     sc_daemon_options_t daemon;
     uint32_t timeout_ms;
     bool json;

@@ -63,6 +63,7 @@ enum opt_id {
     O_ENDPOINT,
     O_ENDPOINT_DIR,
     O_PID,
+    O_IDENTITY,
     O_TIMEOUT,
     O_JSON,
     O_AGENT_URL,
@@ -101,6 +102,10 @@ static const option_t options[] = {
      "(env DD_TRACE_SIDECAR_ENDPOINT_DIR)"},
     {"--pid", O_PID, C_QUERY, "PID", true, 1, UINT32_MAX,
      "the thread-mode listener of master process PID"},
+    {"--identity", O_IDENTITY, C_RUN | C_QUERY, "ID", false, 0, 0,
+     "the default endpoint of another user: a uid (POSIX)\n"
+     "or SID (Windows); e.g. a system-wide sidecar\n"
+     "running as www-data for a root FPM master: 0"},
     {"--timeout", O_TIMEOUT, C_QUERY | C_LIST, "MS", true, 1, 600000,
      "how long to wait for an answer (1000)"},
     {"--json", O_JSON, C_STATUS, NULL, false, 0, 0,
@@ -234,7 +239,12 @@ int cli_endpoint_name(const cli_t *cli, uint32_t master_pid,
                       const char *version, char *out, size_t size)
 {
     char identity[128];
-    int rc = sc_plat_identity(identity, sizeof identity);
+    int rc = 0;
+    if (cli->identity[0] != '\0') {
+        strcpy(identity, cli->identity);
+    } else {
+        rc = sc_plat_identity(identity, sizeof identity);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -275,6 +285,13 @@ static int apply_option(cli_t *cli, const option_t *o, const char *val,
         break;
     case O_PID:
         cli->master_pid = (uint32_t)n;
+        break;
+    case O_IDENTITY:
+        if (val[0] == '\0' || strlen(val) >= sizeof cli->identity) {
+            fprintf(stderr, "sidecar: --identity: empty or too long\n");
+            return EXIT_USAGE;
+        }
+        strcpy(cli->identity, val);
         break;
     case O_TIMEOUT:
         cli->timeout_ms = (uint32_t)n;

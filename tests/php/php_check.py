@@ -23,18 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "intake"))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 from intake_client import Intake  # noqa: E402
-from checks import check, verdict  # noqa: E402
+from checks import check, must, verdict  # noqa: E402
 
 PHP, PHPIZE, PHP_CONFIG = "php8.2", "phpize8.2", "php-config8.2"
 
-
-
-def must(cmd, **kw):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if r.returncode != 0:
-        print(r.stdout[-3000:])
-        raise SystemExit("FAIL: %s exited %d" % (" ".join(cmd), r.returncode))
-    return r.stdout
 
 
 def sockets(directory):

@@ -16,3 +16,15 @@ def verdict():
         return 1
     print("PASS")
     return 0
+
+
+def must(cmd, **kw):
+    """Runs `cmd`; its output (stdout and stderr) when it exits 0, otherwise
+    prints the output's tail and exits the test as failed."""
+    import subprocess
+
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if r.returncode != 0:
+        print(r.stdout[-3000:])
+        raise SystemExit("FAIL: %s exited %d" % (" ".join(cmd), r.returncode))
+    return r.stdout
