@@ -3,6 +3,7 @@
  * rebuilding: see install_paths.h and docs/install.md. */
 #include "install_paths.h"
 
+#include "log.h"
 #include "platform.h"
 
 #include <stdio.h>
@@ -91,12 +92,15 @@ static void find_paths(void)
     add_candidate(NULL, 0, NULL);
     chosen = candidates[candidate_count - 1];
     for (size_t i = 0; i < candidate_count; i++) {
+        sc_log(SC_LOG_DEBUG, "looking for the sidecar daemon at %s",
+               candidates[i]);
         if (is_executable(candidates[i])) {
             chosen = candidates[i];
             canonicalize(candidates[i]);
             break;
         }
     }
+    sc_log(SC_LOG_DEBUG, "default sidecar daemon: %s", chosen);
 }
 
 const char *sc_install_sidecar_path(void)

@@ -111,12 +111,6 @@ sc_log_level_t sc_log_level(void)
     return log_level;
 }
 
-void sc_log_set_level(sc_log_level_t level)
-{
-    log_init();
-    log_level = level;
-}
-
 const char *sc_log_file(void)
 {
     log_init();
@@ -158,11 +152,6 @@ int sc_log_parse_level(const char *s, sc_log_level_t *out)
         }
     }
     return -1;
-}
-
-const char *sc_log_level_name(sc_log_level_t level)
-{
-    return level <= SC_LOG_DEBUG ? level_names[level] : "?";
 }
 
 size_t sc_log_daemon_args(const char **argv)

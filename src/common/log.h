@@ -27,12 +27,10 @@ typedef enum sc_log_level {
  * cannot be opened (the previous destination is kept). */
 int sc_log_configure(sc_log_level_t level, const char *path);
 sc_log_level_t sc_log_level(void);
-void sc_log_set_level(sc_log_level_t level);
 /* The file logged to ("" for stderr), for banners and sc_log_daemon_args. */
 const char *sc_log_file(void);
 /* Parses "error" | "warn" | "info" | "debug" (case-insensitive). */
 int sc_log_parse_level(const char *s, sc_log_level_t *out);
-const char *sc_log_level_name(sc_log_level_t level);
 
 /* Appends this process's log settings as `sidecar run` arguments
  * (--log-level L [--log-file F]) to `argv` (room for 4 more), so that a
