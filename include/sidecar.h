@@ -40,8 +40,9 @@ SC_API const char *sc_version(void);
 /* A readable description of a status returned by this library. */
 SC_API const char *sc_strerror(int status);
 
-/* Where and how much the library logs, in this process and in the
- * sidecars it starts from now on. `level`: "error", "warn" (the default),
+/* Where and how much the library logs in this process (a sidecar the
+ * runtime starts reads DD_TRACE_SIDECAR_LOG_LEVEL / DD_TRACE_SIDECAR_LOG_FILE
+ * from the environment it inherits). `level`: "error", "warn" (the default),
  * "info" or "debug"; NULL or "" leaves it. `file`: a path appended to, ""
  * for stderr, NULL leaves it. Overrides DD_TRACE_SIDECAR_LOG_LEVEL and
  * DD_TRACE_SIDECAR_LOG_FILE. Returns 0, UV_EINVAL for an unknown level
