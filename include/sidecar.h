@@ -16,11 +16,43 @@
 extern "C" {
 #endif
 
+/* SC_API marks the public API: the only symbols libsidecar exports (the
+ * library is built with hidden visibility). SIDECAR_STATIC: linking the
+ * static library (set by sidecar::sidecar_static and `pkg-config --static`);
+ * SIDECAR_BUILDING: compiling the library itself. */
+#if defined(SIDECAR_STATIC)
+#define SC_API
+#elif defined(_WIN32) || defined(__CYGWIN__)
+#if defined(SIDECAR_BUILDING)
+#define SC_API __declspec(dllexport)
+#else
+#define SC_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define SC_API __attribute__((visibility("default")))
+#else
+#define SC_API
+#endif
+
 /* Version of this build, "MAJOR.MINOR.PATCH". */
-const char *sc_version(void);
+SC_API const char *sc_version(void);
 
 /* A readable description of a status returned by this library. */
-const char *sc_strerror(int status);
+SC_API const char *sc_strerror(int status);
+
+/* Where and how much the library logs in this process (a sidecar the
+ * runtime starts reads DD_TRACE_SIDECAR_LOG_LEVEL / DD_TRACE_SIDECAR_LOG_FILE
+ * from the environment it inherits). `level`: "error", "warn" (the default),
+ * "info" or "debug"; NULL or "" leaves it. `file`: a path appended to, ""
+ * for stderr, NULL leaves it. Overrides DD_TRACE_SIDECAR_LOG_LEVEL and
+ * DD_TRACE_SIDECAR_LOG_FILE. Returns 0, UV_EINVAL for an unknown level
+ * (nothing changed), or the error opening the file (the level still
+ * applies; the previous destination is kept). */
+SC_API int sc_set_logging(const char *level, const char *file);
+
+/* The logging in effect: the level's name, and the file ("" for stderr).
+ * Either pointer may be NULL. */
+SC_API void sc_get_logging(const char **level, const char **file);
 
 /* The action was dropped (buffer full, or no sidecar reachable); it is
  * counted in the client's stats. */
@@ -46,6 +78,10 @@ typedef struct sc_client sc_client_t;
 /* How a client connects and who it says it is. Strings are copied by
  * sc_client_new(); NULL means absent (not sent). */
 typedef struct sc_client_options {
+    /* sizeof(sc_client_options_t) as the caller compiled it, or 0 for the
+     * 0.1 layout: lets a newer library tell which fields a caller knows
+     * (docs/install.md, "ABI"). */
+    uint32_t struct_size;
     const char *endpoint;        /* required, see docs/transport.md */
     uint32_t connect_timeout_ms; /* 0: default 500 */
     uint32_t enqueue_budget_us;  /* 0: default 200 (docs/transport.md) */
@@ -74,27 +110,27 @@ typedef struct sc_client_options {
 
 /* Creates a client. Nothing is connected until the first action. Returns
  * NULL when out of memory or when options->endpoint is missing. */
-sc_client_t *sc_client_new(const sc_client_options_t *options);
+SC_API sc_client_t *sc_client_new(const sc_client_options_t *options);
 
 /* Writes what is buffered (within the enqueue budget) and frees the client.
  * Use sc_client_flush_sync() first to wait for delivery. */
-void sc_client_free(sc_client_t *c);
+SC_API void sc_client_free(sc_client_t *c);
 
 /* Enqueues one trace payload: `msgpack` is a msgpack v0.4 array of
  * `trace_count` traces. Returns 0 or SC_EDROPPED; never blocks longer than
  * the enqueue budget. */
-int sc_client_send_trace(sc_client_t *c, const void *msgpack, size_t len,
-                         uint32_t trace_count);
+SC_API int sc_client_send_trace(sc_client_t *c, const void *msgpack, size_t len,
+                                uint32_t trace_count);
 
 /* Writes buffered actions now, within the enqueue budget; what does not fit
  * stays buffered. Call at request end. Returns 0, or a negative status when
  * no sidecar is reachable (actions stay buffered up to the cap). */
-int sc_client_flush(sc_client_t *c);
+SC_API int sc_client_flush(sc_client_t *c);
 
 /* Writes everything and waits until the sidecar has handled it (a Flush
  * barrier), at most timeout_ms. Returns 0, UV_ETIMEDOUT, or another
  * negative status. */
-int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms);
+SC_API int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms);
 
 /* Round trip to the sidecar. On success fills the sidecar's pid, mode
  * ("subprocess"/"thread") and the round trip time. */
@@ -105,11 +141,13 @@ typedef struct sc_ping_result {
     uint64_t round_trip_ns;
 } sc_ping_result_t;
 
-int sc_client_ping(sc_client_t *c, uint32_t timeout_ms, sc_ping_result_t *out);
+SC_API int sc_client_ping(sc_client_t *c, uint32_t timeout_ms,
+                          sc_ping_result_t *out);
 
 /* Fetches the sidecar's stats document (JSON). On success *json is a
  * NUL-terminated string to release with free(). */
-int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms, char **json);
+SC_API int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms,
+                                   char **json);
 
 /* Counters of this client (this process's side). */
 typedef struct sc_client_stats {
@@ -130,7 +168,7 @@ typedef struct sc_client_stats {
     uint64_t untrusted_servers;
 } sc_client_stats_t;
 
-void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);
+SC_API void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);
 
 /* ---- the process runtime (docs/runtime.md) ----------------------------------
  *
@@ -145,11 +183,14 @@ typedef enum sc_connection_mode {
 } sc_connection_mode_t;
 
 /* "auto" / "subprocess" / "thread". */
-const char *sc_connection_mode_name(sc_connection_mode_t mode);
+SC_API const char *sc_connection_mode_name(sc_connection_mode_t mode);
 /* Parses a mode name (case-insensitive); UV_EINVAL when unknown. */
-int sc_connection_mode_parse(const char *s, sc_connection_mode_t *out);
+SC_API int sc_connection_mode_parse(const char *s, sc_connection_mode_t *out);
 
 typedef struct sc_config {
+    /* sizeof(sc_config_t) as the caller compiled it (sc_config_init sets
+     * it), or 0 for the 0.1 layout (sc_config_defaults leaves 0). */
+    uint32_t struct_size;
     sc_connection_mode_t mode;      /* DD_TRACE_SIDECAR_CONNECTION_MODE */
     const char *sidecar_path;       /* DD_TRACE_SIDECAR_PATH: the `sidecar`
                                        binary subprocess mode starts */
@@ -185,43 +226,51 @@ typedef struct sc_config {
     sc_client_options_t client;
 } sc_config_t;
 
-/* Defaults as documented above. */
-void sc_config_defaults(sc_config_t *cfg);
+/* Defaults as documented above. Writes sizeof(sc_config_t) of the
+ * library's own version: code built against another version uses
+ * sc_config_init(). */
+SC_API void sc_config_defaults(sc_config_t *cfg);
+
+/* sc_config_defaults() for a caller whose sc_config_t is `size` bytes
+ * (pass sizeof(sc_config_t)): writes at most that much and records it in
+ * struct_size. Returns 0, or UV_EINVAL for a size this library does not
+ * know (cfg untouched). */
+SC_API int sc_config_init(sc_config_t *cfg, size_t size);
 
 /* Overrides `cfg` with the DD_* environment variables listed above (plus
  * DD_SERVICE, DD_ENV, DD_VERSION, DD_TRACE_AGENT_URL for the client).
  * Returns 0, or UV_EINVAL when a value cannot be parsed (that value is
  * ignored; the others apply). Strings point into the environment. */
-int sc_config_from_env(sc_config_t *cfg);
+SC_API int sc_config_from_env(sc_config_t *cfg);
 
 /* Makes this process the master: resolves the mode (and says why), starts
  * or finds the sidecar, or starts the listener thread. Never fails hard:
  * when no sidecar can be had, actions are dropped and counted. Returns 0 or
  * UV_EALREADY. */
-int sc_init(const sc_config_t *cfg);
+SC_API int sc_init(const sc_config_t *cfg);
 
 /* Master-only teardown (MSHUTDOWN): in the process that called sc_init()
  * (or was promoted), flushes, stops the listener thread after its final
  * delivery, and frees the runtime. In any other process it only writes what
  * is buffered. */
-void sc_shutdown(void);
+SC_API void sc_shutdown(void);
 
 /* The runtime's client (valid after sc_init), for the sc_client_* calls. */
-sc_client_t *sc_runtime_client(void);
+SC_API sc_client_t *sc_runtime_client(void);
 
 /* sc_client_send_trace / sc_client_flush / sc_client_flush_sync on the
  * runtime's client; SC_EDROPPED / UV_EINVAL before sc_init(). */
-int sc_send_trace(const void *msgpack, size_t len, uint32_t trace_count);
-int sc_flush(void);
-int sc_flush_sync(uint32_t timeout_ms);
+SC_API int sc_send_trace(const void *msgpack, size_t len, uint32_t trace_count);
+SC_API int sc_flush(void);
+SC_API int sc_flush_sync(uint32_t timeout_ms);
 
 /* sc_client_ping / sc_client_sidecar_stats on the runtime's client. Like
  * the calls above (and unlike the sc_client_* calls on the runtime's
  * client), they first make the sidecar reachable when this process may:
  * start it (subprocess mode), or take over from a master that is gone
  * (thread mode). UV_EINVAL before sc_init(). */
-int sc_ping(uint32_t timeout_ms, sc_ping_result_t *out);
-int sc_sidecar_stats(uint32_t timeout_ms, char **json);
+SC_API int sc_ping(uint32_t timeout_ms, sc_ping_result_t *out);
+SC_API int sc_sidecar_stats(uint32_t timeout_ms, char **json);
 
 typedef struct sc_runtime_info {
     sc_connection_mode_t configured_mode;
@@ -237,7 +286,7 @@ typedef struct sc_runtime_info {
     uint64_t promotions; /* times this process became master */
 } sc_runtime_info_t;
 
-void sc_runtime_info(sc_runtime_info_t *out);
+SC_API void sc_runtime_info(sc_runtime_info_t *out);
 
 /* ---- shared state (docs/shared-state.md) ------------------------------------
  *
@@ -255,8 +304,8 @@ typedef struct sc_agent_state {
 /* Reads the state published on `endpoint` (NULL: the runtime's endpoint).
  * Returns 0, UV_ENOENT when nothing is published there, or another error.
  * Release with sc_agent_state_free(). */
-int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
-void sc_agent_state_free(sc_agent_state_t *state);
+SC_API int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
+SC_API void sc_agent_state_free(sc_agent_state_t *state);
 
 /* ---- flag-evaluation counts (docs/flag-evaluations.md) ----------------------
  *
@@ -297,12 +346,12 @@ typedef struct sc_flag_evaluation {
 /* Adds one evaluation to the process's aggregator. Returns 0 when counted
  * (full or degraded tier), SC_EDROPPED when counted as dropped, UV_EINVAL
  * when rejected (no flag key), UV_ECANCELED when the kill switch is off. */
-int sc_flag_evaluation_record(const sc_flag_evaluation_t *e);
+SC_API int sc_flag_evaluation_record(const sc_flag_evaluation_t *e);
 
 /* Drains the process's aggregator into FlagEvaluationBatch actions on the
  * runtime's client (request end). Returns 0 or SC_EDROPPED (the batch is
  * then counted as dropped by the client). */
-int sc_flag_evaluations_flush(void);
+SC_API int sc_flag_evaluations_flush(void);
 
 /* One exposure (a flag assignment shown to a subject). */
 typedef struct sc_exposure {
@@ -317,7 +366,7 @@ typedef struct sc_exposure {
 
 /* Sends `n` exposures as one ExposureBatch action, posted by the sidecar to
  * /evp_proxy/v2/api/v2/exposures. Returns 0, SC_EDROPPED, or UV_EINVAL. */
-int sc_send_exposures(const sc_exposure_t *exposures, size_t n);
+SC_API int sc_send_exposures(const sc_exposure_t *exposures, size_t n);
 
 #ifdef __cplusplus
 }

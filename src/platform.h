@@ -235,4 +235,22 @@ void sc_plat_stop_watch_close(sc_plat_stop_watch_t *w);
 /* Asks process `pid` to stop as above (POSIX: SIGTERM). */
 int sc_plat_request_stop(uint32_t pid);
 
+/* ---- installation ----------------------------------------------------------
+ */
+
+/* The file that holds the code at `address`: libsidecar's own path when it
+ * is a shared library, the program's when linked statically. Returns 0,
+ * UV_ENOBUFS when `size` is too small, or another error. */
+int sc_plat_module_path(const void *address, char *out, size_t size);
+
+/* Calls `each(arg, endpoint)` for every listening endpoint whose name (the
+ * part after '@', the directory or \\.\pipe\) begins with `prefix`, as an
+ * endpoint string: Linux abstract sockets (from /proc/net/unix) when `dir`
+ * is NULL, socket files in `dir` otherwise; Windows: named pipes (`dir`
+ * ignored; a pipe with several instances may be reported more than once).
+ * Returns 0 or the error that prevented listing. */
+int sc_plat_list_endpoints(const char *dir, const char *prefix,
+                           void (*each)(void *arg, const char *endpoint),
+                           void *arg);
+
 #endif

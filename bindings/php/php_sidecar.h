@@ -32,6 +32,8 @@ typedef struct php_sidecar_counters {
     uint64_t traces_dropped;
     uint64_t evaluations_counted;
     uint64_t evaluations_not_counted; /* dropped, rejected or switched off */
+    uint64_t exposures_sent;
+    uint64_t exposures_dropped;
 } php_sidecar_counters_t;
 
 /* This process's counters, reset on the first use after a fork. */

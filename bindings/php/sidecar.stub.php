@@ -17,6 +17,14 @@ function sidecar_record_flag_evaluation(
     array $context = []
 ): bool {}
 
+/**
+ * @param array<int, array{flag_key: string, allocation_key?: ?string,
+ *   variant_key?: ?string, subject_id?: ?string,
+ *   subject_attributes?: array<string, string|int|float|bool>,
+ *   timestamp_ms?: int}> $exposures
+ */
+function sidecar_send_exposures(array $exposures): bool {}
+
 function sidecar_flush(int $timeout_ms = 1000): bool {}
 
 function sidecar_stats(int $sidecar_timeout_ms = 1000): array {}

@@ -171,6 +171,132 @@ static bool timeout_in_range(zend_long timeout_ms)
     return true;
 }
 
+/* ---- sidecar_send_exposures --------------------------------------------- */
+
+/* The string at `key` of an exposure array, NULL when absent or null;
+ * false (after throwing) when present with another type. */
+static bool exposure_string(HashTable *ht, const char *key, uint32_t index,
+                            const char **out)
+{
+    zval *v = zend_hash_str_find_deref(ht, key, strlen(key));
+    *out = NULL;
+    if (v == NULL || Z_TYPE_P(v) == IS_NULL) {
+        return true;
+    }
+    if (Z_TYPE_P(v) != IS_STRING) {
+        zend_argument_type_error(1,
+                                 "exposure %" PRIu32 ": \"%s\" must be "
+                                 "a string or null",
+                                 index, key);
+        return false;
+    }
+    *out = Z_STRVAL_P(v);
+    return true;
+}
+
+/* One PHP exposure array into `e`; attributes go to attrs/key_space, which
+ * the caller frees. false after throwing. */
+static bool exposure_from_array(zval *item, uint32_t index, sc_exposure_t *e,
+                                sc_attr_t **attrs, char (**key_space)[24])
+{
+    ZVAL_DEREF(item);
+    if (Z_TYPE_P(item) != IS_ARRAY) {
+        zend_argument_type_error(1, "exposure %" PRIu32 " must be an array",
+                                 index);
+        return false;
+    }
+    HashTable *ht = Z_ARRVAL_P(item);
+    memset(e, 0, sizeof *e);
+    if (!exposure_string(ht, "flag_key", index, &e->flag_key) ||
+        !exposure_string(ht, "allocation_key", index, &e->allocation_key) ||
+        !exposure_string(ht, "variant_key", index, &e->variant_key) ||
+        !exposure_string(ht, "subject_id", index, &e->subject_id)) {
+        return false;
+    }
+    if (e->flag_key == NULL || e->flag_key[0] == '\0') {
+        zend_argument_value_error(1,
+                                  "exposure %" PRIu32 " needs a "
+                                  "\"flag_key\"",
+                                  index);
+        return false;
+    }
+    zval *ts =
+        zend_hash_str_find_deref(ht, "timestamp_ms", sizeof "timestamp_ms" - 1);
+    if (ts != NULL && Z_TYPE_P(ts) == IS_LONG) {
+        e->timestamp_ms = (int64_t)Z_LVAL_P(ts);
+    }
+    zval *sa = zend_hash_str_find_deref(ht, "subject_attributes",
+                                        sizeof "subject_attributes" - 1);
+    if (sa != NULL && Z_TYPE_P(sa) == IS_ARRAY &&
+        zend_hash_num_elements(Z_ARRVAL_P(sa)) > 0) {
+        uint32_t count = zend_hash_num_elements(Z_ARRVAL_P(sa));
+        *attrs = safe_emalloc(count, sizeof **attrs, 0);
+        *key_space = safe_emalloc(count, sizeof **key_space, 0);
+        e->subject_attributes = *attrs;
+        e->subject_attributes_len =
+            context_from_array(Z_ARRVAL_P(sa), *attrs, *key_space);
+    }
+    return true;
+}
+
+/* sidecar_send_exposures(array $exposures): bool
+ * Each exposure is an array: "flag_key" (required), "allocation_key",
+ * "variant_key", "subject_id" (strings), "subject_attributes" (array of
+ * strings, numbers, bools), "timestamp_ms" (int; default now). Sent as one
+ * batch, delivered by the sidecar to the agent's exposures endpoint. true:
+ * queued; false: dropped (and counted) or the extension is not active. A
+ * malformed exposure throws and nothing is sent. */
+ZEND_FUNCTION(sidecar_send_exposures)
+{
+    HashTable *list;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+    Z_PARAM_ARRAY_HT(list)
+    ZEND_PARSE_PARAMETERS_END();
+    uint32_t n = zend_hash_num_elements(list);
+    if (n == 0) {
+        RETURN_TRUE;
+    }
+    sc_exposure_t *exposures = safe_emalloc(n, sizeof *exposures, 0);
+    sc_attr_t **attrs = ecalloc(n, sizeof *attrs);
+    char(**key_space)[24] = ecalloc(n, sizeof *key_space);
+    uint32_t i = 0;
+    bool ok = true;
+    zval *item;
+    ZEND_HASH_FOREACH_VAL(list, item)
+    {
+        if (!exposure_from_array(item, i, &exposures[i], &attrs[i],
+                                 &key_space[i])) {
+            ok = false;
+            break;
+        }
+        i++;
+    }
+    ZEND_HASH_FOREACH_END();
+    int rc = -1;
+    if (ok && php_sidecar_active) {
+        rc = sc_send_exposures(exposures, n);
+        php_sidecar_counters_t *c = php_sidecar_counters();
+        if (rc == 0) {
+            c->exposures_sent += n;
+        } else {
+            c->exposures_dropped += n;
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        if (attrs[k] != NULL) {
+            efree(attrs[k]);
+            efree(key_space[k]);
+        }
+    }
+    efree(attrs);
+    efree(key_space);
+    efree(exposures);
+    if (!ok) {
+        RETURN_THROWS();
+    }
+    RETURN_BOOL(rc == 0);
+}
+
 /* sidecar_flush(int $timeout_ms = 1000): bool
  * Sends the flag-evaluation counts so far and waits until the sidecar has
  * handled everything this process sent, at most timeout_ms. */
@@ -269,6 +395,8 @@ static void add_extension_counters(zval *arr)
     add_u64(&ext, "traces_dropped", c->traces_dropped);
     add_u64(&ext, "evaluations_counted", c->evaluations_counted);
     add_u64(&ext, "evaluations_not_counted", c->evaluations_not_counted);
+    add_u64(&ext, "exposures_sent", c->exposures_sent);
+    add_u64(&ext, "exposures_dropped", c->exposures_dropped);
     add_assoc_zval(arr, "extension", &ext);
 }
 
@@ -325,6 +453,7 @@ const zend_function_entry php_sidecar_functions[] = {
     ZEND_FE(sidecar_send_trace, arginfo_sidecar_send_trace)
     ZEND_FE(sidecar_record_flag_evaluation,
             arginfo_sidecar_record_flag_evaluation)
+    ZEND_FE(sidecar_send_exposures, arginfo_sidecar_send_exposures)
     ZEND_FE(sidecar_flush, arginfo_sidecar_flush)
     ZEND_FE(sidecar_stats, arginfo_sidecar_stats)
     ZEND_FE_END

@@ -229,6 +229,8 @@ class Leg:
         d = {
             "extension": os.path.join(self.dir, "sidecar.so"),
             "sidecar.connection_mode": mode,
+            # The CLI lifecycle runs php-cli, which starts nothing by default.
+            "sidecar.cli_enabled": "1",
             "sidecar.sidecar_path": self.sidecar_launch,
             "sidecar.connect_timeout": str(CONNECT_TIMEOUT_MS),
             "sidecar.allowed_uids": self.allowed_uids,

@@ -7,6 +7,7 @@
  * by another thread: it only try-locks `io_lock`. */
 #include "client.h"
 
+#include "abi.h"
 #include "codec.h"
 #include "endpoint.h"
 #include "frame.h"
@@ -128,7 +129,8 @@ static bool copy_options(sc_client_t *c, const sc_client_options_t *o)
 
 sc_client_t *sc_client_new(const sc_client_options_t *options)
 {
-    if (options == NULL || options->endpoint == NULL) {
+    if (options == NULL || options->endpoint == NULL ||
+        sc_abi_client_options_check(options) != 0) {
         return NULL;
     }
     sc_client_t *c = calloc(1, sizeof *c);

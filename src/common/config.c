@@ -1,16 +1,13 @@
 /* Process configuration: defaults, connection-mode names and the DD_*
  * environment (docs/runtime.md lists every setting). */
 #include "access.h"
+#include "install_paths.h"
 #include "log.h"
 #include "sidecar.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#ifndef SIDECAR_DEFAULT_BINARY
-#define SIDECAR_DEFAULT_BINARY "/usr/local/bin/sidecar"
-#endif
 
 const char *sc_connection_mode_name(sc_connection_mode_t mode)
 {
@@ -41,7 +38,7 @@ void sc_config_defaults(sc_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->mode = SC_MODE_AUTO;
-    cfg->sidecar_path = SIDECAR_DEFAULT_BINARY;
+    cfg->sidecar_path = sc_install_sidecar_path();
     cfg->connect_timeout_ms = 1000;
     cfg->idle_timeout_ms = 60000;
     cfg->exit_flush_timeout_ms = 1000;

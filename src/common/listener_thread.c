@@ -69,6 +69,9 @@ static void thread_main(void *arg)
         /* Recorded for the fork child (sc_listener_thread_abandon_in_child). */
         atomic_store(&t->listen_fd,
                      sc_server_listen_fd(sc_daemon_server(t->daemon)));
+        char agent[SC_AGENT_URL_MAX + 16];
+        sc_agent_addr_describe(&t->opt.flusher.agent, agent, sizeof agent);
+        sc_log_banner("thread", t->opt.endpoint, agent);
     } else {
         /* A handed-in socket was closed by the failed start. */
         atomic_store(&t->listen_fd, -1);

@@ -23,6 +23,7 @@
  * structure. docs/runtime.md describes the fork rules. */
 #include "process.h"
 
+#include "abi.h"
 #include "client.h"
 #include "flageval.h"
 #include "log.h"
@@ -170,6 +171,9 @@ int sc_init(const sc_config_t *cfg)
 {
     if (initialized) {
         return UV_EALREADY;
+    }
+    if (cfg == NULL || sc_abi_config_check(cfg) != 0) {
+        return UV_EINVAL; /* built against another sidecar.h */
     }
     sc_runtime_init(&rt, cfg);
     if (cfg->flag_evaluation_counts >= 0 && sc_flageval_process() != NULL) {

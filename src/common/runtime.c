@@ -66,7 +66,7 @@ static int spawn_sidecar(sc_runtime_t *rt, const char *endpoint)
     snprintf(idle, sizeof idle, "%u", (unsigned)rt->cfg.idle_timeout_ms);
     snprintf(handle, sizeof handle, "%lld",
              (long long)sc_plat_passed_handle_value(fd));
-    const char *argv[12 + 2 * (SC_MAX_ALLOWED_UIDS + SC_MAX_ALLOWED_SIDS)] = {
+    const char *argv[16 + 2 * (SC_MAX_ALLOWED_UIDS + SC_MAX_ALLOWED_SIDS)] = {
         rt->sidecar_path, "run",          "--endpoint",     endpoint,
         "--listen-fd",    handle,         "--idle-timeout", idle,
         "--rss-cap",      DEFAULT_RSS_CAP};
@@ -82,6 +82,8 @@ static int spawn_sidecar(sc_runtime_t *rt, const char *endpoint)
         argv[argc++] = "--allow-sid";
         argv[argc++] = rt->access.allowed_sids[i];
     }
+    /* Our log level and file: the daemon logs where its starter does. */
+    argc += sc_log_daemon_args(argv + argc);
     argv[argc] = NULL;
     uint32_t pid = 0;
     spawning = true;

@@ -113,10 +113,16 @@ def check(mode, workdir, records):
     lost = collections.Counter()
     strict = 0
     for index, pid in sorted(started.items()):
-        sent, acks, unacked, worker_masters = read_worker(os.path.join(workdir, "worker-%d.log" % index))
+        worker_killed = pid in killed
+        log = os.path.join(workdir, "worker-%d.log" % index)
+        # A worker killed while Wine was still starting it (the manager kills
+        # 150-400 ms after a start; a loaded machine starts slower) never
+        # opened its log: it sent nothing. A surviving worker must have one.
+        if worker_killed and not os.path.exists(log):
+            continue
+        sent, acks, unacked, worker_masters = read_worker(log)
         masters |= worker_masters
         all_sent.update(sent)
-        worker_killed = pid in killed
         expect(worker_killed or exits.get(pid) == 0,
                "worker %d (pid %d) neither killed nor exited cleanly (%s)" % (index, pid, exits.get(pid)))
         flag_low = 0
