@@ -619,23 +619,29 @@ int sc_flusher_submit_traces(sc_flusher_t *f, const sc_trace_meta_t *meta,
                              uint32_t trace_count)
 {
     dest_state_t *d = &f->dest[SC_DEST_TRACES];
+    sc_view_t values[3] = {meta->lang, meta->lang_version,
+                           meta->tracer_version};
+    sc_msgpack_traces_t info;
+    sc_msgpack_status_t st = sc_msgpack_check_traces(msgpack, len, &info);
+    /* A payload that does not parse holds no trace we know of: its
+     * declared trace_count is not counted anywhere (a hostile peer could
+     * inflate every counter with it); the payload and its bytes are. */
+    bool rejected = !meta_value_ok(values[0]) || !meta_value_ok(values[1]) ||
+                    !meta_value_ok(values[2]) || st != SC_MSGPACK_OK;
+    if (rejected) {
+        trace_count = 0;
+    }
     d->stats.submitted_payloads++;
     d->stats.submitted_traces += trace_count;
     d->stats.submitted_bytes += len;
     if (f->closing) {
         return refuse(f, SC_DEST_TRACES, SC_DROP_SHUTDOWN, len, trace_count);
     }
-    sc_view_t values[3] = {meta->lang, meta->lang_version,
-                           meta->tracer_version};
-    sc_msgpack_traces_t info;
-    sc_msgpack_status_t st = sc_msgpack_check_traces(msgpack, len, &info);
-    if (!meta_value_ok(values[0]) || !meta_value_ok(values[1]) ||
-        !meta_value_ok(values[2]) || st != SC_MSGPACK_OK) {
+    if (rejected) {
         SC_LOG_LIMITED(SC_LOG_WARN, "flusher: trace payload rejected: %s",
                        st != SC_MSGPACK_OK ? sc_msgpack_status_str(st)
                                            : "bad metadata");
-        return refuse(f, SC_DEST_TRACES, SC_DROP_REJECTED_PAYLOAD, len,
-                      trace_count);
+        return refuse(f, SC_DEST_TRACES, SC_DROP_REJECTED_PAYLOAD, len, 0);
     }
     size_t elements = len - info.elements_offset;
     if (sc_msgpack_array_header_size(info.trace_count) + elements >

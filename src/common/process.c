@@ -147,17 +147,17 @@ static void register_atfork(void)
 /* ---- exit ------------------------------------------------------------------
  */
 
-/* A container's pid 1 (or a process whose parent is pid 1) takes the
- * sidecar down with it: its last actions are flushed synchronously. A
+/* A process that ends with actions the sidecar has not confirmed (a
+ * program that returns from main without sc_flush, a worker's last
+ * request) hands them over and waits for the barrier, within
+ * exit_flush_timeout_ms: otherwise they would die with its buffer. A
  * master's listener delivers what it holds before the process ends. */
 static void at_exit(void)
 {
     if (!initialized) {
         return;
     }
-    uint32_t self = sc_plat_getpid();
-    if ((self == 1 || sc_plat_getppid() == 1) &&
-        sc_client_has_unflushed(client)) {
+    if (sc_client_has_unflushed(client)) {
         sc_flush_sync(rt.cfg.exit_flush_timeout_ms);
     }
     if (sc_runtime_listener_here(&rt)) {

@@ -488,6 +488,10 @@ static void final_reject(run_t *r, sc_flusher_t *f, const sc_flusher_stats_t *s)
     const sc_dest_stats_t *t = &s->dest[SC_DEST_TRACES];
     CHECK(t->drops[SC_DROP_REJECTED_PAYLOAD].payloads == 9, "rejected %" PRIu64,
           t->drops[SC_DROP_REJECTED_PAYLOAD].payloads);
+    /* Each declared one trace; none parsed: none is counted. */
+    CHECK(t->drops[SC_DROP_REJECTED_PAYLOAD].traces == 0,
+          "rejected traces %" PRIu64,
+          t->drops[SC_DROP_REJECTED_PAYLOAD].traces);
     CHECK(total_drops(t) == 9, "other drops");
     CHECK(t->delivered_payloads == 7, "delivered %" PRIu64,
           t->delivered_payloads);

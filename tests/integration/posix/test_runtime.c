@@ -920,10 +920,9 @@ static int root_client_vs_squatter(sc_connection_mode_t mode)
            info.reason, flush == 0 ? "ok" : sc_strerror(flush),
            (unsigned long long)st.untrusted_servers);
     fflush(stdout);
-    bool ok = mode == SC_MODE_AUTO
-                  ? info.mode == SC_MODE_THREAD && flush == 0
-                  : info.mode == SC_MODE_SUBPROCESS && flush != 0 &&
-                        st.untrusted_servers > 0;
+    bool ok = mode == SC_MODE_AUTO ? info.mode == SC_MODE_THREAD && flush == 0
+                                   : info.mode == SC_MODE_SUBPROCESS &&
+                                         flush != 0 && st.untrusted_servers > 0;
     sc_shutdown();
     _exit(ok ? 0 : 1);
 }
@@ -935,8 +934,7 @@ static int squatter(void)
         return 77;
     }
     if (unshare(CLONE_NEWNET) != 0) {
-        printf("SKIP: no network namespace of our own (%s)\n",
-               strerror(errno));
+        printf("SKIP: no network namespace of our own (%s)\n", strerror(errno));
         return 77;
     }
     int report = -1;
@@ -989,6 +987,36 @@ static int squatter(void)
     return 0;
 }
 
+/* A program that sends and returns from main without sc_flush or
+ * sc_shutdown: the exit handler hands the actions over. */
+static int exit_without_flush(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        sc_config_t cfg;
+        base_config(&cfg, SC_MODE_SUBPROCESS);
+        if (sc_init(&cfg) != 0) {
+            _exit(100);
+        }
+        uint8_t payload[64];
+        for (int i = 0; i < 5; i++) {
+            size_t len = th_trace_payload(payload, (uint64_t)i + 1);
+            sc_send_trace(payload, len, 1);
+        }
+        exit(0); /* as returning from main does */
+    }
+    CHECK(wait_child(pid) == 0);
+    char *json = th_stats(endpoint_of_subprocess());
+    uint64_t traces = th_json_u64(json, "trace");
+    free(json);
+    printf("sent 5 traces, exited without a flush: the sidecar counted "
+           "%llu\n",
+           (unsigned long long)traces);
+    kill_all_sidecars();
+    CHECK(traces == 5);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1033,6 +1061,8 @@ int main(int argc, char **argv)
         rc = subprocess_other_uid();
     } else if (strcmp(s, "squatter") == 0) {
         rc = squatter();
+    } else if (strcmp(s, "exit_without_flush") == 0) {
+        rc = exit_without_flush();
     }
     int zombies = count_zombie_children();
     if (zombies != 0) {
