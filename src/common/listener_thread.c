@@ -1,5 +1,6 @@
 #include "listener_thread.h"
 
+#include "fd_registry.h"
 #include "log.h"
 #include "platform.h"
 
@@ -25,10 +26,12 @@ struct sc_listener_thread {
     /* What a fork child must close. Atomic: a child may be forked while
      * the thread is still starting. */
     _Atomic int64_t listen_fd;
+    sc_fd_registry_t *conn_fds; /* the server's accepted connections */
 };
 
 static void free_thread(sc_listener_thread_t *t)
 {
+    sc_fd_registry_free(t->conn_fds);
     uv_mutex_destroy(&t->lock);
     uv_cond_destroy(&t->ended_cond);
     uv_sem_destroy(&t->started);
@@ -127,6 +130,8 @@ int sc_listener_thread_start(const sc_daemon_options_t *o,
         return UV_ENOMEM;
     }
     t->opt = *o;
+    t->conn_fds = sc_fd_registry_new(o->server.max_connections);
+    t->opt.server.conn_fds = t->conn_fds; /* NULL: children keep them */
     atomic_init(&t->listen_fd, o->listen_handle >= 0 ? o->listen_handle : -1);
     atomic_init(&t->start_status, STARTING);
     uv_sem_init(&t->started, 0);
@@ -191,5 +196,8 @@ void sc_listener_thread_abandon_in_child(sc_listener_thread_t *t)
     int64_t fd = t != NULL ? atomic_load(&t->listen_fd) : -1;
     if (fd >= 0) {
         sc_plat_close_raw(fd);
+    }
+    if (t != NULL) {
+        sc_fd_registry_close_all(t->conn_fds);
     }
 }

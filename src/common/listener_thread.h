@@ -32,9 +32,11 @@ int sc_listener_thread_wait_started(sc_listener_thread_t *t);
 int sc_listener_thread_stop(sc_listener_thread_t *t, uint32_t timeout_ms);
 
 /* In the child of fork(): the thread does not exist here. Closes the
- * inherited listening socket so that connections to a dead master's name
- * fail fast instead of queueing on a socket nobody accepts on. The memory is
- * abandoned (it is the parent's copy). */
+ * inherited listening socket, so that connections to a dead master's name
+ * fail fast instead of queueing on a socket nobody accepts on, and the
+ * server's end of every accepted connection, so that a worker's connection
+ * ends when the master does. The memory is abandoned (it is the parent's
+ * copy). */
 void sc_listener_thread_abandon_in_child(sc_listener_thread_t *t);
 
 #endif

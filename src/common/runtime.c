@@ -160,11 +160,17 @@ static int ensure_sidecar(sc_runtime_t *rt, const char *endpoint, char *why,
  * this identity: UV_EADDRINUSE then means another process is master), and
  * writes its endpoint to `endpoint` (SC_ENDPOINT_MAX + 1 bytes). Called
  * with rt->lock held. */
-static int become_master(sc_runtime_t *rt, const char *why, char *endpoint)
+static int become_master_on(sc_runtime_t *rt, const char *name, const char *why,
+                            char *endpoint)
 {
     uint32_t self = sc_plat_getpid();
     char ep[SC_ENDPOINT_MAX + 1];
-    int rc = endpoint_for(rt, self, ep, sizeof ep);
+    int rc = 0;
+    if (name != NULL) {
+        snprintf(ep, sizeof ep, "%s", name);
+    } else {
+        rc = endpoint_for(rt, self, ep, sizeof ep);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -177,10 +183,13 @@ static int become_master(sc_runtime_t *rt, const char *why, char *endpoint)
     if (!sc_plat_thread_master_elected()) {
         /* Bind here, serve on the thread: a worker promoted in the middle
          * of a request queues its actions on the socket at once instead of
-         * waiting milliseconds for the thread's loop and delivery to start->
+         * waiting milliseconds for the thread's loop and delivery to start.
          * (An elected master must win its election first, on the thread
          * that will hold it.) */
         rc = sc_plat_bind_handoff(ep, LISTEN_BACKLOG, &o.listen_handle);
+        if (rc == UV_EADDRINUSE && name != NULL) {
+            return rc; /* another process listens there: the caller joins */
+        }
         if (rc != 0) {
             sc_log(SC_LOG_ERROR, "cannot listen on %s: %s", ep,
                    uv_strerror(rc));
@@ -207,6 +216,12 @@ static int become_master(sc_runtime_t *rt, const char *why, char *endpoint)
     sc_log(SC_LOG_INFO, "pid %u is master (%s): listening on %s",
            (unsigned)self, why, ep);
     return 0;
+}
+
+/* become_master_on() this process's own name. */
+static int become_master(sc_runtime_t *rt, const char *why, char *endpoint)
+{
+    return become_master_on(rt, NULL, why, endpoint);
 }
 
 bool sc_runtime_listener_here(const sc_runtime_t *rt)
@@ -237,8 +252,7 @@ static bool adopt_parent_master(sc_runtime_t *rt, char *endpoint)
     return true;
 }
 
-bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
-                        size_t size)
+bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint, size_t size)
 {
     char ep[SC_ENDPOINT_MAX + 1];
     snprintf(ep, sizeof ep, "%s", endpoint);
@@ -251,8 +265,7 @@ bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
         /* Another user holds our sidecar's name: never send it anything;
          * auto falls back to a listener of our own. */
         snprintf(rt->reason, sizeof rt->reason,
-                 "auto: %s is served by another user; fell back to thread",
-                 ep);
+                 "auto: %s is served by another user; fell back to thread", ep);
         rt->mode = SC_MODE_THREAD;
         retry = become_master(rt, "auto fell back", ep) == 0;
     } else if (rt->mode == SC_MODE_SUBPROCESS) {
@@ -280,8 +293,24 @@ bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
         SC_LOG_LIMITED(SC_LOG_WARN, "master pid %u is alive but unreachable",
                        (unsigned)rt->master_pid);
     } else {
-        retry = adopt_parent_master(rt, ep) ||
-                become_master(rt, "orphaned: the master is gone", ep) == 0;
+        /* The master is gone. Its orphans elect one new listener on its
+         * name: whoever binds it first listens there, the others find it
+         * taken and connect to the winner; when the winner goes, the same
+         * race again. One listener, one flusher, traces still merged. */
+        int rc = become_master_on(rt, ep,
+                                  "orphaned: the master is gone, elected on "
+                                  "its name",
+                                  ep);
+        if (rc == UV_EADDRINUSE) {
+            SC_LOG_LIMITED(SC_LOG_INFO,
+                           "master gone; another orphan listens on %s", ep);
+            retry = true;
+        } else {
+            /* A name we cannot bind (a directory of another user): a
+             * promoted parent's, else our own. */
+            retry = rc == 0 || adopt_parent_master(rt, ep) ||
+                    become_master(rt, "orphaned: the master is gone", ep) == 0;
+        }
     }
     uv_mutex_unlock(&rt->lock);
     if (retry && strlen(ep) < size) {
@@ -314,8 +343,7 @@ bool sc_runtime_before_fork(sc_runtime_t *rt, char *endpoint, size_t size)
     return moved;
 }
 
-bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint,
-                                 size_t size)
+bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint, size_t size)
 {
     char now[sizeof rt->identity];
     if (sc_plat_identity(now, sizeof now) != 0) {

@@ -113,6 +113,13 @@ static void on_connection(uv_stream_t *listener, int status)
     s->stats.connections_accepted++;
     s->stats.connections_active++;
     s->open_handles++;
+    uv_os_fd_t fd;
+    if (s->cfg.conn_fds != NULL &&
+        uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0) {
+        c->registered_fd = (int64_t)(intptr_t)fd;
+        c->fd_registered =
+            sc_fd_registry_add(s->cfg.conn_fds, c->registered_fd);
+    }
     c->next = s->conns;
     if (s->conns != NULL) {
         s->conns->prev = c;

@@ -81,6 +81,9 @@ typedef struct sc_server_config {
     uint64_t idle_timeout_ms; /* 0: never idle */
     uint64_t drain_ms; /* on close: peers are still read this long (200) */
     const char *mode;  /* "subprocess" / "thread", for replies */
+    /* Thread mode: where the descriptors of admitted connections are
+     * recorded for fork children to close (fd_registry.h); NULL: none. */
+    struct sc_fd_registry *conn_fds;
 } sc_server_config_t;
 
 /* Fills `cfg` with the defaults above. */

@@ -56,6 +56,10 @@ void sc_conn_close(sc_server_conn_t *c)
 {
     if (!c->closing) {
         c->closing = true;
+        if (c->fd_registered) {
+            sc_fd_registry_remove(c->server->cfg.conn_fds, c->registered_fd);
+            c->fd_registered = false;
+        }
         uv_close((uv_handle_t *)&c->pipe, on_closed);
     }
 }

@@ -3,6 +3,7 @@
 #ifndef SIDECAR_SERVER_INTERNAL_H
 #define SIDECAR_SERVER_INTERNAL_H
 
+#include "fd_registry.h"
 #include "frame.h"
 #include "platform.h"
 #include "server.h"
@@ -11,6 +12,8 @@ struct sc_server_conn {
     uv_pipe_t pipe; /* first: the handle's address is the connection's */
     sc_server_t *server;
     sc_server_conn_t *prev, *next;
+    bool fd_registered; /* in server->cfg.conn_fds */
+    int64_t registered_fd;
     sc_frame_reader_t reader;
     sc_peer_t peer;
     sc_client_identity_t identity;

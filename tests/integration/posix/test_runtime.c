@@ -609,6 +609,111 @@ static int host_reexec(int argc, char **argv)
     return 1;
 }
 
+/* Thread mode, 16 workers forked 50 ms apart (as FPM does), the master
+ * SIGKILLed: the orphans elect one listener on the dead master's name;
+ * every trace sent after the kill reaches it or is counted by its sender.
+ * Older workers' connections must not be kept open by younger siblings
+ * (each child closes the server ends it inherited). */
+static int master_killed_election(void)
+{
+    enum { WORKERS = 16, TRACES = 100 };
+    int report[2], go[2], done[2], forked[2];
+    CHECK(pipe(report) == 0 && pipe(go) == 0 && pipe(done) == 0 &&
+          pipe(forked) == 0);
+    pid_t master = fork();
+    if (master == 0) {
+        sc_config_t cfg;
+        base_config(&cfg, SC_MODE_THREAD);
+        sc_init(&cfg);
+        for (int w = 0; w < WORKERS; w++) {
+            if (fork() == 0) {
+                char c;
+                int bad = send_and_flush(TRACES, 0);
+                if (read(go[0], &c, 1) != 1) {
+                    _exit(1);
+                }
+                bad |= send_and_flush_eventually(TRACES, 1000, 10000);
+                sc_client_stats_t st;
+                sc_client_stats(sc_runtime_client(), &st);
+                sc_runtime_info_t info;
+                sc_runtime_info(&info);
+                unsigned long long dropped = st.dropped_in_flight;
+                for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+                    dropped += st.dropped_full[k];
+                }
+                dprintf(report[1],
+                        "worker %d bad=%d dropped=%llu promoted=%llu "
+                        "endpoint=%s\n",
+                        (int)getpid(), bad, dropped,
+                        (unsigned long long)info.promotions, info.endpoint);
+                /* Stay until the test has counted the listeners. */
+                if (read(done[0], &c, 1) != 1) {
+                    _exit(1);
+                }
+                _exit(0);
+            }
+            usleep(50000);
+        }
+        if (write(forked[1], "f", 1) != 1) {
+            _exit(1);
+        }
+        pause();
+        _exit(0);
+    }
+    close(report[1]);
+    char f;
+    CHECK(read(forked[0], &f, 1) == 1);
+    usleep(200000);
+    kill(master, SIGKILL);
+    CHECK(wait_child(master) == 128 + SIGKILL);
+    char all[WORKERS];
+    memset(all, 'g', sizeof all);
+    CHECK(write(go[1], all, sizeof all) == (ssize_t)sizeof all);
+    char buf[8192];
+    size_t len = 0;
+    int lines = 0;
+    while (lines < WORKERS && len < sizeof buf - 1) {
+        ssize_t n = read(report[0], buf + len, sizeof buf - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            lines += buf[len + (size_t)i] == '\n';
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    printf("%s", buf);
+    int listeners = count_listeners();
+    unsigned long long dropped = 0, promoted = 0;
+    for (char *p = buf; (p = strstr(p, "dropped=")) != NULL; p++) {
+        dropped += strtoull(p + 8, NULL, 10);
+    }
+    for (char *p = buf; (p = strstr(p, "promoted=")) != NULL; p++) {
+        promoted += strtoull(p + 9, NULL, 10);
+    }
+    char *ep = strstr(buf, "endpoint=");
+    char endpoint[256] = "";
+    if (ep != NULL) {
+        sscanf(ep + 9, "%255s", endpoint);
+    }
+    char *json = th_stats(endpoint);
+    uint64_t traces = th_json_u64(json, "trace");
+    free(json);
+    printf("master SIGKILLed under %d workers: %d listener(s), %llu "
+           "promotion(s), the listener counted %llu traces after the kill, "
+           "%llu counted as dropped by workers (sent %d)\n",
+           WORKERS, listeners, promoted, (unsigned long long)traces, dropped,
+           WORKERS * TRACES);
+    memset(all, 'd', sizeof all);
+    CHECK(write(done[1], all, sizeof all) == (ssize_t)sizeof all);
+    usleep(300000);
+    CHECK(lines == WORKERS && strstr(buf, "bad=1") == NULL);
+    CHECK(listeners == 1 && promoted == 1);
+    CHECK(traces + dropped == (uint64_t)WORKERS * TRACES);
+    return 0;
+}
+
 /* The master dies by SIGKILL while workers live on: they notice, promote
  * (the master is gone), keep working, and nobody hangs. */
 static int host_master_killed(void)
@@ -1061,6 +1166,8 @@ int main(int argc, char **argv)
         rc = subprocess_other_uid();
     } else if (strcmp(s, "squatter") == 0) {
         rc = squatter();
+    } else if (strcmp(s, "master_killed_election") == 0) {
+        rc = master_killed_election();
     } else if (strcmp(s, "exit_without_flush") == 0) {
         rc = exit_without_flush();
     }
