@@ -382,7 +382,8 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
     sc_buf_t hello = {0};
     size_t unsent = c->sending.len - c->sent;
     if (!append_hello(c, &hello) || !sc_buf_reserve(&hello, unsent) ||
-        !sc_buf_append(&hello, c->sending.data + c->sent, unsent)) {
+        (unsent > 0 &&
+         !sc_buf_append(&hello, c->sending.data + c->sent, unsent))) {
         sc_buf_free(&hello);
         disconnect(c);
         return UV_ENOMEM;

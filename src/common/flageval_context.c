@@ -201,7 +201,7 @@ void sc_flageval_context_iter_init(sc_flageval_context_iter_t *it,
                                    sc_view_t canonical)
 {
     it->pos = canonical.ptr;
-    it->end = canonical.ptr + canonical.len;
+    it->end = canonical.len > 0 ? canonical.ptr + canonical.len : canonical.ptr;
 }
 
 /* Takes a u32-length-prefixed byte string off the front of the iterator. */
