@@ -18,7 +18,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # handler of tests/integration/posix/sanitizer_fork.c, TSan without the
 # tests whose forked children start threads (label fork_promotes), which
 # ThreadSanitizer does not support. docs/runtime.md, "Sanitizers and fork".
-export SIDECAR_STRESS_SCALE=0.25
+export SIDECAR_STRESS_SCALE=0.25 SIDECAR_STALL_MS=10000
 
 echo "== ASan + UBSan build (clang) =="
 cmake --preset asan >/dev/null
@@ -31,7 +31,7 @@ cmake --build --preset tsan -j "$jobs"
 echo "(skipping tests labelled 'fork_promotes' under TSan: a forked child of a threaded process starts threads)"
 TSAN_OPTIONS="die_after_fork=0 ${TSAN_OPTIONS:-}" \
   ctest --preset tsan -j "$jobs" --timeout 600 -LE "fpm|windows|fork_promotes"
-unset SIDECAR_STRESS_SCALE
+unset SIDECAR_STRESS_SCALE SIDECAR_STALL_MS
 
 echo "== Windows leg (mingw-w64, Wine) =="
 if [[ ${SIDECAR_SKIP_WINDOWS:-0} == 1 ]]; then

@@ -36,7 +36,9 @@
 extern char **environ;
 
 #define MAX_THREADS  8
-#define STALL_NS     (2000ull * 1000 * 1000)
+/* 2 s without progress is a stall; SIDECAR_STALL_MS overrides it for the
+ * sanitizer builds, which run everything several times slower. */
+static uint64_t stall_ns = 2000ull * 1000 * 1000;
 #define CHILD_BUDGET 2 /* seconds a forked child may take before a stall */
 
 static char dir[128];
@@ -86,7 +88,7 @@ static void watchdog_main(void *arg)
         uint64_t now = uv_hrtime();
         for (int i = 0; i < nthreads; i++) {
             uint64_t last = atomic_load(&progress[i].last);
-            if (last >= now || now - last < STALL_NS) {
+            if (last >= now || now - last < stall_ns) {
                 continue;
             }
             fprintf(stderr,
@@ -374,6 +376,10 @@ int main(int argc, char **argv)
     }
     const char *variant = argv[1];
     int seconds = atoi(argv[2]);
+    const char *stall = getenv("SIDECAR_STALL_MS");
+    if (stall != NULL && atoi(stall) > 0) {
+        stall_ns = (uint64_t)atoi(stall) * 1000000u;
+    }
     const char *scale = getenv("SIDECAR_STRESS_SCALE"); /* sanitizer runs */
     if (scale != NULL && atof(scale) > 0) {
         seconds = (int)(seconds * atof(scale) + 0.5);
