@@ -254,8 +254,9 @@ class Leg:
 class Fpm:
     """One php-fpm8.2 instance of a scenario."""
 
-    def __init__(self, leg, scn, mode, daemonize=False, agent_in_env=False, ini=None, env=None):
+    def __init__(self, leg, scn, mode, daemonize=False, agent_in_env=False, ini=None, env=None, pm="static"):
         self.leg = leg
+        self.pm = pm
         self.ini_extra = ini
         self.env_extra = env
         self.scn = scn
@@ -276,8 +277,9 @@ class Fpm:
                 "[global]\npid = %s\nerror_log = %s\ndaemonize = %s\n"
                 "process_control_timeout = 5s\n"
                 "[www]\nuser = www-data\ngroup = www-data\nlisten = %s\n"
-                "pm = static\npm.max_children = %d\ncatch_workers_output = yes\n"
-                % (self.pidfile, self.logfile, "yes" if daemonize else "no", self.sock, WORKERS))
+                "pm = %s\npm.max_children = %d\ncatch_workers_output = yes\n"
+                "pm.process_idle_timeout = 1s\n"
+                % (self.pidfile, self.logfile, "yes" if daemonize else "no", self.sock, pm, WORKERS))
 
     def start(self):
         cmd = [FPM, "-O", "-y", os.path.join(self.run, "fpm.conf")] + self.leg.ini(self.mode, self.agent_in_env, self.ini_extra)
@@ -303,7 +305,7 @@ class Fpm:
         while time.monotonic() < deadline:
             try:
                 r = self.request("ping.php", timeout=2)
-                if r["pid"] not in not_served_by and len(self.workers()) == WORKERS:
+                if r["pid"] not in not_served_by and (self.pm == "ondemand" or len(self.workers()) == WORKERS):
                     return r
             except Exception:  # not up yet
                 pass
@@ -535,6 +537,67 @@ def run_and_check(leg, mode, lifecycle, expect_mode, daemonize=False, agent_in_e
     leg.record(mode, lifecycle, n, traces, n * evals_per_request, evals, problems, scn=scn)
 
 
+def pool_sidecars(leg):
+    """Our sidecar processes running as the pool's user."""
+    uid = pwd.getpwnam("www-data").pw_uid
+    out = []
+    for p in leg.our_sidecars():
+        try:
+            with open("/proc/%d/status" % p) as f:
+                uids = next(l for l in f if l.startswith("Uid:")).split()
+            if int(uids[2]) == uid:
+                out.append(p)
+        except (OSError, StopIteration):
+            pass
+    return out
+
+
+def wait_for(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return cond()
+
+
+def lifecycle_sidecar_gone(leg, mode):
+    """An ondemand pool whose sidecar goes away twice: by itself (every
+    worker idles out, then the sidecar passes its idle timeout) and by
+    SIGKILL. Each time the next request of a worker starts another one
+    under the pool's user; every trace and evaluation arrives."""
+    scn = "%s-sidecar-gone" % mode
+    problems = []
+    fpm = Fpm(leg, scn, mode, pm="ondemand", ini={"sidecar.idle_timeout": "1500"})
+    fpm.start()
+    n = max(3, leg.requests // 3)
+    answers = run_requests(fpm, scn, "first", n)
+    first = pool_sidecars(leg)
+    # Workers idle out after 1 s; with no connection left the sidecar exits
+    # 1.5 s later, after its final flush.
+    if not wait_for(lambda: not pool_sidecars(leg), 15):
+        problems.append("the pool's sidecar %s did not exit when idle" % first)
+    answers += run_requests(fpm, scn, "after-idle", n)
+    second = pool_sidecars(leg)
+    leg.wait_delivered(scn, 2 * n, 2 * n * EVALS_PER_REQUEST)
+    for p in second:
+        os.kill(p, signal.SIGKILL)
+    wait_gone(second, 5)
+    answers += run_requests(fpm, scn, "after-kill", n)
+    third = pool_sidecars(leg)
+    check_answers(answers, effective_mode(mode), fpm.master, problems)
+    if len(first) != 1 or len(second) != 1 or len(third) != 1 or len({*first, *second, *third}) != 3:
+        problems.append("pool sidecars: first %s, after idle %s, after kill %s" % (first, second, third))
+    desc = check_listeners(leg, effective_mode(mode), fpm, problems)
+    log("  %s: pool sidecars %s -> idle exit -> %s -> SIGKILL -> %s; listener: %s"
+        % (scn, first, second, third, desc))
+    pids = {fpm.master} | set(fpm.workers())
+    fpm.stop()
+    traces, evals = check_delivery(leg, scn, {"first": n, "after-idle": n, "after-kill": n},
+                                   3 * n * EVALS_PER_REQUEST, problems)
+    leg.stop_sidecars()
+    check_zombies(pids | {os.getpid()}, problems)
+    leg.record(mode, "sidecar gone", 3 * n, traces, 3 * n * EVALS_PER_REQUEST, evals, problems, scn=scn)
+
+
 def lifecycle_reload(leg, mode):
     scn = "%s-reload" % mode
     problems = []
@@ -712,7 +775,8 @@ def main():
     ap.add_argument("--src", required=True, help="source tree (tests/intake)")
     ap.add_argument("--version", required=True, help="sidecar version (endpoint names)")
     ap.add_argument("--modes", default="thread,subprocess,auto")
-    ap.add_argument("--lifecycles", default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback")
+    ap.add_argument("--lifecycles",
+                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
@@ -728,11 +792,13 @@ def main():
         ("cli", lambda m: lifecycle_cli_fork(leg, m)),
         ("killswitch", lambda m: lifecycle_kill_switch(leg, m)),
         ("fallback", lambda m: lifecycle_fallback(leg, m)),  # auto only
+        ("sidecargone", lambda m: lifecycle_sidecar_gone(leg, m)),  # not thread
     ]
     try:
         for mode in args.modes.split(","):
             for name, fn in lifecycles:
-                if name not in args.lifecycles.split(",") or (name == "fallback" and mode != "auto"):
+                if (name not in args.lifecycles.split(",") or (name == "fallback" and mode != "auto")
+                        or (name == "sidecargone" and mode == "thread")):
                     continue
                 log("== %s / %s" % (mode, name))
                 try:
