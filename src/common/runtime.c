@@ -14,6 +14,9 @@
 #define DEFAULT_RSS_CAP "536870912" /* 512 MiB, subprocess watchdog */
 /* Connections a new listener queues before it accepts (SOMAXCONN caps it). */
 #define LISTEN_BACKLOG 1024
+/* Between failed starts of a sidecar (runtime.h, next_spawn_ns). */
+#define SPAWN_BACKOFF_MIN_MS 500
+#define SPAWN_BACKOFF_MAX_MS 30000
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -93,11 +96,18 @@ static int spawn_sidecar(sc_runtime_t *rt, const char *endpoint)
     sc_plat_close_raw(fd);
     if (rc != 0) {
         rt->spawn_failures++;
+        rt->spawn_backoff_ms = rt->spawn_backoff_ms == 0 ? SPAWN_BACKOFF_MIN_MS
+                               : rt->spawn_backoff_ms * 2 > SPAWN_BACKOFF_MAX_MS
+                                   ? SPAWN_BACKOFF_MAX_MS
+                                   : rt->spawn_backoff_ms * 2;
+        rt->next_spawn_ns =
+            uv_hrtime() + (uint64_t)rt->spawn_backoff_ms * 1000000u;
         SC_LOG_LIMITED(SC_LOG_WARN, "cannot start %s: %s", rt->sidecar_path,
                        uv_strerror(rc));
         return rc;
     }
     rt->spawns++;
+    rt->spawn_backoff_ms = 0;
     rt->sidecar_pid = pid;
     sc_log(SC_LOG_INFO, "started sidecar pid %u on %s", (unsigned)pid,
            endpoint);
@@ -273,7 +283,8 @@ bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint, size_t size)
          * name is always this process's own user's (sc_runtime_refresh_
          * identity), so whoever finds it gone may start it. With another
          * user squatting the name the bind fails and nothing is sent. */
-        retry = err != UV_EACCES && spawn_sidecar(rt, ep) == 0;
+        retry = err != UV_EACCES && uv_hrtime() >= rt->next_spawn_ns &&
+                spawn_sidecar(rt, ep) == 0;
     } else if (sc_runtime_listener_here(rt)) {
         /* Our own listener is unreachable only when its thread failed to
          * start after we bound the name: reclaim it and try once more. */

@@ -29,6 +29,11 @@ typedef struct sc_runtime {
     uint32_t listener_pid; /* the process that owns `listener` */
     uint32_t sidecar_pid;
     uint64_t spawns, spawn_failures, promotions;
+    /* After a failed start (binary missing, exec denied), none is tried
+     * again before this time (uv_hrtime): a start costs two forks, and the
+     * request path must not pay them on every call. */
+    uint64_t next_spawn_ns;
+    uint32_t spawn_backoff_ms;
     bool shutting_down; /* no sidecar is started any more */
 } sc_runtime_t;
 
@@ -48,16 +53,14 @@ void sc_runtime_choose_mode(sc_runtime_t *rt, char *endpoint, size_t size);
  * join a promoted parent, or promote this orphan). Returns true when worth
  * retrying now, with the endpoint to use in `endpoint`. Takes rt->lock;
  * the caller holds no client lock. */
-bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint,
-                        size_t size);
+bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint, size_t size);
 
 /* After a fork the child may have changed user (FPM's workers setuid()
  * after the fork): a subprocess sidecar is per user, so its name follows
  * the process's current identity. Returns true with the new endpoint when
  * it changed. Thread mode keeps the master's endpoint; the identity is
  * kept for names this process may bind later (promotion). Takes rt->lock. */
-bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint,
-                                 size_t size);
+bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint, size_t size);
 
 /* Fork handling (process.c's handlers call these with rt->lock held).
  * Before fork(): a master that follows the forker moves its listener here

@@ -718,8 +718,8 @@ static int master_killed_election(void)
  * (the master is gone), keep working, and nobody hangs. */
 static int host_master_killed(void)
 {
-    int report[2];
-    CHECK(pipe(report) == 0);
+    int report[2], phase1[2];
+    CHECK(pipe(report) == 0 && pipe(phase1) == 0);
     pid_t master = fork();
     if (master == 0) {
         sc_config_t cfg;
@@ -729,6 +729,9 @@ static int host_master_killed(void)
         for (int w = 0; w < 3; w++) {
             if (fork() == 0) {
                 int bad = send_and_flush(100, 0);
+                if (write(phase1[1], "1", 1) != 1) {
+                    _exit(1);
+                }
                 usleep(300000); /* the master is killed meanwhile */
                 uint64_t t0 = uv_hrtime();
                 bad |= send_and_flush_eventually(100, 1000, 10000);
@@ -752,7 +755,13 @@ static int host_master_killed(void)
         _exit(0);
     }
     close(report[1]);
-    usleep(150000);
+    /* Once every worker's first barrier was answered: a master killed in
+     * the middle of a round trip is another test (master_killed_election
+     * counts what such a kill loses). */
+    char one;
+    for (int w = 0; w < 3; w++) {
+        CHECK(read(phase1[0], &one, 1) == 1);
+    }
     kill(master, SIGKILL);
     CHECK(wait_child(master) == 128 + SIGKILL);
     char buf[2048];
