@@ -205,14 +205,31 @@ int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg);
 int sc_plat_atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
 
-/* How thread-mode processes find their master (docs/runtime.md). False (POSIX):
- * workers are forked from the master and know it by the pid in the
- * endpoint name. True (Windows, no fork: IIS starts pool processes one by
- * one): all processes of an identity share one thread-mode endpoint and
- * elect the master, which is whoever listens there: sc_plat_listen fails
- * with UV_EADDRINUSE while another live process owns the name, and the
- * owner's death frees it for the next election. */
-bool sc_plat_thread_master_elected(void);
+/* ---- thread-mode master discovery (docs/runtime.md) -------------------------
+ *
+ * On every platform the master is whoever listens on the thread-mode name,
+ * and a process becomes master by claiming that name; what differs is
+ * which name, where it is claimed, and when a name may be contested. */
+
+/* The pid a master's thread-mode name is made of, for a master `self`.
+ * POSIX: `self` (workers are forked from it and inherit the name). Windows:
+ * 0, one name per identity ("-thread"): IIS starts pool processes one by
+ * one, none is forked from another, so they meet on a shared name. */
+uint32_t sc_plat_master_name_pid(uint32_t self);
+
+/* Starts claiming `name` for a listener thread of this process. POSIX binds
+ * and listens here and returns the socket in *handle, so that a request
+ * that promotes its process queues its actions at once. Windows returns
+ * -1: the listener thread claims the name itself by winning its election
+ * (a named mutex, which belongs to the thread that holds it).
+ * UV_EADDRINUSE: another live process holds the name, and is master. */
+int sc_plat_master_claim(const char *name, int backlog, int64_t *handle);
+
+/* The master `pid` (0: not known) does not answer: may this process
+ * contest its name? POSIX: only once that process is gone -- a live master
+ * keeps its role, its workers drop and count meanwhile. Windows: always;
+ * the election keeps a live owner. */
+bool sc_plat_master_contestable(uint32_t pid);
 
 /* ---- stop requests (the `sidecar run` daemon) ------------------------------
  */

@@ -253,8 +253,9 @@ int cli_endpoint_name(const cli_t *cli, uint32_t master_pid,
         .kind = dir ? SC_ENDPOINT_FILESYSTEM : sc_plat_default_endpoint_kind(),
         .version = version,
         .identity = identity,
-        .master_pid = master_pid,
-        .elected_thread = master_pid != 0 && sc_plat_thread_master_elected(),
+        .master_pid = master_pid != 0 ? sc_plat_master_name_pid(master_pid) : 0,
+        .elected_thread =
+            master_pid != 0 && sc_plat_master_name_pid(master_pid) == 0,
         .dir = dir ? cli->endpoint_dir : "/tmp/sidecar",
     };
     return sc_endpoint_name(out, size, &p);

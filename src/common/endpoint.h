@@ -15,7 +15,8 @@ typedef struct sc_endpoint_params {
     const char *version;  /* runtime version; only [A-Za-z0-9._] is kept */
     const char *identity; /* euid in decimal, or a Windows SID */
     uint32_t master_pid;  /* thread mode: the master's pid; 0: subprocess */
-    /* Thread mode where the master is elected (sc_plat_thread_master_elected):
+    /* Thread mode where pool processes meet on one name per identity
+     * (sc_plat_master_name_pid() == 0, Windows):
      * one name per identity, "-thread" in place of the master's pid. */
     bool elected_thread;
     const char *dir; /* filesystem kind: the private directory */

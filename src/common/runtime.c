@@ -20,19 +20,20 @@
 
 /* ---- names ------------------------------------------------------------- */
 
-/* master_pid 0: the subprocess name; otherwise thread mode, named after
- * the master where workers are forked from it, or the identity's shared
- * name where the master is elected (Windows). */
-static int endpoint_for(const sc_runtime_t *rt, uint32_t master_pid, char *out,
-                        size_t size)
+/* The subprocess name (thread false), or the thread-mode name of a master
+ * `self` (sc_plat_master_name_pid: its pid, or the identity's shared
+ * name). */
+static int endpoint_for(const sc_runtime_t *rt, bool thread, uint32_t self,
+                        char *out, size_t size)
 {
+    uint32_t pid = thread ? sc_plat_master_name_pid(self) : 0;
     sc_endpoint_params_t p = {
         .kind = rt->endpoint_dir[0] != '\0' ? SC_ENDPOINT_FILESYSTEM
                                             : sc_plat_default_endpoint_kind(),
         .version = SIDECAR_VERSION,
         .identity = rt->identity,
-        .master_pid = master_pid,
-        .elected_thread = master_pid != 0 && sc_plat_thread_master_elected(),
+        .master_pid = pid,
+        .elected_thread = thread && pid == 0,
         .dir = rt->endpoint_dir,
     };
     return sc_endpoint_name(out, size, &p);
@@ -165,10 +166,10 @@ static int ensure_sidecar(sc_runtime_t *rt, const char *endpoint, char *why,
 /* ---- thread mode ------------------------------------------------------------
  */
 
-/* Starts the listener thread in this process, which becomes the master of
- * its future children (or, where masters are elected, of every process of
- * this identity: UV_EADDRINUSE then means another process is master), and
- * writes its endpoint to `endpoint` (SC_ENDPOINT_MAX + 1 bytes). Called
+/* Claims the thread-mode name `name` (NULL: this process's own) and starts
+ * the listener thread there: this process becomes master of whoever uses
+ * the name. UV_EADDRINUSE: another live process holds it and is master.
+ * Writes the endpoint to `endpoint` (SC_ENDPOINT_MAX + 1 bytes). Called
  * with rt->lock held. */
 static int become_master_on(sc_runtime_t *rt, const char *name, const char *why,
                             char *endpoint)
@@ -179,7 +180,7 @@ static int become_master_on(sc_runtime_t *rt, const char *name, const char *why,
     if (name != NULL) {
         snprintf(ep, sizeof ep, "%s", name);
     } else {
-        rc = endpoint_for(rt, self, ep, sizeof ep);
+        rc = endpoint_for(rt, true, self, ep, sizeof ep);
     }
     if (rc != 0) {
         return rc;
@@ -190,26 +191,16 @@ static int become_master_on(sc_runtime_t *rt, const char *name, const char *why,
     o.server.access = rt->access;
     o.server.access.master_pid = self;
     o.server.mode = "thread";
-    if (!sc_plat_thread_master_elected()) {
-        /* Bind here, serve on the thread: a worker promoted in the middle
-         * of a request queues its actions on the socket at once instead of
-         * waiting milliseconds for the thread's loop and delivery to start.
-         * (An elected master must win its election first, on the thread
-         * that will hold it.) */
-        rc = sc_plat_bind_handoff(ep, LISTEN_BACKLOG, &o.listen_handle);
-        if (rc == UV_EADDRINUSE && name != NULL) {
-            return rc; /* another process listens there: the caller joins */
-        }
-        if (rc != 0) {
-            sc_log(SC_LOG_ERROR, "cannot listen on %s: %s", ep,
-                   uv_strerror(rc));
-            return rc;
-        }
+    /* Where the platform claims here, a worker promoted in the middle of a
+     * request queues its actions on the socket at once instead of waiting
+     * for the thread's loop and delivery to start. */
+    rc = sc_plat_master_claim(ep, LISTEN_BACKLOG, &o.listen_handle);
+    if (rc == 0) {
+        /* No idle exit and no watchdog: they would act on the host. */
+        rc = sc_listener_thread_start(&o, &rt->listener);
     }
-    /* No idle exit and no watchdog: they would act on the host process. */
-    rc = sc_listener_thread_start(&o, &rt->listener);
-    if (rc == UV_EADDRINUSE && sc_plat_thread_master_elected()) {
-        sc_log(SC_LOG_INFO, "another process is master on %s", ep);
+    if (rc == UV_EADDRINUSE) {
+        SC_LOG_LIMITED(SC_LOG_INFO, "another process is master on %s", ep);
         return rc;
     }
     if (rc != 0) {
@@ -248,7 +239,7 @@ static bool adopt_parent_master(sc_runtime_t *rt, char *endpoint)
 {
     uint32_t parent = sc_plat_getppid();
     char ep[SC_ENDPOINT_MAX + 1];
-    if (parent <= 1 || endpoint_for(rt, parent, ep, sizeof ep) != 0) {
+    if (parent <= 1 || endpoint_for(rt, true, parent, ep, sizeof ep) != 0) {
         return false;
     }
     sc_plat_conn_t *probe = NULL;
@@ -293,12 +284,7 @@ bool sc_runtime_recover(sc_runtime_t *rt, int err, char *endpoint, size_t size)
             rt->listener = NULL;
             retry = become_master(rt, "the listener thread failed", ep) == 0;
         }
-    } else if (sc_plat_thread_master_elected()) {
-        /* Whoever owns the shared name is master: an election decides, and
-         * a live master keeps it. Lost: connect to the winner. */
-        int rc = become_master(rt, "elected: no master was reachable", ep);
-        retry = rc == 0 || rc == UV_EADDRINUSE;
-    } else if (sc_plat_process_alive(rt->master_pid)) {
+    } else if (!sc_plat_master_contestable(rt->master_pid)) {
         /* The master lives but does not answer: never take over its role;
          * actions are dropped and counted meanwhile. */
         SC_LOG_LIMITED(SC_LOG_WARN, "master pid %u is alive but unreachable",
@@ -366,7 +352,8 @@ bool sc_runtime_refresh_identity(sc_runtime_t *rt, char *endpoint, size_t size)
         strcpy(rt->identity, now);
         char ep[SC_ENDPOINT_MAX + 1];
         if (rt->mode == SC_MODE_SUBPROCESS &&
-            endpoint_for(rt, 0, ep, sizeof ep) == 0 && strlen(ep) < size) {
+            endpoint_for(rt, false, 0, ep, sizeof ep) == 0 &&
+            strlen(ep) < size) {
             strcpy(endpoint, ep);
             changed = true;
         }
@@ -430,7 +417,7 @@ void sc_runtime_choose_mode(sc_runtime_t *rt, char *endpoint, size_t size)
     sc_connection_mode_t configured = rt->cfg.mode;
     uv_mutex_lock(&rt->lock);
     if (configured != SC_MODE_THREAD) {
-        endpoint_for(rt, 0, ep, sizeof ep);
+        endpoint_for(rt, false, 0, ep, sizeof ep);
         int rc = ensure_sidecar(rt, ep, why, sizeof why);
         if (rc == 0 || configured == SC_MODE_SUBPROCESS) {
             rt->mode = SC_MODE_SUBPROCESS;
@@ -445,11 +432,15 @@ void sc_runtime_choose_mode(sc_runtime_t *rt, char *endpoint, size_t size)
         rt->mode = SC_MODE_THREAD;
         snprintf(rt->reason, sizeof rt->reason, "configured: thread");
     }
-    if (rt->mode == SC_MODE_THREAD &&
-        become_master(rt, "it called sc_init", ep) != 0) {
-        endpoint_for(rt, rt->init_pid, ep, sizeof ep);
-        /* An elected master is another process, known from its answers. */
-        rt->master_pid = sc_plat_thread_master_elected() ? 0 : rt->init_pid;
+    int rc = rt->mode == SC_MODE_THREAD
+                 ? become_master(rt, "it called sc_init", ep)
+                 : 0;
+    if (rc != 0) {
+        endpoint_for(rt, true, rt->init_pid, ep, sizeof ep);
+        /* UV_EADDRINUSE: another process holds the name and is master,
+         * known from its answers; otherwise nobody listens on our own
+         * name, and a child that finds it so promotes itself. */
+        rt->master_pid = rc == UV_EADDRINUSE ? 0 : rt->init_pid;
     }
     uv_mutex_unlock(&rt->lock);
     copy_str(endpoint, size, ep);

@@ -19,10 +19,19 @@ sc_endpoint_kind_t sc_plat_default_endpoint_kind(void)
 #endif
 }
 
-/* Workers are forked from their master and inherit its pid. */
-bool sc_plat_thread_master_elected(void)
+uint32_t sc_plat_master_name_pid(uint32_t self)
 {
-    return false;
+    return self; /* workers are forked from their master: its pid */
+}
+
+int sc_plat_master_claim(const char *name, int backlog, int64_t *handle)
+{
+    return sc_plat_bind_handoff(name, backlog, handle);
+}
+
+bool sc_plat_master_contestable(uint32_t pid)
+{
+    return !sc_plat_process_alive(pid);
 }
 
 int sc_plat_identity(char *out, size_t size)

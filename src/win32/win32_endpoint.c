@@ -12,10 +12,24 @@ sc_endpoint_kind_t sc_plat_default_endpoint_kind(void)
     return SC_ENDPOINT_NAMED_PIPE;
 }
 
-/* No fork: IIS starts pool processes independently, they elect a master. */
-bool sc_plat_thread_master_elected(void)
+uint32_t sc_plat_master_name_pid(uint32_t self)
 {
-    return true;
+    (void)self; /* no fork: pool processes meet on the identity's name */
+    return 0;
+}
+
+int sc_plat_master_claim(const char *name, int backlog, int64_t *handle)
+{
+    (void)name;
+    (void)backlog;
+    *handle = -1; /* the listener thread wins the election itself */
+    return 0;
+}
+
+bool sc_plat_master_contestable(uint32_t pid)
+{
+    (void)pid;
+    return true; /* the election keeps a live owner */
 }
 
 int sc_plat_identity(char *out, size_t size)
