@@ -11,6 +11,7 @@
 #include "flageval.h"
 #include "flageval_wire.h"
 #include "frame.h"
+#include "fuzz_bounds.h"
 #include "msgpack.h"
 
 #include <stddef.h>
@@ -38,6 +39,7 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
     if (!sc_codec_decode(body, len, &env, NULL)) {
         return true;
     }
+    fuzz_check_bounds(sidecar_v1_Envelope_fields, &env, body, len);
     switch (env.which_action) {
     case sidecar_v1_Envelope_trace_payload_tag: {
         const sc_view_t m = env.action.trace_payload.msgpack;
