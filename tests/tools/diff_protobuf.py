@@ -17,6 +17,9 @@ strictnesses below (counted and printed):
   - split list: a repeated field's items in two occurrences of their
     parent message (protobuf merges; docs/wire.md);
   - malformed list item: one of the above inside a list item.
+The codec is more lenient in one way, also counted: nanopb reads varints
+of any length, so a tag longer than 5 bytes or a varint longer than 10
+(overlong encodings of valid values) is accepted where protobuf rejects it.
 Google's decoder reads a copy of proto/sidecar.proto in which `string` is
 `bytes`: the codec does not check UTF-8 by design (views of the frame; the
 JSON writer replaces bad bytes), and protobuf would reject such strings.
@@ -111,6 +114,59 @@ def value_str(field, value):
     return "i%d" % value
 
 
+def read_varint(data, pos):
+    """(value, length in bytes, next position), or None at the end."""
+    value = shift = 0
+    start = pos
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos - start, pos
+    return None
+
+
+def overlong(data, desc):
+    """Whether the message, read as nanopb would, holds a tag over 5 bytes
+    or a varint over 10 (into known sub-messages too)."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+    pos = 0
+    while pos < len(data):
+        tag = read_varint(data, pos)
+        if tag is None:
+            return False
+        key, n, pos = tag
+        if n > 5:
+            return True
+        wt, number = key & 7, key >> 3
+        if wt == 0:
+            v = read_varint(data, pos)
+            if v is None:
+                return False
+            if v[1] > 10:
+                return True
+            pos = v[2]
+        elif wt in (1, 5):
+            pos += 8 if wt == 1 else 4
+        elif wt == 2:
+            v = read_varint(data, pos)
+            if v is None:
+                return False
+            if v[1] > 10:
+                return True
+            length, _, pos = v
+            field = desc.fields_by_number.get(number)
+            if field is not None and field.type == F.TYPE_MESSAGE and \
+                    overlong(data[pos:pos + length], field.message_type):
+                return True
+            pos += length
+        else:
+            return False
+    return False
+
+
 def mutate(rng, data):
     b = bytearray(data)
     for _ in range(1 + rng.randrange(4)):
@@ -173,6 +229,7 @@ def main():
 
     counts = {"agree accept": 0, "agree reject": 0}  # then known ones
     counts.update({k: 0 for k in KNOWN})
+    counts["overlong varint"] = 0  # the codec lenient
     failures = []
     for data, line in zip(inputs, out):
         ours_ok = line.startswith("A ")
@@ -196,6 +253,8 @@ def main():
                 counts[known[0]] += 1
             else:
                 failures.append(("only protobuf accepts", data, line, theirs))
+        elif overlong(data, pb.Envelope.DESCRIPTOR):
+            counts["overlong varint"] += 1
         else:
             failures.append(("only the codec accepts", data, line, None))
 
