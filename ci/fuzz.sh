@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(frames actions msgpack agent_info agent_url settings)
+targets=(frames actions msgpack agent_info agent_url settings shared_state)
 build=build/fuzz
 
 usage() {

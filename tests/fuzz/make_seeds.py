@@ -95,6 +95,11 @@ def main():
     ]
     for i, s in enumerate(settings):
         write(out, "settings", "settings%d" % i, b"\x00".join(s))
+    # shared_state: the record's head (pid, flags, updated_ms, info_len,
+    # rates_len) and the start of `info`, as the sidecar publishes them.
+    head = struct.pack("<IIqII", 4242, 3, 1700000000000, len(info), 19)
+    write(out, "shared_state", "healthy", head + info + bytes(64))
+    write(out, "shared_state", "empty", struct.pack("<IIqII", 1, 1, 0, 0, 0))
 
 
 if __name__ == "__main__":
