@@ -7,7 +7,8 @@
  * and well-behaved clients are served throughout, with exact counts.
  *
  * Usage: test_transport_limits              (the tests)
- *        test_transport_limits ping ENDPOINT (a child: one ping, exit 0) */
+ *        test_transport_limits ping ENDPOINT (a child: one ping, exit 0)
+ *        test_transport_limits host DIR      (a thread-mode host) */
 #include "codec.h"
 #include "frame.h"
 #include "harness.h"
@@ -21,16 +22,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <uv.h>
 
 #define MAX_FRAME         (1024u * 1024u) /* --max-frame: budget 16 MiB */
 #define HOLDERS           48              /* peers holding a partial frame */
-#define FRAME_TIMEOUT_MS  10000           /* the server's default */
-#define PER_PROCESS_LIMIT 64              /* the server's default */
+#define DEFAULT_MAX_FRAME (4u * 1024u * 1024u) /* thread mode: budget 64 MiB   \
+                                                */
+#define THREAD_HOLDERS    20
+#define FRAME_TIMEOUT_MS  10000 /* the server's default */
+#define PER_PROCESS_LIMIT 64    /* the server's default */
 
-static char endpoint[128];
-static int sidecar_pid;
+static char endpoint[300];
+static int sidecar_pid; /* the subprocess sidecar */
+static int server_pid;  /* who answers on `endpoint` now */
 static const char *self;
 
 static sc_plat_conn_t *raw_connect(void)
@@ -138,7 +145,7 @@ static void assert_ping(void)
     sc_client_t *c = sc_client_new(&o);
     sc_ping_result_t r;
     assert_int_equal(sc_client_ping(c, 2000, &r), 0);
-    assert_int_equal(r.server_pid, (uint32_t)sidecar_pid);
+    assert_int_equal(r.server_pid, (uint32_t)server_pid);
     sc_client_free(c);
 }
 
@@ -184,24 +191,26 @@ static void good_frames(sc_buf_t *out, size_t pad, bool hello)
 
 /* ---- the reassembly budget and the frame timeout ------------------------ */
 
-static void budget_bounds_partial_frames(void **state)
+/* `holders` peers each hold an unfinished frame of `max_frame` bytes (more
+ * than the budget in all), and one trickles a frame, while good clients
+ * send: see the checks below. */
+static void budget_test(size_t max_frame, int holders_n)
 {
-    (void)state;
     uint64_t budget = stat_of("budget_bytes");
     uint64_t rss_before = stat_of("rss_bytes");
     uint64_t traces_before = stat_of("trace");
     uint64_t stalled_before = stat_of("stalled_frames_closed");
 
-    /* HOLDERS peers each announce a frame of MAX_FRAME bytes and send all
-     * of it but 64 KiB, then nothing: 45 MiB asked for. */
-    size_t body = MAX_FRAME, partial = MAX_FRAME - 64 * 1024;
+    /* Each announces a frame of max_frame bytes and sends all of it but
+     * 64 KiB, then nothing. */
+    size_t body = max_frame, partial = max_frame - 64 * 1024;
     uint8_t *frame = malloc(SC_FRAME_HEADER_SIZE + partial);
     assert_non_null(frame);
     sc_frame_put_len(frame, (uint32_t)body);
     memset(frame + SC_FRAME_HEADER_SIZE, 0x0a, partial);
     sc_plat_conn_t *holders[HOLDERS];
     size_t sent[HOLDERS];
-    for (int i = 0; i < HOLDERS; i++) {
+    for (int i = 0; i < holders_n; i++) {
         holders[i] = raw_connect();
         sent[i] = send_some(holders[i], frame, SC_FRAME_HEADER_SIZE + partial);
     }
@@ -214,7 +223,7 @@ static void budget_bounds_partial_frames(void **state)
     /* Until the socket buffers are as full as the server lets them be. */
     uint64_t slow_sent = 0;
     for (int round = 0; round < 15; round++) {
-        for (int i = 0; i < HOLDERS; i++) {
+        for (int i = 0; i < holders_n; i++) {
             sent[i] += send_some(holders[i], frame + sent[i],
                                  SC_FRAME_HEADER_SIZE + partial - sent[i]);
         }
@@ -232,7 +241,7 @@ static void budget_bounds_partial_frames(void **state)
     assert_true(peak <= budget);
     assert_true(stat_of("waits") > 0);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    /* Without a budget the holders would take 45 MiB more. (Sanitizer
+    /* Without a budget the holders would take more. (Sanitizer
      * runtimes keep freed memory: their RSS says nothing here.) */
     assert_true(rss < rss_before + budget + 8u * 1024 * 1024);
 #endif
@@ -259,7 +268,7 @@ static void budget_bounds_partial_frames(void **state)
     sc_buf_free(&good);
 
     /* Every holder and the slow peer were closed with an error reply. */
-    for (int i = 0; i < HOLDERS; i++) {
+    for (int i = 0; i < holders_n; i++) {
         assert_closed_with(holders[i], sidecar_v1_ErrorReply_CODE_UNSPECIFIED);
         sc_plat_conn_close(holders[i]);
     }
@@ -267,10 +276,86 @@ static void budget_bounds_partial_frames(void **state)
     sc_plat_conn_close(slow);
     free(frame);
     assert_int_equal(stat_of("stalled_frames_closed") - stalled_before,
-                     HOLDERS + 1);
+                     (uint64_t)holders_n + 1);
     assert_int_equal(stat_of("trace") - traces_before, 1);
     /* All given back but the read chunk of the stats request itself. */
     assert_true(stat_of("held_bytes") <= SC_FRAME_READ_CHUNK);
+}
+
+static void budget_bounds_partial_frames(void **state)
+{
+    (void)state;
+    budget_test(MAX_FRAME, HOLDERS); /* 45 MiB asked, budget 16 MiB */
+}
+
+/* The same with the listener thread of a host in thread mode (its default
+ * limits: 4 MiB frames, budget 64 MiB; 75 MiB asked). */
+static void budget_in_thread_mode(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sidecar-limits-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int to_host[2], from_host[2];
+    assert_int_equal(pipe(to_host), 0);
+    assert_int_equal(pipe(from_host), 0);
+    pid_t host = fork();
+    if (host == 0) {
+        dup2(to_host[0], 0);
+        dup2(from_host[1], 1);
+        close(to_host[1]);
+        close(from_host[0]);
+        execl(self, self, "host", dir, (char *)NULL);
+        _exit(127);
+    }
+    close(to_host[0]);
+    close(from_host[1]);
+    char line[400] = {0};
+    size_t n = 0;
+    while (n < sizeof line - 1 && read(from_host[0], line + n, 1) == 1 &&
+           line[n] != '\n') {
+        n++;
+    }
+    line[n] = '\0';
+    char saved[sizeof endpoint];
+    memcpy(saved, endpoint, sizeof saved);
+    int pid = 0;
+    assert_int_equal(sscanf(line, "%d %299s", &pid, endpoint), 2);
+    server_pid = pid;
+    budget_test(DEFAULT_MAX_FRAME, THREAD_HOLDERS);
+    close(to_host[1]); /* the host shuts down */
+    int status = 0;
+    assert_int_equal(waitpid(host, &status, 0), host);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(from_host[0]);
+    memcpy(endpoint, saved, sizeof saved);
+    server_pid = sidecar_pid;
+    rmdir(dir);
+}
+
+/* A host process in thread mode: runs the listener, prints "PID
+ * ENDPOINT", and shuts down when its stdin closes. */
+static int run_host(const char *dir)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    cfg.mode = SC_MODE_THREAD;
+    cfg.endpoint_dir = dir;
+    cfg.sidecar_path = th_sidecar_bin();
+    if (sc_init(&cfg) != 0 || sc_flush_sync(5000) != 0) {
+        return 1;
+    }
+    sc_runtime_info_t info;
+    sc_runtime_info(&info);
+    if (!info.listener_here) {
+        return 1;
+    }
+    printf("%u %s\n", info.master_pid, info.endpoint);
+    fflush(stdout);
+    char b;
+    while (read(0, &b, 1) > 0) {
+    }
+    sc_shutdown();
+    return 0;
 }
 
 /* ---- hostile frames of issue #17 ---------------------------------------- */
@@ -375,6 +460,7 @@ static int setup(void **state)
     snprintf(max_frame, sizeof max_frame, "%u", MAX_FRAME);
     const char *extra[] = {"--max-frame", max_frame, NULL};
     sidecar_pid = th_sidecar_start(endpoint, extra);
+    server_pid = sidecar_pid;
     return sidecar_pid != 0 ? 0 : -1;
 }
 
@@ -387,6 +473,9 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     self = argv[0];
+    if (argc == 3 && strcmp(argv[1], "host") == 0) {
+        return run_host(argv[2]);
+    }
     if (argc >= 3 && strcmp(argv[1], "ping") == 0) {
         snprintf(endpoint, sizeof endpoint, "%s", argv[2]);
         sc_client_options_t o = {.endpoint = endpoint};
@@ -401,6 +490,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(trace_without_hello),
         cmocka_unit_test(one_process_cannot_take_all),
         cmocka_unit_test(budget_bounds_partial_frames),
+        cmocka_unit_test(budget_in_thread_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
