@@ -390,8 +390,9 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
         "\"connections\":{\"active\":%llu,\"accepted\":%llu,"
         "\"rejected\":%llu,\"refused\":%llu,\"refused_per_process\":%llu,"
         "\"refused_per_user\":%llu,\"stuck_readers_closed\":%llu},"
-        "\"reassembly\":{\"held_bytes\":%llu,\"peak_bytes\":%llu,\"budget_bytes\":%zu,"
-        "\"waits\":%llu,\"stalled_frames_closed\":%llu},"
+        "\"reassembly\":{\"held_bytes\":%llu,\"peak_bytes\":%llu,"
+        "\"budget_bytes\":%zu,\"waits\":%llu,"
+        "\"stalled_frames_closed\":%llu},"
         "\"frames_in\":%llu,\"bytes_in\":%llu,\"oversized_frames\":%llu,"
         "\"decode_errors\":%llu,\"unknown_actions\":%llu,"
         "\"invalid_actions\":%llu,\"actions\":{",

@@ -27,10 +27,11 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#define MAX_FRAME         (1024u * 1024u) /* --max-frame: budget 16 MiB */
-#define HOLDERS           48              /* peers holding a partial frame */
-#define DEFAULT_MAX_FRAME (4u * 1024u * 1024u) /* thread mode: budget 64 MiB   \
-                                                */
+#define MAX_FRAME (1024u * 1024u) /* --max-frame: budget 16 MiB */
+#define HOLDERS   48              /* peers holding a partial frame */
+#define DEFAULT_MAX_FRAME                                                      \
+    (4u * 1024u * 1024u) /* thread mode: budget 64 MiB                         \
+                          */
 #define THREAD_HOLDERS    20
 #define FRAME_TIMEOUT_MS  10000 /* the server's default */
 #define PER_PROCESS_LIMIT 64    /* the server's default */
