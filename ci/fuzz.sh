@@ -4,9 +4,10 @@
 #   ci/fuzz.sh TARGET MINUTES   a long local run of one target. New inputs
 #                               that add coverage are merged into its seed
 #                               corpus, tests/fuzz/corpus/TARGET.
-#   ci/fuzz.sh --ci [SECONDS]   every target: its corpus and regression
-#                               inputs, then SECONDS (default 60) of new
-#                               exploration each. Used by ci/test.sh.
+#   ci/fuzz.sh --ci [SECONDS]   every target (one per core at a time): its
+#                               corpus and regression inputs, then SECONDS
+#                               (default 60) of new exploration each. Used
+#                               by ci/test.sh.
 #   ci/fuzz.sh --list           the targets.
 #
 # Any crash, leak, timeout or sanitizer report fails the run; the input is
@@ -19,7 +20,7 @@ targets=(frames actions msgpack agent_info agent_url settings shared_state)
 build=build/fuzz
 
 usage() {
-  sed -n '2,14p' "$0" >&2
+  sed -n '2,15p' "$0" >&2
   exit 2
 }
 
@@ -49,6 +50,7 @@ run() {
   local regress=tests/fuzz/regressions/$t work=$build/corpus/$t
   local artifacts=$build/artifacts/$t/
   mkdir -p "$work" "$artifacts" "$regress"
+  rm -f "$artifacts"* # findings of an earlier run are in $regress already
   local flags=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$artifacts"
                -print_final_stats=1)
   if [[ -f tests/fuzz/dict/$t.dict ]]; then
@@ -83,9 +85,27 @@ case "${1:-}" in
 --ci)
   seconds=${2:-60}
   configure
+  # Targets run side by side, one per core (SIDECAR_FUZZ_JOBS), each with
+  # its log printed when it ends: 7 targets take 4 x 60 s on 2 cores.
+  jobs=${SIDECAR_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+  mkdir -p "$build/logs"
   failed=()
-  for t in "${targets[@]}"; do
-    run "$t" "$seconds" || failed+=("$t")
+  for ((i = 0; i < ${#targets[@]}; i += jobs)); do
+    batch=("${targets[@]:i:jobs}")
+    pids=()
+    for t in "${batch[@]}"; do
+      run "$t" "$seconds" >"$build/logs/$t.log" 2>&1 &
+      pids+=($!)
+    done
+    for k in "${!batch[@]}"; do
+      t=${batch[$k]}
+      if wait "${pids[$k]}"; then
+        grep -E '^== |stat::number_of_executed_units' "$build/logs/$t.log"
+      else
+        failed+=("$t")
+        tail -n 60 "$build/logs/$t.log"
+      fi
+    done
   done
   if [[ ${#failed[@]} -gt 0 ]]; then
     echo "ci/fuzz.sh: FAILED: ${failed[*]}" >&2
