@@ -9,7 +9,7 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libcmocka-dev
   nanopb libnanopb-dev python3 python3-protobuf python3-msgpack
   protobuf-compiler
-  clang libclang-rt-14-dev gdb
+  clang clang-14 libclang-rt-14-dev gdb
   "$@"
 )
 

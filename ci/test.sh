@@ -44,6 +44,11 @@ fi
 echo "== release build =="
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
+# Every fuzz target (tests/fuzz) under libFuzzer + ASan + UBSan: its corpus,
+# then 60 s of new exploration each, one per core at a time (about 5 min on
+# 2 cores, build included); a finding fails.
+echo "== fuzzing (ci/fuzz.sh) =="
+bash ci/fuzz.sh --ci 60
 # The PHP-FPM leg first, verbose, so that its table (requests vs traces and
 # evaluations received, per mode and lifecycle) is in the output...
 ctest --preset release --timeout 900 -L fpm --verbose

@@ -36,14 +36,72 @@ static bool encode_view(pb_ostream_t *out, const pb_field_iter_t *field)
            pb_encode_string(out, v->ptr, v->len);
 }
 
+/* ---- decoding: every view and list lies inside its own field ----------
+ *
+ * Decoding reads through a stream of our own (frame_stream), never through
+ * pb_istream_from_buffer: its state is the frame's bounds and the read
+ * position, shared by every substream nanopb derives from it. nanopb hands a
+ * field callback such a substream, covering exactly the field's bytes, only
+ * when the field is length-delimited; for any other wire type it hands a
+ * stream over a copy on its own stack. The callbacks below therefore accept
+ * nothing but a frame_stream (anything else is a wrong wire type for a
+ * string, bytes or repeated message field: a decode error), and take a
+ * view's or an item's bounds from it: the bytes of that field in the frame,
+ * by construction. */
+
+typedef struct frame_src {
+    const uint8_t *pos; /* next byte nanopb will read */
+    const uint8_t *end; /* end of the bytes being decoded */
+} frame_src_t;
+
+static bool frame_read(pb_istream_t *in, pb_byte_t *buf, size_t count)
+{
+    frame_src_t *src = in->state;
+    if (count > (size_t)(src->end - src->pos)) {
+        return false; /* nanopb bounds reads by bytes_left; never reached */
+    }
+    memcpy(buf, src->pos, count);
+    src->pos += count;
+    return true;
+}
+
+static pb_istream_t frame_stream(frame_src_t *src, const uint8_t *p, size_t len)
+{
+    src->pos = p;
+    src->end = p + len;
+    pb_istream_t in = {.callback = frame_read, .state = src, .bytes_left = len};
+    return in;
+}
+
+/* The bytes of the field a callback was handed, consumed; false when the
+ * stream is not one of ours (the field had the wrong wire type). */
+static bool take_field(pb_istream_t *in, const uint8_t **p, size_t *len)
+{
+    if (in->callback != frame_read) {
+        return false;
+    }
+    frame_src_t *src = in->state;
+    if (in->bytes_left > (size_t)(src->end - src->pos)) {
+        return false; /* nanopb never makes such a substream */
+    }
+    *p = src->pos;
+    *len = in->bytes_left;
+    src->pos += in->bytes_left;
+    in->bytes_left = 0;
+    return true;
+}
+
 static bool decode_view(pb_istream_t *in, const pb_field_iter_t *field)
 {
     sc_view_t *v = field->pData;
-    /* Decoding always reads from a memory buffer (sc_codec_decode), where a
-     * stream's state is its current read position. */
-    v->ptr = in->state;
-    v->len = in->bytes_left;
-    return pb_read(in, NULL, in->bytes_left);
+    const uint8_t *p;
+    size_t len;
+    if (!take_field(in, &p, &len)) {
+        PB_RETURN_ERROR(in, "wrong wire type for a string or bytes field");
+    }
+    v->ptr = p;
+    v->len = len;
+    return true;
 }
 
 static bool encode_list(pb_ostream_t *out, const pb_field_iter_t *field)
@@ -73,29 +131,81 @@ union list_item {
     sidecar_v1_Exposure exposure;
 };
 
+/* Finds the next item of field `tag` in [from, limit): the fields of one
+ * message, where other fields may lie between items when the sender
+ * interleaved them. 1 with the item's payload, 0 when there is none before
+ * `limit`, -1 when the bytes are not well-formed fields or the field comes
+ * with another wire type. Reads nothing outside [from, limit). */
+static int find_item(const uint8_t *from, const uint8_t *limit, uint32_t tag,
+                     const uint8_t **payload, size_t *len)
+{
+    pb_istream_t in = pb_istream_from_buffer(from, (size_t)(limit - from));
+    while (in.bytes_left > 0) {
+        pb_wire_type_t wt;
+        uint32_t t;
+        bool eof;
+        if (!pb_decode_tag(&in, &wt, &t, &eof)) {
+            return -1;
+        }
+        if (t == tag) {
+            uint32_t n;
+            if (wt != PB_WT_STRING || !pb_decode_varint32(&in, &n) ||
+                n > in.bytes_left) {
+                return -1;
+            }
+            *payload = limit - in.bytes_left;
+            *len = n;
+            return 1;
+        }
+        if (!pb_skip_field(&in, wt)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One item of a repeated message field. The list records where its items
+ * lie (first item, end of the last one) so that sc_list_next() can walk
+ * them later without a copy. Each item is decoded here once, so that a
+ * successful sc_codec_decode() means every item, nested lists included, is
+ * well formed; and each item after the first must be exactly the one that
+ * find_item() finds after the previous one, so that sc_list_next(), which
+ * walks with find_item() from item to item, returns exactly the items
+ * checked here, all inside the message that holds them. (Items split
+ * across two occurrences of their parent message, which protobuf would
+ * merge, fail that check and are rejected.) */
 static bool decode_list(pb_istream_t *in, const pb_field_iter_t *field)
 {
     sc_list_t *l = field->pData;
-    const uint8_t *start = in->state;
-    size_t len = in->bytes_left;
-    /* Decode the item once here so that a successful sc_codec_decode()
-     * means the whole message, nested items included, is well formed and
-     * sc_list_next() cannot fail on it later, half way through a batch. */
+    const uint8_t *start;
+    size_t len;
+    if (list_item_size(field->submsg_desc) == 0 ||
+        !take_field(in, &start, &len)) {
+        PB_RETURN_ERROR(in, "wrong wire type for a repeated message field");
+    }
     union list_item scratch;
     memset(&scratch, 0, sizeof scratch);
-    pb_istream_t item = pb_istream_from_buffer(start, len);
-    if (list_item_size(field->submsg_desc) == 0 ||
-        !pb_decode(&item, field->submsg_desc, &scratch)) {
+    frame_src_t src;
+    pb_istream_t item = frame_stream(&src, start, len);
+    if (!pb_decode(&item, field->submsg_desc, &scratch)) {
         PB_RETURN_ERROR(in, "malformed list item");
     }
     if (l->count == 0) {
         l->first = start;
         l->first_len = len;
         l->tag = field->tag;
+    } else {
+        const uint8_t *found = NULL;
+        size_t found_len = 0;
+        if (l->tag != field->tag || l->end == NULL || l->end > start ||
+            find_item(l->end, start + len, l->tag, &found, &found_len) != 1 ||
+            found != start || found_len != len) {
+            PB_RETURN_ERROR(in, "list items outside one message");
+        }
     }
     l->count++;
     l->end = start + len;
-    return pb_read(in, NULL, len);
+    return true;
 }
 
 bool sc_codec_field_cb(pb_istream_t *in, pb_ostream_t *out,
@@ -148,10 +258,17 @@ bool sc_codec_decode(const uint8_t *msg, size_t len, sidecar_v1_Envelope *env,
                      const char **error)
 {
     memset(env, 0, sizeof *env);
-    pb_istream_t in = pb_istream_from_buffer(msg, len);
+    frame_src_t src;
+    pb_istream_t in = frame_stream(&src, msg, len);
     bool ok = pb_decode(&in, sidecar_v1_Envelope_fields, env);
     if (error != NULL) {
-        *error = ok ? NULL : PB_GET_ERROR(&in);
+        /* nanopb drops the message a callback sets on the stack copy it
+         * makes for a field that is not length-delimited (take_field()
+         * refuses those); that is its only failure without a message. */
+        *error = ok ? NULL
+                 : in.errmsg != NULL
+                     ? in.errmsg
+                     : "wrong wire type for a string, bytes or repeated field";
     }
     return ok;
 }
@@ -163,56 +280,23 @@ void sc_list_iter_init(sc_list_iter_t *it, const sc_list_t *list)
     it->index = 0;
 }
 
-/* Finds the payload of the next item after it->pos: the span between the
- * first and last item may hold other fields when the sender interleaved
- * them, so items are picked out by their field number. */
-static int next_payload(sc_list_iter_t *it, const uint8_t **payload,
-                        size_t *len)
-{
-    const sc_list_t *l = it->list;
-    if (it->pos == NULL) {
-        *payload = l->first;
-        *len = l->first_len;
-        return 1;
-    }
-    pb_istream_t in =
-        pb_istream_from_buffer(it->pos, (size_t)(l->end - it->pos));
-    while (in.bytes_left > 0) {
-        pb_wire_type_t wt;
-        uint32_t tag;
-        bool eof;
-        if (!pb_decode_tag(&in, &wt, &tag, &eof)) {
-            return -1;
-        }
-        if (tag == l->tag && wt == PB_WT_STRING) {
-            uint32_t n;
-            if (!pb_decode_varint32(&in, &n) || n > in.bytes_left) {
-                return -1;
-            }
-            *payload = in.state;
-            *len = n;
-            return 1;
-        }
-        if (!pb_skip_field(&in, wt)) {
-            return -1;
-        }
-    }
-    return -1; /* fewer items than counted */
-}
-
 int sc_list_next(sc_list_iter_t *it, const pb_msgdesc_t *type, void *item,
                  size_t item_size)
 {
-    if (it->index >= it->list->count) {
+    const sc_list_t *l = it->list;
+    if (it->index >= l->count) {
         return 0;
     }
-    const uint8_t *payload = NULL;
-    size_t len = 0;
-    if (next_payload(it, &payload, &len) != 1) {
+    const uint8_t *payload = l->first;
+    size_t len = l->first_len;
+    /* decode_list() checked that this walk finds exactly its items. */
+    if (it->pos != NULL &&
+        find_item(it->pos, l->end, l->tag, &payload, &len) != 1) {
         return -1;
     }
     memset(item, 0, item_size);
-    pb_istream_t in = pb_istream_from_buffer(payload, len);
+    frame_src_t src;
+    pb_istream_t in = frame_stream(&src, payload, len);
     if (!pb_decode(&in, type, item)) {
         return -1;
     }

@@ -26,7 +26,14 @@ bool sc_codec_append_frame(sc_buf_t *out, const sidecar_v1_Envelope *env);
 
 /* Decodes one message. `env` is overwritten; its views point into `msg`.
  * Unknown fields are skipped. Returns false on malformed input, with a
- * static description in `*error` when error != NULL. */
+ * static description in `*error` when error != NULL.
+ *
+ * On success every view, and every item of every list (nested lists
+ * included), lies inside the bytes of its own field in `msg`, and every list
+ * item is well formed, so sc_list_next() yields exactly `count` items. A
+ * string, bytes or repeated message field with any wire type but
+ * length-delimited is malformed, and so are list items split across two
+ * occurrences of their parent message (which protobuf would merge). */
 bool sc_codec_decode(const uint8_t *msg, size_t len, sidecar_v1_Envelope *env,
                      const char **error);
 
@@ -41,7 +48,7 @@ void sc_list_iter_init(sc_list_iter_t *it, const sc_list_t *list);
 
 /* Decodes the next item of type `type` into `item` (which is zeroed first;
  * `item_size` is its size). Returns 1 with an item, 0 at the end, -1 when the
- * item is malformed. */
+ * item is malformed (never for a list sc_codec_decode() accepted). */
 int sc_list_next(sc_list_iter_t *it, const pb_msgdesc_t *type, void *item,
                  size_t item_size);
 

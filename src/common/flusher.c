@@ -555,7 +555,8 @@ static bool meta_equal(const batch_t *b, const sc_view_t *values)
 {
     for (int i = 0; i < 3; i++) {
         if (strlen(b->meta[i]) != values[i].len ||
-            memcmp(b->meta[i], values[i].ptr, values[i].len) != 0) {
+            (values[i].len > 0 &&
+             memcmp(b->meta[i], values[i].ptr, values[i].len) != 0)) {
             return false;
         }
     }

@@ -2,15 +2,14 @@
 
 #include "codec.h"
 
+#include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_READ_CHUNK (64u * 1024u)
 
 void sc_frame_reader_init(sc_frame_reader_t *r, size_t max_frame)
 {
     r->buf = (sc_buf_t){0};
     r->max_frame = max_frame;
-    r->read_chunk = DEFAULT_READ_CHUNK;
+    r->read_chunk = SC_FRAME_READ_CHUNK;
     r->too_large = 0;
 }
 
@@ -19,20 +18,44 @@ void sc_frame_reader_free(sc_frame_reader_t *r)
     sc_buf_free(&r->buf);
 }
 
-bool sc_frame_reader_space(sc_frame_reader_t *r, uint8_t **p, size_t *len)
+size_t sc_frame_reader_next_capacity(const sc_frame_reader_t *r)
 {
-    size_t want = r->read_chunk;
-    if (r->buf.len >= SC_FRAME_HEADER_SIZE) {
+    size_t len = r->buf.len, cap = r->buf.cap;
+    if (len >= SC_FRAME_HEADER_SIZE) {
         /* A frame is pending: room for the rest of it in one go, as long as
          * its length is acceptable (an oversized one is rejected at commit
          * before anything is allocated for it). */
         size_t body = sc_frame_get_len(r->buf.data);
         size_t need = SC_FRAME_HEADER_SIZE + body;
-        if (body <= r->max_frame && need > r->buf.len + want) {
-            want = need - r->buf.len;
+        if (body <= r->max_frame) {
+            if (need <= cap) {
+                return cap; /* room for all of it (so some is free) */
+            }
+            return need > len + r->read_chunk ? need : len + r->read_chunk;
         }
     }
-    if (!sc_buf_reserve(&r->buf, want)) {
+    /* Grown only when full: growing by what was just read on every read
+     * would make a frame arriving in small reads cost quadratic time. */
+    return cap > len ? cap : len + r->read_chunk;
+}
+
+/* Exactly `cap` bytes (sc_buf_reserve would round a 4 MiB frame up to
+ * 8 MiB): what the reader holds is what its owner accounts for. */
+static bool resize(sc_frame_reader_t *r, size_t cap)
+{
+    uint8_t *p = realloc(r->buf.data, cap);
+    if (p == NULL) {
+        return false;
+    }
+    r->buf.data = p;
+    r->buf.cap = cap;
+    return true;
+}
+
+bool sc_frame_reader_space(sc_frame_reader_t *r, uint8_t **p, size_t *len)
+{
+    size_t cap = sc_frame_reader_next_capacity(r);
+    if (cap > r->buf.cap && !resize(r, cap)) {
         return false;
     }
     *p = r->buf.data + r->buf.len;
@@ -69,10 +92,13 @@ static sc_frame_status_t drain(sc_frame_reader_t *r, sc_frame_fn *fn, void *ctx)
     if (off > 0) {
         sc_buf_consume(&r->buf, off);
     }
-    /* Give back the room a large frame needed once nothing is pending, so an
-     * idle connection holds no more than a read chunk. */
-    if (r->buf.len == 0 && r->buf.cap > 4 * r->read_chunk) {
+    /* An idle connection holds nothing, and the room a large frame needed
+     * is given back once only a small rest of the next one is pending. */
+    if (r->buf.len == 0) {
         sc_buf_free(&r->buf);
+    } else if (off > 0 && r->buf.cap > 4 * r->read_chunk &&
+               r->buf.len <= r->read_chunk) {
+        (void)resize(r, r->buf.len + r->read_chunk); /* kept if it fails */
     }
     return st;
 }

@@ -21,6 +21,9 @@ typedef enum sc_frame_status {
  * Returning false stops processing (SC_FRAME_STOPPED). */
 typedef bool sc_frame_fn(void *ctx, const uint8_t *body, size_t len);
 
+/* Free space offered to a read when no large frame is pending. */
+#define SC_FRAME_READ_CHUNK (64u * 1024u)
+
 typedef struct sc_frame_reader {
     sc_buf_t buf;
     size_t max_frame;   /* largest accepted body length */
@@ -31,8 +34,20 @@ typedef struct sc_frame_reader {
 void sc_frame_reader_init(sc_frame_reader_t *r, size_t max_frame);
 void sc_frame_reader_free(sc_frame_reader_t *r);
 
+/* The capacity (bytes held) sc_frame_reader_space() would give the reader
+ * now: its current capacity, or what the pending frame needs, or a read
+ * chunk. Allocates nothing, so an owner can budget before it reads. */
+size_t sc_frame_reader_next_capacity(const sc_frame_reader_t *r);
+
+/* Bytes the reader holds (0 when idle: an idle reader frees its buffer). */
+static inline size_t sc_frame_reader_capacity(const sc_frame_reader_t *r)
+{
+    return r->buf.cap;
+}
+
 /* Free space to read into (at least one byte; more when a long frame is
- * pending, but never beyond what that frame needs plus `read_chunk`). */
+ * pending, but never beyond what that frame needs plus `read_chunk`). The
+ * buffer grows to exactly sc_frame_reader_next_capacity(). */
 bool sc_frame_reader_space(sc_frame_reader_t *r, uint8_t **p, size_t *len);
 
 /* `n` bytes were written at the space returned last; hands out every frame

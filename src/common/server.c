@@ -1,6 +1,7 @@
 /* Listener, peer admission, lifecycle and stats of the sidecar server. */
 #include "server_internal.h"
 
+#include "codec.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -20,9 +21,95 @@ void sc_server_config_defaults(sc_server_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->max_frame = 4u * 1024 * 1024;
     cfg->max_connections = 4096;
+    cfg->max_connections_per_process = 64;
+    cfg->frame_timeout_ms = 10000;
     cfg->max_reply_backlog = 1024 * 1024;
     cfg->drain_ms = 200;
     cfg->mode = "subprocess";
+}
+
+sc_admission_t sc_server_admission(const sc_server_config_t *cfg, size_t active,
+                                   size_t same_process, size_t same_user)
+{
+    size_t kept = cfg->connections_kept_for_others != 0
+                      ? cfg->connections_kept_for_others
+                      : cfg->max_connections / 8;
+    if (active >= cfg->max_connections) {
+        return SC_REFUSE_FULL;
+    }
+    if (cfg->max_connections_per_process != 0 &&
+        same_process >= cfg->max_connections_per_process) {
+        return SC_REFUSE_PROCESS;
+    }
+    /* One user may fill what the others leave, except the kept slots. */
+    if (kept < cfg->max_connections &&
+        same_user >= cfg->max_connections - kept) {
+        return SC_REFUSE_USER;
+    }
+    return SC_ADMIT;
+}
+
+size_t sc_server_reassembly_budget(const sc_server_config_t *cfg)
+{
+    size_t largest = SC_FRAME_HEADER_SIZE + cfg->max_frame;
+    size_t budget =
+        cfg->max_reassembly != 0 ? cfg->max_reassembly : 16 * largest;
+    /* Two largest frames within the three quarters large reads may use, so
+     * that one always fits beside another one stalling. */
+    size_t least = (2 * largest + SC_FRAME_READ_CHUNK + 2) / 3 * 4;
+    return budget > least ? budget : least;
+}
+
+bool sc_server_budget_take(sc_server_t *s, sc_server_conn_t *c, size_t cap)
+{
+    if (cap <= c->charged) {
+        return true;
+    }
+    size_t more = cap - c->charged;
+    /* Reads of a chunk may use it all; growing for a large frame may not
+     * use the quarter kept for them. */
+    size_t limit = cap <= SC_FRAME_READ_CHUNK ? s->budget : s->budget / 4 * 3;
+    if (s->stats.reassembly_bytes + more > limit) {
+        return false;
+    }
+    s->stats.reassembly_bytes += more;
+    if (s->stats.reassembly_bytes > s->stats.reassembly_peak) {
+        s->stats.reassembly_peak = s->stats.reassembly_bytes;
+    }
+    c->charged = cap;
+    return true;
+}
+
+void sc_server_budget_settle(sc_server_t *s, sc_server_conn_t *c)
+{
+    size_t held = sc_frame_reader_capacity(&c->reader);
+    if (held >= c->charged) {
+        /* Taken before the read (equal), or more than charged, which the
+         * reader never does: counted all the same. */
+        s->stats.reassembly_bytes += held - c->charged;
+        c->charged = held;
+        return;
+    }
+    s->stats.reassembly_bytes -= c->charged - held;
+    c->charged = held;
+    if (s->budget_waiters == 0) {
+        return;
+    }
+    /* Everyone waiting tries again; who still does not fit waits again. */
+    for (sc_server_conn_t *w = s->conns; w != NULL; w = w->next) {
+        if (w->budget_wait && !w->closing) {
+            sc_conn_resume(w);
+        }
+    }
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    sc_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    for (sc_server_conn_t *c = s->conns; c != NULL; c = c->next) {
+        sc_conn_sweep(c, now);
+    }
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -62,9 +149,20 @@ sc_server_t *sc_server_new(uv_loop_t *loop, const sc_server_config_t *cfg,
         s->h = *handlers;
     }
     s->started_ms = uv_now(loop);
+    s->budget = sc_server_reassembly_budget(&s->cfg);
     uv_timer_init(loop, &s->idle_timer);
     s->idle_timer.data = s;
-    s->open_handles = 1;
+    uv_timer_init(loop, &s->sweep_timer);
+    s->sweep_timer.data = s;
+    s->open_handles = 2;
+    if (s->cfg.frame_timeout_ms != 0) {
+        /* Checked a few times per timeout: a stalled frame is closed
+         * between 1 and 1.25 timeouts after it began. */
+        uint64_t every = s->cfg.frame_timeout_ms / 4;
+        every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+        uv_timer_start(&s->sweep_timer, on_sweep_timer, every, every);
+        uv_unref((uv_handle_t *)&s->sweep_timer);
+    }
     return s;
 }
 
@@ -103,10 +201,27 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->pipe, reject_closed);
         return;
     }
-    if (s->stats.connections_active >= s->cfg.max_connections) {
-        s->stats.connections_refused++;
-        SC_LOG_LIMITED(SC_LOG_WARN, "refused pid=%u: %zu connections open",
-                       c->peer.pid, s->cfg.max_connections);
+    size_t same_process = 0, same_user = 0;
+    for (sc_server_conn_t *o = s->conns; o != NULL; o = o->next) {
+        same_process += c->peer.pid != 0 && o->peer.pid == c->peer.pid;
+        same_user +=
+            o->peer.uid == c->peer.uid && strcmp(o->peer.sid, c->peer.sid) == 0;
+    }
+    sc_admission_t verdict = sc_server_admission(
+        &s->cfg, (size_t)s->stats.connections_active, same_process, same_user);
+    if (verdict != SC_ADMIT) {
+        const char *why = "all connections in use";
+        if (verdict == SC_REFUSE_FULL) {
+            s->stats.connections_refused++;
+        } else if (verdict == SC_REFUSE_PROCESS) {
+            s->stats.refused_per_process++;
+            why = "its process holds as many connections as one may";
+        } else {
+            s->stats.refused_per_user++;
+            why = "its user holds all connections but those kept for others";
+        }
+        SC_LOG_LIMITED(SC_LOG_WARN, "refused pid=%u uid=%u: %s", c->peer.pid,
+                       c->peer.uid, why);
         uv_close((uv_handle_t *)&c->pipe, reject_closed);
         return;
     }
@@ -221,6 +336,7 @@ static void close_connections(sc_server_t *s)
         sc_conn_close(c);
     }
     uv_close((uv_handle_t *)&s->idle_timer, handle_closed);
+    uv_close((uv_handle_t *)&s->sweep_timer, handle_closed);
 }
 
 static void on_drained(uv_timer_t *t)
@@ -279,7 +395,11 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
         out,
         "{\"pid\":%u,\"version\":\"%s\",\"mode\":\"%s\",\"uptime_ms\":%llu,"
         "\"connections\":{\"active\":%llu,\"accepted\":%llu,"
-        "\"rejected\":%llu,\"refused\":%llu,\"stuck_readers_closed\":%llu},"
+        "\"rejected\":%llu,\"refused\":%llu,\"refused_per_process\":%llu,"
+        "\"refused_per_user\":%llu,\"stuck_readers_closed\":%llu},"
+        "\"reassembly\":{\"held_bytes\":%llu,\"peak_bytes\":%llu,"
+        "\"budget_bytes\":%zu,\"waits\":%llu,"
+        "\"stalled_frames_closed\":%llu},"
         "\"frames_in\":%llu,\"bytes_in\":%llu,\"oversized_frames\":%llu,"
         "\"decode_errors\":%llu,\"unknown_actions\":%llu,"
         "\"invalid_actions\":%llu,\"actions\":{",
@@ -289,7 +409,13 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
         (unsigned long long)st->connections_accepted,
         (unsigned long long)st->connections_rejected,
         (unsigned long long)st->connections_refused,
+        (unsigned long long)st->refused_per_process,
+        (unsigned long long)st->refused_per_user,
         (unsigned long long)st->stuck_readers_closed,
+        (unsigned long long)st->reassembly_bytes,
+        (unsigned long long)st->reassembly_peak, s->budget,
+        (unsigned long long)st->reassembly_waits,
+        (unsigned long long)st->stalled_frames_closed,
         (unsigned long long)st->frames_in, (unsigned long long)st->bytes_in,
         (unsigned long long)st->oversized_frames,
         (unsigned long long)st->decode_errors,

@@ -73,8 +73,24 @@ typedef struct sc_server_handlers {
 } sc_server_handlers_t;
 
 typedef struct sc_server_config {
-    size_t max_frame;         /* largest accepted frame body (4 MiB) */
-    size_t max_connections;   /* beyond: rejected and counted (4096) */
+    size_t max_frame;       /* largest accepted frame body (4 MiB) */
+    size_t max_connections; /* beyond: rejected and counted (4096) */
+    /* Connections one peer process may hold (64); pid 0 (unknown) is not
+     * limited. */
+    size_t max_connections_per_process;
+    /* Slots no single user (uid, or SID on Windows) may take, kept for the
+     * others; 0: max_connections / 8. */
+    size_t connections_kept_for_others;
+    /* Bytes all connections together may hold for frames being reassembled
+     * (0: 16 x max_frame, 64 MiB by default). A connection that would need
+     * more waits, unread, until others give some back; a quarter is kept
+     * for reads of at most a read chunk (SC_FRAME_READ_CHUNK), so small
+     * frames flow while large ones wait. Never less than two largest
+     * frames. */
+    size_t max_reassembly;
+    /* A frame must be complete this long after its first byte arrived, or
+     * its connection is closed (10 s; 0: never). */
+    uint64_t frame_timeout_ms;
     size_t max_reply_backlog; /* unread reply bytes before a peer is
                                  considered stuck and closed (1 MiB) */
     sc_access_t access;       /* who is admitted besides our own user */
@@ -102,8 +118,30 @@ typedef struct sc_server_stats {
     uint64_t invalid_actions; /* sum of invalid[] */
     uint64_t invalid[SC_ACTION_KIND_COUNT];
     uint64_t stuck_readers_closed;
+    uint64_t refused_per_process;   /* over max_connections_per_process */
+    uint64_t refused_per_user;      /* the user's share of slots was full */
+    uint64_t reassembly_bytes;      /* held for partial frames, now */
+    uint64_t reassembly_peak;       /* the most ever held at once */
+    uint64_t reassembly_waits;      /* reads deferred: budget exhausted */
+    uint64_t stalled_frames_closed; /* frame_timeout_ms passed */
     uint64_t actions[SC_ACTION_KIND_COUNT];
 } sc_server_stats_t;
+
+/* The admission rule on connection counts: whether one more connection of
+ * a peer may open while `active` are open, `same_process` of them from the
+ * peer's process and `same_user` from its user. */
+typedef enum sc_admission {
+    SC_ADMIT = 0,
+    SC_REFUSE_FULL,    /* max_connections open */
+    SC_REFUSE_PROCESS, /* the process holds max_connections_per_process */
+    SC_REFUSE_USER,    /* the user holds all but the slots kept for others */
+} sc_admission_t;
+
+sc_admission_t sc_server_admission(const sc_server_config_t *cfg, size_t active,
+                                   size_t same_process, size_t same_user);
+
+/* The reassembly budget `cfg` amounts to (max_reassembly resolved). */
+size_t sc_server_reassembly_budget(const sc_server_config_t *cfg);
 
 sc_server_t *sc_server_new(uv_loop_t *loop, const sc_server_config_t *cfg,
                            const sc_server_handlers_t *handlers);

@@ -31,6 +31,7 @@ static void identity_free(sc_client_identity_t *id)
 static void conn_free(sc_server_conn_t *c)
 {
     sc_frame_reader_free(&c->reader);
+    sc_server_budget_settle(c->server, c); /* gives it all back */
     identity_free(&c->identity);
     free(c);
 }
@@ -59,6 +60,10 @@ void sc_conn_close(sc_server_conn_t *c)
         if (c->fd_registered) {
             sc_fd_registry_remove(c->server->cfg.conn_fds, c->registered_fd);
             c->fd_registered = false;
+        }
+        if (c->budget_wait) {
+            c->budget_wait = false;
+            c->server->budget_waiters--;
         }
         uv_close((uv_handle_t *)&c->pipe, on_closed);
     }
@@ -428,6 +433,7 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
         return false;
     }
     s->stats.frames_in++;
+    c->frames_in++;
     /* The same action field twice is one merged action (protobuf rules). */
     sc_buf_t merged = {0};
     const uint8_t *msg = body;
@@ -459,27 +465,62 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     sc_server_conn_t *c = (sc_server_conn_t *)h;
     uint8_t *p = NULL;
     size_t len = 0;
-    if (!sc_frame_reader_space(&c->reader, &p, &len)) {
+    /* The budget first: what the reader would hold must fit before it is
+     * allocated. Otherwise the read is deferred (on_read stops reading). */
+    if (!sc_server_budget_take(c->server, c,
+                               sc_frame_reader_next_capacity(&c->reader))) {
+        c->budget_wait = true;
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    if (!sc_frame_reader_space(&c->reader, &p, &len)) {
+        *buf = uv_buf_init(NULL, 0);
         return;
     }
     *buf =
         uv_buf_init((char *)p, (unsigned)(len > UINT32_MAX ? UINT32_MAX : len));
 }
 
+/* After a read: when the pending frame began (frames that completed in
+ * this read restart the clock), and the budget charge. */
+static void after_read(sc_server_conn_t *c, uint64_t frames_before)
+{
+    if (c->closing) {
+        /* Out of the reader's drain now: what it holds can go, rather than
+         * when the handle is released (after flush barriers complete). */
+        sc_frame_reader_free(&c->reader);
+    }
+    if (sc_frame_reader_pending(&c->reader) == 0) {
+        c->frame_started_ms = 0;
+    } else if (c->frame_started_ms == 0 || c->frames_in != frames_before) {
+        c->frame_started_ms = uv_now(c->server->loop);
+    }
+    sc_server_budget_settle(c->server, c);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     sc_server_conn_t *c = (sc_server_conn_t *)stream;
+    if (nread == UV_ENOBUFS && c->budget_wait) {
+        /* Over the reassembly budget: unread bytes stay in the socket
+         * until sc_server_budget_settle() frees some and resumes us. */
+        uv_read_stop(stream);
+        c->server->budget_waiters++;
+        c->server->stats.reassembly_waits++;
+        return;
+    }
     if (nread < 0) {
         if (nread == UV_ENOBUFS) {
             SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory reading pid=%u",
                            c->peer.pid);
         }
         sc_conn_close(c);
+        after_read(c, c->frames_in);
         return;
     }
     c->server->stats.bytes_in += (uint64_t)nread;
+    uint64_t frames_before = c->frames_in;
     sc_frame_status_t st =
         sc_frame_reader_commit(&c->reader, (size_t)nread, on_frame, c);
     if (st == SC_FRAME_TOO_LARGE) {
@@ -491,6 +532,32 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     } else if (st == SC_FRAME_NOMEM) {
         sc_conn_close(c);
     }
+    after_read(c, frames_before);
+}
+
+void sc_conn_resume(sc_server_conn_t *c)
+{
+    c->budget_wait = false;
+    c->server->budget_waiters--;
+    if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0) {
+        sc_conn_close(c);
+    }
+}
+
+void sc_conn_sweep(sc_server_conn_t *c, uint64_t now)
+{
+    uint64_t timeout = c->server->cfg.frame_timeout_ms;
+    if (c->closing || c->frame_started_ms == 0 || timeout == 0 ||
+        now - c->frame_started_ms < timeout) {
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what,
+             "a frame not complete %llu ms after its first byte",
+             (unsigned long long)timeout);
+    protocol_error(c, &c->server->stats.stalled_frames_closed,
+                   sidecar_v1_ErrorReply_CODE_UNSPECIFIED, what);
+    after_read(c, c->frames_in); /* its bytes go back to the budget now */
 }
 
 void sc_conn_start(sc_server_conn_t *c)

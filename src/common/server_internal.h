@@ -25,6 +25,11 @@ struct sc_server_conn {
     uint32_t pending_flushes; /* barriers the owner has not completed */
     size_t reply_backlog;     /* reply bytes written but not yet drained */
     uint64_t actions_handled; /* client actions read, valid or not */
+    /* Read path limits (server_conn.c, budget in server.c). */
+    size_t charged;            /* reader bytes counted in the budget */
+    bool budget_wait;          /* reading stopped until budget frees */
+    uint64_t frame_started_ms; /* first byte of the pending frame, or 0 */
+    uint64_t frames_in;        /* frames of this connection */
 };
 
 struct sc_server {
@@ -34,6 +39,9 @@ struct sc_server {
     uv_pipe_t listener;
     bool listening;
     uv_timer_t idle_timer;
+    uv_timer_t sweep_timer; /* closes connections whose frame stalled */
+    size_t budget;          /* sc_server_reassembly_budget(&cfg) */
+    size_t budget_waiters;  /* connections with budget_wait */
     char endpoint[256];
     sc_server_conn_t *conns; /* doubly linked, for close-all */
     sc_server_stats_t stats;
@@ -49,6 +57,17 @@ void sc_conn_start(sc_server_conn_t *c);
 /* Closes a connection (idempotent); it is freed once its handle is closed
  * and no flush barrier is outstanding. */
 void sc_conn_close(sc_server_conn_t *c);
+/* The reassembly budget. Charges `c` for holding `cap` reader bytes (no
+ * change when it holds that much already); false, charging nothing, when
+ * that would exceed the budget. */
+bool sc_server_budget_take(sc_server_t *s, sc_server_conn_t *c, size_t cap);
+/* Settles `c`'s charge to what its reader holds now (0 once closed); when
+ * that gives bytes back, connections waiting for budget read again. */
+void sc_server_budget_settle(sc_server_t *s, sc_server_conn_t *c);
+/* Closes `c` if its pending frame began frame_timeout_ms before `now`. */
+void sc_conn_sweep(sc_server_conn_t *c, uint64_t now);
+/* Resumes reading on a connection that waited for budget. */
+void sc_conn_resume(sc_server_conn_t *c);
 /* Called by server_conn.c when a connection is gone for good. */
 void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c);
 

@@ -47,6 +47,11 @@ int sc_shared_read_segment(const sc_shared_segment_t *seg,
             memcpy(out, words, sizeof *out);
             out->info[SC_SHARED_INFO_MAX - 1] = '\0';
             out->rates[SC_SHARED_RATES_MAX - 1] = '\0';
+            /* Another process wrote it: readers copy these many bytes. */
+            if (out->info_len >= SC_SHARED_INFO_MAX ||
+                out->rates_len >= SC_SHARED_RATES_MAX) {
+                return UV_EINVAL;
+            }
             return 0;
         }
     }

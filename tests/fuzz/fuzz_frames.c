@@ -13,6 +13,8 @@
 #include "flageval.h"
 #include "flageval_wire.h"
 #include "frame.h"
+#include "fuzz_bounds.h"
+#include "log.h"
 #include "msgpack.h"
 
 #include <stddef.h>
@@ -43,6 +45,7 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
         sc_buf_free(&merged);
         return true;
     }
+    fuzz_check_bounds(sidecar_v1_Envelope_fields, &env, body, len);
     switch (env.which_action) {
     case sidecar_v1_Envelope_trace_payload_tag: {
         const sc_view_t m = env.action.trace_payload.msgpack;
@@ -81,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.global_cap = 64; /* small caps: the tier logic runs too */
         cfg.per_flag_cap = 8;
         cfg.degraded_cap = 16;
+        sc_log_configure(SC_LOG_ERROR, NULL); /* caps hit on every input */
         state.agg = sc_flageval_new(&cfg);
     }
     size_t chunk = (size_t)data[0] % 17 + 1;
