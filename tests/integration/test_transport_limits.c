@@ -396,25 +396,30 @@ static void issue17_frames_rejected(void **state)
     assert_ping();
 }
 
-/* A trace before any Hello: served (its metadata absent), no undefined
- * behaviour (the ASan+UBSan run aborts the sidecar on any). */
+/* A trace before any Hello: refused with CODE_INVALID_ACTION and counted
+ * (docs/wire.md), the connection kept, no undefined behaviour (the
+ * ASan+UBSan run aborts the sidecar on any). */
 static void trace_without_hello(void **state)
 {
     (void)state;
     uint64_t traces_before = stat_of("trace");
+    uint64_t invalid_before = stat_of("invalid_actions");
     sc_buf_t frames = {0};
     good_frames(&frames, 16, false);
-    for (int i = 0; i < 2; i++) { /* the second meets the first's batch */
+    for (int i = 0; i < 2; i++) {
         sc_plat_conn_t *c = raw_connect();
         send_all(c, frames.data, frames.len, 5000);
         replies_t r = {0};
-        assert_false(read_replies(c, &r, 1, 5000));
+        /* The refusal of the trace, then the barrier's reply. */
+        assert_false(read_replies(c, &r, 2, 5000));
+        assert_int_equal(r.count, 2);
         assert_int_equal(r.last.which_action,
                          sidecar_v1_Envelope_flush_reply_tag);
         sc_plat_conn_close(c);
     }
     sc_buf_free(&frames);
-    assert_int_equal(stat_of("trace") - traces_before, 2);
+    assert_int_equal(stat_of("trace") - traces_before, 0);
+    assert_int_equal(stat_of("invalid_actions") - invalid_before, 2);
     assert_ping();
 }
 
