@@ -16,7 +16,8 @@
  * 5. flush barrier round trip p50 (sc_client_flush_sync with nothing
  *    pending), vs a raw 16-byte ping-pong on a Unix stream socket.
  *
- * Prints one JSON line per row (bench/run.sh makes the table). Linux only
+ * Prints one JSON line per row (bench/run.sh makes the table). Arguments
+ * (cpu300 enqueue ingest flush cpu64k) run only those rows. Linux only
  * (abstract sockets, fork). */
 #define _GNU_SOURCE
 #include "listener_thread.h"
@@ -597,7 +598,19 @@ static void bench_flush_rtt(const char *endpoint)
     free(t);
 }
 
-int main(void)
+/* Whether row `name` runs: all of them without arguments, else the named
+ * ones (for profiling one row: perf record bench_transport cpu64k). */
+static bool wanted(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], name) == 0) {
+            return true;
+        }
+    }
+    return argc <= 1;
+}
+
+int main(int argc, char **argv)
 {
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "@sidecar-bench-%d", (int)getpid());
@@ -611,15 +624,25 @@ int main(void)
         fprintf(stderr, "cannot start the sidecar\n");
         return 1;
     }
-    bench_burst(endpoint, SMALL, BURST_SMALL,
-                "client CPU per 300 B trace action, 100k burst",
-                "raw write() per frame", "<= 0.5x", 0.5);
-    bench_enqueue(endpoint);
-    bench_ingest(endpoint);
-    bench_flush_rtt(endpoint);
-    bench_burst(endpoint, LARGE, BURST_LARGE,
-                "client CPU per 64 KB trace action, 1k burst",
-                "raw 64 KB write()", "<= 1.5x", 1.5);
+    if (wanted(argc, argv, "cpu300")) {
+        bench_burst(endpoint, SMALL, BURST_SMALL,
+                    "client CPU per 300 B trace action, 100k burst",
+                    "raw write() per frame", "<= 0.5x", 0.5);
+    }
+    if (wanted(argc, argv, "enqueue")) {
+        bench_enqueue(endpoint);
+    }
+    if (wanted(argc, argv, "ingest")) {
+        bench_ingest(endpoint);
+    }
+    if (wanted(argc, argv, "flush")) {
+        bench_flush_rtt(endpoint);
+    }
+    if (wanted(argc, argv, "cpu64k")) {
+        bench_burst(endpoint, LARGE, BURST_LARGE,
+                    "client CPU per 64 KB trace action, 1k burst",
+                    "raw 64 KB write()", "<= 1.5x", 1.5);
+    }
     sc_listener_thread_stop(t, 5000);
     return 0;
 }
