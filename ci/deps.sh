@@ -10,6 +10,8 @@ packages=(
   nanopb libnanopb-dev python3 python3-protobuf python3-msgpack
   protobuf-compiler
   clang clang-14 libclang-rt-14-dev gdb
+  # Bench-only baselines (bench/, optional in CMake): ZeroMQ and protobuf-c.
+  libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   "$@"
 )
 

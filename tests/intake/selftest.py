@@ -440,6 +440,24 @@ def check_decoder():
         raise AssertionError("decoded an invalid body %r" % bad)
 
 
+def check_nodelay():
+    # The TCP server turns Nagle off on every connection it accepts (a
+    # response is two writes; with Nagle the second waits for a delayed ACK).
+    import intake as intake_module
+    server = intake_module.TcpIntakeServer(("127.0.0.1", 0), intake_module.IntakeHandler)
+    try:
+        client = socket.create_connection(server.server_address[:2], timeout=TIMEOUT)
+        conn, _ = server.get_request()
+        try:
+            equal(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, True,
+                  "TCP_NODELAY on an accepted connection")
+        finally:
+            conn.close()
+            client.close()
+    finally:
+        server.server_close()
+
+
 def check_lifecycle(tmpdir):
     # Fixed --port, a stale Unix socket file, SIGTERM during a stall.
     probe = socket.socket()
@@ -495,6 +513,7 @@ def main():
             ("record_file", lambda: check_record_file(intake, record_path)),
             ("cli", lambda: check_cli(intake, record_path)),
             ("decoder", check_decoder),
+            ("nodelay", check_nodelay),
             ("lifecycle", lambda: check_lifecycle(tmpdir)),
         ]
         try:
