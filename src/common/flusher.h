@@ -182,12 +182,6 @@ void sc_flusher_close(sc_flusher_t *f, uint32_t deadline_ms,
 
 void sc_flusher_get_stats(const sc_flusher_t *f, sc_flusher_stats_t *out);
 
-/* Appends the stats as one JSON object:
- * {"traces":{"submitted":{...},"delivered":{...},"buffered":{...},
- *  "delivery":{...},"drops":{"buffer_full":{...},...}},...,"info":{...},
- *  "agent":"http://...","agent_info":bool} */
-bool sc_flusher_stats_json(const sc_flusher_t *f, sc_buf_t *out);
-
 /* The latest /info state (valid == false before the first answer). */
 const sc_agent_info_t *sc_flusher_agent_info(const sc_flusher_t *f);
 

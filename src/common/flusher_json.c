@@ -1,6 +1,6 @@
 /* The JSON of delivery: reading what the agent answers (the /info
  * document's "endpoints", the "rate_by_service" object of a /v0.4/traces
- * answer), and writing the delivery stats.
+ * answer).
  *
  * Only what delivery needs is read: top-level members of an object, and an
  * array of strings. The scanner checks bracket nesting and string syntax
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "flusher.h"
-#include "json.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -266,80 +265,4 @@ bool sc_agent_info_has_endpoint(const sc_agent_info_t *info, const char *path)
         }
     }
     return false;
-}
-
-/* ---- stats ----------------------------------------------------------------
- */
-
-static void json_counters(sc_json_t *j, const char *key, uint64_t payloads,
-                          uint64_t traces, uint64_t bytes)
-{
-    sc_json_key_str(j, key);
-    sc_json_object_begin(j);
-    sc_json_key_str(j, "payloads");
-    sc_json_uint64(j, payloads);
-    sc_json_key_str(j, "traces");
-    sc_json_uint64(j, traces);
-    sc_json_key_str(j, "bytes");
-    sc_json_uint64(j, bytes);
-    sc_json_object_end(j);
-}
-
-static void json_endpoint(sc_json_t *j, const char *key,
-                          const sc_endpoint_stats_t *e)
-{
-    sc_json_key_str(j, key);
-    sc_json_object_begin(j);
-    const char *names[] = {"requests", "ok", "failed", "retried", "bytes_sent"};
-    uint64_t values[] = {e->requests, e->ok, e->failed, e->retried,
-                         e->bytes_sent};
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-        sc_json_key_str(j, names[i]);
-        sc_json_uint64(j, values[i]);
-    }
-    sc_json_object_end(j);
-}
-
-bool sc_flusher_stats_json(const sc_flusher_t *f, sc_buf_t *out)
-{
-    sc_flusher_stats_t stats;
-    sc_flusher_get_stats(f, &stats);
-    const sc_flusher_config_t *cfg = sc_flusher_config(f);
-    sc_json_t j;
-    sc_json_init(&j, out);
-    sc_json_object_begin(&j);
-    for (int i = 0; i < SC_DEST_COUNT; i++) {
-        const sc_dest_stats_t *s = &stats.dest[i];
-        sc_json_key_str(&j, sc_dest_name((sc_dest_t)i));
-        sc_json_object_begin(&j);
-        json_counters(&j, "submitted", s->submitted_payloads,
-                      s->submitted_traces, s->submitted_bytes);
-        json_counters(&j, "delivered", s->delivered_payloads,
-                      s->delivered_traces, s->delivery.bytes_sent);
-        json_counters(&j, "buffered", s->buffered_payloads, s->buffered_traces,
-                      s->buffered_bytes);
-        sc_json_key_str(&j, "buffered_bytes_max");
-        sc_json_uint64(&j, s->buffered_bytes_max);
-        sc_json_key_str(&j, "cap_bytes");
-        sc_json_uint64(&j, cfg->cap_bytes[i]);
-        json_endpoint(&j, "delivery", &s->delivery);
-        sc_json_key_str(&j, "drops");
-        sc_json_object_begin(&j);
-        for (int r = 0; r < SC_DROP_REASON_COUNT; r++) {
-            const sc_drop_stats_t *dr = &s->drops[r];
-            json_counters(&j, sc_drop_reason_name((sc_drop_reason_t)r),
-                          dr->payloads, dr->traces, dr->bytes);
-        }
-        sc_json_object_end(&j);
-        sc_json_object_end(&j);
-    }
-    json_endpoint(&j, "info", &stats.info);
-    char agent[SC_AGENT_URL_MAX + 8];
-    sc_json_key_str(&j, "agent");
-    sc_agent_addr_describe(&cfg->agent, agent, sizeof agent);
-    sc_json_string(&j, agent, strlen(agent));
-    sc_json_key_str(&j, "agent_info");
-    sc_json_bool(&j, sc_flusher_agent_info(f)->valid);
-    sc_json_object_end(&j);
-    return sc_json_ok(&j);
 }
