@@ -67,6 +67,13 @@ static sc_route_t *route_new(sc_daemon_t *d, const sc_flusher_config_t *cfg,
         sc_log(SC_LOG_WARN, "no shared state for %s: %s", key,
                uv_strerror(shm_rc));
     }
+    /* The workers' uid, when the default segment was handed to one. */
+    uint32_t uid = d->route_count > 0 && d->routes[0]->shared != NULL
+                       ? sc_shared_given_to(d->routes[0]->shared)
+                       : 0;
+    if (r->shared != NULL && uid != 0) {
+        sc_shared_give_to(r->shared, uid);
+    }
     sc_flusher_hooks_t hooks = {
         .on_agent_info = publish_info, .on_rates = publish_rates, .data = r};
     sc_flusher_set_hooks(r->flusher, &hooks);
@@ -179,6 +186,14 @@ void sc_daemon_routes_stats(sc_daemon_t *d, sc_stats_t *st)
     st->session_configs_applied = d->session_configs_applied;
     st->session_configs_over_agents = d->session_configs_over_agents;
     st->agent_count = d->route_count;
+    /* Connections no SessionConfig routed are the default agent's. */
+    uint64_t bound = 0;
+    for (size_t i = 0; i < d->route_count; i++) {
+        bound += d->routes[i]->sessions;
+    }
+    uint64_t unbound = st->server.connections_active > bound
+                           ? st->server.connections_active - bound
+                           : 0;
     for (size_t i = 0; i < d->route_count; i++) {
         const sc_route_t *r = d->routes[i];
         sc_stats_agent_t *a = &st->agents[i];
@@ -186,7 +201,7 @@ void sc_daemon_routes_stats(sc_daemon_t *d, sc_stats_t *st)
         sc_agent_addr_describe(&cfg->agent, a->agent, sizeof a->agent);
         a->is_default = r->is_default;
         a->agent_info = sc_flusher_agent_info(r->flusher)->valid;
-        a->sessions = r->sessions;
+        a->sessions = r->sessions + (r->is_default ? unbound : 0);
         a->flush_interval_ms = cfg->flush_interval_ms;
         a->request_timeout_ms = cfg->request_timeout_ms;
         memcpy(a->cap_bytes, cfg->cap_bytes, sizeof a->cap_bytes);

@@ -149,6 +149,11 @@ void sc_shared_give_to(sc_shared_writer_t *w, uint32_t uid)
     }
 }
 
+uint32_t sc_shared_given_to(const sc_shared_writer_t *w)
+{
+    return w->given_to;
+}
+
 void sc_shared_writer_close(sc_shared_writer_t *w)
 {
     if (w == NULL) {

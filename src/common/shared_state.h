@@ -70,6 +70,8 @@ void sc_shared_publish_rates(sc_shared_writer_t *w, const char *json,
                              size_t len);
 /* Hands the segment to a worker uid (first one of another user only). */
 void sc_shared_give_to(sc_shared_writer_t *w, uint32_t uid);
+/* The uid the segment was handed to, 0 when none. */
+uint32_t sc_shared_given_to(const sc_shared_writer_t *w);
 void sc_shared_writer_close(sc_shared_writer_t *w);
 
 /* Worker side: one snapshot of the segment named from `key`. */
