@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "intake"))
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "conformance"))
 import msgpack  # noqa: E402  (Debian's python3-msgpack)
 import traces  # noqa: E402  (tests/intake)
 import wire  # noqa: E402  (tests/conformance)
+import conformance  # noqa: E402  (tests/conformance)
 from intake_client import Intake  # noqa: E402
 
 TRACES = "/v0.4/traces"
@@ -109,21 +111,8 @@ def client(pb, endpoint, phase, index, group, url, reconfigure_url):
 
 
 def start_sidecar(binary, endpoint, default_url, tmpdir):
-    env = dict(os.environ, DD_TRACE_AGENT_URL=default_url)
-    env.pop("DD_AGENT_HOST", None)
-    log = open(os.path.join(tmpdir, "sidecar.log"), "wb")
-    p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn"],
-                         env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                         close_fds=True)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            wire.Conn(None, endpoint).close()
-            return p
-        except OSError:
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("sidecar did not start")
-            time.sleep(0.05)
+    """conformance.py's: `sidecar run` with DD_TRACE_AGENT_URL set."""
+    return conformance.start_sidecar(binary, endpoint, types.SimpleNamespace(url=default_url), tmpdir)
 
 
 def stats(pb, endpoint):
