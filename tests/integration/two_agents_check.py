@@ -200,10 +200,31 @@ def conservation(a, what):
                "%s %s: submitted = delivered + dropped + buffered" % (what, d))
 
 
+def segment_text(endpoint, version, agent_url):
+    """The shared-state segment of an agent (docs/shared-state.md: named from
+    the endpoint, a space and the agent's address), as text; "" if absent."""
+    h = 14695981039346656037
+    for byte in ("%s %s" % (endpoint, agent_url)).encode():
+        h = ((h ^ byte) * 1099511628211) & (2 ** 64 - 1)
+    name = "sidecar-%s-%016x" % (version, h)
+    for path in ("/dev/shm/" + name, os.path.join(tempfile.gettempdir(), name + ".shm")):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            pass
+    return ""
+
+
 def phase_both_up(args, endpoint, a, b):
     run_clients(args, endpoint, 1, [a.url, b.url])
     for intake in (a, b):
         wait_settled(args.pb, endpoint, intake.url)
+    # Each agent's /info is published in its own segment.
+    version = stats(args.pb, endpoint)["version"]
+    for intake in (a, b):
+        text = segment_text(endpoint, version, intake.url)
+        expect('"endpoints"' in text, "no /info in the segment of %s" % intake.url)
     for intake, group, other in ((a, "a", "b"), (b, "b", "a")):
         ids, evals, exposures, contexts = received(intake)
         want = expected_ids(1, group)
