@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libuv1-dev libcurl4-openssl-dev libcmocka-dev
+  libuv1-dev libcurl4-openssl-dev libcmocka-dev libcjson-dev
   nanopb libnanopb-dev python3 python3-protobuf python3-msgpack
   protobuf-compiler
   clang clang-14 libclang-rt-14-dev gdb

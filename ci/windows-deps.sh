@@ -5,7 +5,7 @@
 #     generator (installed only when missing).
 #  2. deb-src entries mirroring the Debian `deb` entries (apt-get update only
 #     when they were just added or packages are missing).
-#  3. libuv, cmocka, nanopb and curl cross-built for x86_64-w64-mingw32 from
+#  3. libuv, cmocka, nanopb, curl and cjson cross-built for x86_64-w64-mingw32 from
 #     Debian's *source* packages, installed into a prefix cached under
 #       ${SIDECAR_CACHE:-/var/cache/sidecar}/win-deps/<key>/prefix
 #     where <key> hashes the source package versions, the mingw compiler and
@@ -21,7 +21,7 @@ readonly repo_root
 readonly toolchain=$repo_root/cmake/mingw-w64.cmake
 readonly cache_root=${SIDECAR_CACHE:-/var/cache/sidecar}/win-deps
 readonly triplet=x86_64-w64-mingw32
-readonly source_packages=(libuv1 cmocka nanopb curl)
+readonly source_packages=(libuv1 cmocka nanopb curl cjson)
 readonly host_packages=(mingw-w64 wine wine64 cmake ninja-build dpkg-dev
   xz-utils python3 python3-protobuf nanopb)
 readonly debian_sources=/etc/apt/sources.list.d/debian.sources
@@ -151,6 +151,12 @@ build_dependencies() {
     -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON
   # HTTP to the agent over Schannel, nothing else: every optional library is
   # off so that none is picked up from the mingw root by accident.
+  # The reader of agent answers (src/common/agent_info.c): one static
+  # library, no tests, no cJSON_Utils, the project's own warning flags off.
+  cross_build "$work/src-cjson" cjson \
+    -DBUILD_SHARED_LIBS=OFF -DBUILD_SHARED_AND_STATIC_LIBS=OFF \
+    -DENABLE_CJSON_TEST=OFF -DENABLE_CJSON_UTILS=OFF \
+    -DENABLE_CUSTOM_COMPILER_FLAGS=OFF -DENABLE_LOCALES=OFF
   cross_build "$work/src-curl" curl \
     -DBUILD_SHARED_LIBS=OFF -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF \
     -DENABLE_MANUAL=OFF -DHTTP_ONLY=ON \

@@ -24,6 +24,20 @@ else()
   add_library(sidecar_dep_curl ALIAS PkgConfig::SIDECAR_LIBCURL)
 endif()
 
+# cJSON reads the agent's answers (src/common/agent_info.c): Debian's
+# libcjson-dev; for Windows, cross-built by ci/windows-deps.sh (static).
+if(WIN32)
+  find_path(CJSON_INCLUDE_DIR cjson/cJSON.h REQUIRED)
+  find_library(CJSON_LIBRARY NAMES cjson REQUIRED)
+  add_library(sidecar_dep_cjson INTERFACE)
+  target_include_directories(sidecar_dep_cjson INTERFACE ${CJSON_INCLUDE_DIR})
+  target_link_libraries(sidecar_dep_cjson INTERFACE ${CJSON_LIBRARY})
+  target_compile_definitions(sidecar_dep_cjson INTERFACE CJSON_HIDE_SYMBOLS)
+else()
+  pkg_check_modules(SIDECAR_LIBCJSON REQUIRED IMPORTED_TARGET libcjson>=1.7.15)
+  add_library(sidecar_dep_cjson ALIAS PkgConfig::SIDECAR_LIBCJSON)
+endif()
+
 find_package(nanopb CONFIG REQUIRED)
 add_library(sidecar_dep_nanopb ALIAS nanopb::protobuf-nanopb-static)
 

@@ -305,6 +305,14 @@ typedef struct sc_agent_state {
  * Returns 0, UV_ENOENT when nothing is published there, or another error.
  * Release with sc_agent_state_free(). */
 SC_API int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
+
+/* The same for the agent `agent_url` that a session chose with
+ * SessionConfig.agent_url (NULL: the sidecar's default agent); each agent
+ * has its own /info and rates (docs/shared-state.md). UV_EINVAL when the
+ * URL does not parse. */
+SC_API int sc_agent_state_read_for(const char *endpoint,
+                                   const char *agent_url,
+                                   sc_agent_state_t *out);
 SC_API void sc_agent_state_free(sc_agent_state_t *state);
 
 /* ---- flag-evaluation counts (docs/flag-evaluations.md) ----------------------

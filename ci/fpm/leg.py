@@ -757,6 +757,67 @@ def lifecycle_cli_fork(leg, mode):
 # ---- main ------------------------------------------------------------------------
 
 
+def lifecycle_two_agents(leg, mode):
+    """Two FPM masters (same user, subprocess mode) share one sidecar, each
+    with its own agent (sidecar.agent_url): every trace and evaluation of a
+    master reaches its own agent, exactly once, and nothing reaches the
+    other's (docs/delivery.md, "Routing"). Requests go to both at once."""
+    from intake_client import Intake  # noqa: E402 (path set by Leg)
+
+    other = Intake.start(leg.dir)
+    problems = []
+    scns = ["%s-two-agents-1" % mode, "%s-two-agents-2" % mode]
+    urls = [leg.agent_url, "http://127.0.0.1:%d" % other.port]
+    intakes = [leg.intake, other]
+    fpms = [Fpm(leg, scn, mode, ini={"sidecar.agent_url": url}) for scn, url in zip(scns, urls)]
+    n = leg.requests
+    try:
+        for fpm in fpms:
+            fpm.start()
+        answers = [[], []]
+
+        def load(i):
+            answers[i].extend(run_requests(fpms[i], scns[i], "main", n))
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, fpm in enumerate(fpms):
+            check_answers(answers[i], "subprocess", fpm.master, problems)
+        sidecars = leg.our_sidecars()
+        if len(sidecars) != 1:
+            problems.append("%d sidecar processes for two masters of one user" % len(sidecars))
+        pids = set()
+        for fpm in fpms:
+            pids |= {fpm.master} | set(fpm.workers())
+            fpm.stop()
+        traces = evals = 0
+        for i in range(2):
+            # Each agent: its master's data, all of it ...
+            mine = []
+            leg.intake = intakes[i]
+            t, e = check_delivery(leg, scns[i], {"main": n}, n * EVALS_PER_REQUEST, mine)
+            problems += ["agent %d: %s" % (i + 1, p) for p in mine]
+            traces += t
+            evals += e
+            # ... and nothing of the other master's.
+            phases, flags, _ = leg.delivered(scns[1 - i])
+            if sum(phases.values()) or sum(flags.values()):
+                problems.append("agent %d got %d traces and %d evaluations of master %d"
+                                % (i + 1, sum(phases.values()), sum(flags.values()), 2 - i))
+        leg.intake = intakes[0]
+        leg.stop_sidecars()
+        check_zombies(pids | {os.getpid()}, problems)
+    finally:
+        leg.intake = intakes[0]
+        for fpm in fpms:
+            fpm.stop()
+        other.stop()
+    leg.record(mode, "two agents", 2 * n, traces, 2 * n * EVALS_PER_REQUEST, evals, problems, scn=scns[0])
+
+
 def cleanup_leftovers(leg):
     """Anything of ours still running after a failed scenario (FPM renames
     its processes, so they are known by pid and checked by executable)."""
@@ -776,7 +837,7 @@ def main():
     ap.add_argument("--version", required=True, help="sidecar version (endpoint names)")
     ap.add_argument("--modes", default="thread,subprocess,auto")
     ap.add_argument("--lifecycles",
-                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone")
+                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone,twoagents")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
@@ -793,12 +854,14 @@ def main():
         ("killswitch", lambda m: lifecycle_kill_switch(leg, m)),
         ("fallback", lambda m: lifecycle_fallback(leg, m)),  # auto only
         ("sidecargone", lambda m: lifecycle_sidecar_gone(leg, m)),  # not thread
+        ("twoagents", lambda m: lifecycle_two_agents(leg, m)),  # subprocess only
     ]
     try:
         for mode in args.modes.split(","):
             for name, fn in lifecycles:
                 if (name not in args.lifecycles.split(",") or (name == "fallback" and mode != "auto")
-                        or (name == "sidecargone" and mode == "thread")):
+                        or (name == "sidecargone" and mode == "thread")
+                        or (name == "twoagents" and mode != "subprocess")):
                     continue
                 log("== %s / %s" % (mode, name))
                 try:

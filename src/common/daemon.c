@@ -52,49 +52,33 @@ static sc_handler_result_t on_trace(void *ctx, sc_server_conn_t *conn,
     sc_trace_meta_t meta = {sc_view_str(id->language),
                             sc_view_str(id->language_version),
                             sc_view_str(id->tracer_version)};
-    /* Every outcome is counted by the flusher; only a payload that is not
-     * one msgpack v0.4 array makes the action invalid (a full buffer, say,
-     * is a drop of a valid action). */
-    int rc = sc_flusher_submit_traces(d->flusher, &meta, m->msgpack.ptr,
+    /* Every outcome is counted by the route's flusher; only a payload that
+     * is not one msgpack v0.4 array makes the action invalid (a full
+     * buffer, say, is a drop of a valid action). */
+    sc_route_t *r = sc_daemon_route_of(d, conn);
+    int rc = sc_flusher_submit_traces(r->flusher, &meta, m->msgpack.ptr,
                                       m->msgpack.len, m->trace_count);
     return rc == UV_EINVAL ? "TracePayload.msgpack is not one msgpack array "
                              "of traces"
                            : SC_HANDLED;
 }
 
-/* SessionConfig: validated whole, then applied. Delivery settings are the
- * sidecar's (one flusher for every client); the flag-evaluation switch is
- * the connection's. */
-static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
-                                             const sidecar_v1_SessionConfig *m)
+/* The delivery settings of a SessionConfig over `cfg`; why one is invalid,
+ * or NULL. */
+static const char *session_settings(const sidecar_v1_SessionConfig *m,
+                                    sc_flusher_config_t *cfg)
 {
-    static const sc_string_rule_t url_rule =
-        SC_STRING_RULE("SessionConfig.agent_url", 511);
-    sc_daemon_t *d = ctx;
-    sc_flusher_config_t cfg = *sc_flusher_config(d->flusher);
-    const char *why = sc_identity_string_error(m->agent_url, &url_rule);
-    if (why != NULL) {
-        return why;
-    }
-    if (m->agent_url.ptr != NULL) {
-        char url[512];
-        memcpy(url, m->agent_url.ptr, m->agent_url.len);
-        url[m->agent_url.len] = '\0';
-        if (sc_agent_addr_parse_url(url, &cfg.agent) != 0) {
-            return "SessionConfig.agent_url is not an http:// or unix:// URL";
-        }
-    }
     if (m->has_flush_interval_ms) {
         if (m->flush_interval_ms == 0) {
             return "SessionConfig.flush_interval_ms is 0";
         }
-        cfg.flush_interval_ms = m->flush_interval_ms;
+        cfg->flush_interval_ms = m->flush_interval_ms;
     }
     if (m->has_request_timeout_ms) {
         if (m->request_timeout_ms == 0) {
             return "SessionConfig.request_timeout_ms is 0";
         }
-        cfg.request_timeout_ms = m->request_timeout_ms;
+        cfg->request_timeout_ms = m->request_timeout_ms;
     }
     if (m->has_trace_buffer_cap_bytes) {
         if (m->trace_buffer_cap_bytes == 0) {
@@ -105,38 +89,100 @@ static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
             return "SessionConfig.trace_buffer_cap_bytes is over the "
                    "address space";
         }
-        cfg.cap_bytes[SC_DEST_TRACES] = (size_t)m->trace_buffer_cap_bytes;
+        cfg->cap_bytes[SC_DEST_TRACES] = (size_t)m->trace_buffer_cap_bytes;
+    }
+    return NULL;
+}
+
+/* SessionConfig: validated whole, then applied. `agent_url` routes the
+ * connection to that agent (its own queues, caps, /info and drops); the
+ * other delivery settings are the settings of the agent the connection is
+ * routed to (the last valid SessionConfig for an agent sets them for that
+ * agent); the flag-evaluation switch is the connection's. */
+static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
+                                             const sidecar_v1_SessionConfig *m)
+{
+    static const sc_string_rule_t url_rule =
+        SC_STRING_RULE("SessionConfig.agent_url", 511);
+    sc_daemon_t *d = ctx;
+    sc_route_t *route = sc_daemon_route_of(d, conn);
+    sc_flusher_config_t cfg = *sc_flusher_config(route->flusher);
+    const char *why = sc_identity_string_error(m->agent_url, &url_rule);
+    if (why != NULL) {
+        return why;
+    }
+    if (m->agent_url.ptr != NULL) {
+        char url[512];
+        sc_agent_addr_t agent;
+        memcpy(url, m->agent_url.ptr, m->agent_url.len);
+        url[m->agent_url.len] = '\0';
+        if (sc_agent_addr_parse_url(url, &agent) != 0) {
+            return "SessionConfig.agent_url is not an http:// or unix:// URL";
+        }
+        /* Settings the message does not carry: the target agent's when it
+         * exists, else the sidecar's defaults. */
+        cfg = d->opt.flusher;
+        for (size_t i = 0; i < d->route_count; i++) {
+            const sc_flusher_config_t *c =
+                sc_flusher_config(d->routes[i]->flusher);
+            if (strcmp(c->agent.url, agent.url) == 0 &&
+                strcmp(c->agent.unix_path, agent.unix_path) == 0) {
+                cfg = *c;
+            }
+        }
+        cfg.agent = agent;
+    }
+    why = session_settings(m, &cfg);
+    if (why != NULL) {
+        return why;
+    }
+    if (m->agent_url.ptr != NULL) {
+        route = sc_daemon_route_get(d, &cfg.agent, &cfg);
+        if (route == NULL) {
+            d->session_configs_over_agents++;
+            return "SessionConfig.agent_url: the sidecar already delivers to "
+                   "16 agents";
+        }
     }
     if (m->has_flag_evaluation_counts_enabled) {
         sc_server_conn_set_flag_counts_enabled(
             conn, m->flag_evaluation_counts_enabled);
     }
     d->session_configs_applied++;
-    if (memcmp(&cfg, sc_flusher_config(d->flusher), sizeof cfg) != 0) {
-        sc_flusher_reconfigure(d->flusher, &cfg);
+    sc_daemon_route_bind(conn, route);
+    if (memcmp(&cfg, sc_flusher_config(route->flusher), sizeof cfg) != 0) {
+        sc_flusher_reconfigure(route->flusher, &cfg);
     }
     return SC_HANDLED;
 }
 
+/* A Flush waits for every route: what the connection sent before it may
+ * sit with an agent it was routed to earlier. */
 typedef struct flush_wait {
     sc_server_conn_t *conn;
     sc_flush_barrier_t barrier;
+    size_t pending;
+    bool timed_out;
 } flush_wait_t;
 
 static void on_barrier(int status, void *data)
 {
     flush_wait_t *w = data;
+    w->timed_out |= status != 0;
+    if (--w->pending > 0) {
+        return;
+    }
     sc_server_flush_done(w->conn, &w->barrier,
-                         status == 0 ? sidecar_v1_FlushReply_STATUS_OK
-                                     : sidecar_v1_FlushReply_STATUS_TIMEOUT);
+                         w->timed_out ? sidecar_v1_FlushReply_STATUS_TIMEOUT
+                                      : sidecar_v1_FlushReply_STATUS_OK);
     free(w);
 }
 
 /* A Flush with deliver_now (the server answers the others itself): every
  * action of this connection before it was dispatched (the server guarantees
  * that); everything held, flag evaluations included, is cut into requests,
- * and the reply waits until the flusher has handed them to libcurl, or the
- * timeout. */
+ * and the reply waits until every route's flusher has handed them to
+ * libcurl, or the timeout. */
 static void on_flush(void *ctx, sc_server_conn_t *conn,
                      const sc_flush_barrier_t *barrier,
                      const sidecar_v1_Flush *m)
@@ -152,52 +198,38 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
     }
     w->conn = conn;
     w->barrier = *barrier;
-    if (sc_flusher_barrier(d->flusher, timeout, on_barrier, w) != 0) {
-        free(w);
-        sc_server_flush_done(conn, barrier,
-                             sidecar_v1_FlushReply_STATUS_TIMEOUT);
+    w->pending = 1; /* held until every barrier is started */
+    w->timed_out = false;
+    for (size_t i = 0; i < d->route_count; i++) {
+        w->pending++;
+        if (sc_flusher_barrier(d->routes[i]->flusher, timeout, on_barrier, w) !=
+            0) {
+            w->pending--;
+            w->timed_out = true;
+        }
     }
+    on_barrier(0, w); /* barriers never call back from inside the call */
 }
 
-static void append_stats(void *ctx, sc_buf_t *json)
+static void collect_stats(void *ctx, sc_stats_t *st)
 {
     sc_daemon_t *d = ctx;
-    sc_buf_append_str(json, ",\"delivery\":");
-    sc_flusher_stats_json(d->flusher, json);
-    /* The delivery settings in force (SessionConfig may change them). */
-    const sc_flusher_config_t *cfg = sc_flusher_config(d->flusher);
-    sc_buf_appendf(json,
-                   ",\"session_config\":{\"applied\":%llu,"
-                   "\"flush_interval_ms\":%u,\"request_timeout_ms\":%u,"
-                   "\"trace_buffer_cap_bytes\":%zu}",
-                   (unsigned long long)d->session_configs_applied,
-                   (unsigned)cfg->flush_interval_ms,
-                   (unsigned)cfg->request_timeout_ms,
-                   cfg->cap_bytes[SC_DEST_TRACES]);
-    sc_daemon_flag_stats_json(d, json);
+    sc_daemon_routes_stats(d, st);
+    sc_daemon_flag_stats(d, st);
+}
+
+static void on_released(void *ctx, sc_server_conn_t *conn)
+{
+    sc_daemon_route_release(ctx, conn);
 }
 
 static void on_admitted(void *ctx, uint32_t uid)
 {
     sc_daemon_t *d = ctx;
-    if (d->shared != NULL) {
-        sc_shared_give_to(d->shared, uid);
-    }
-}
-
-static void publish_info(const sc_agent_info_t *info, void *data)
-{
-    sc_daemon_t *d = data;
-    if (d->shared != NULL && info->valid) {
-        sc_shared_publish_info(d->shared, info->raw_json, info->raw_len);
-    }
-}
-
-static void publish_rates(const char *json, size_t len, void *data)
-{
-    sc_daemon_t *d = data;
-    if (d->shared != NULL) {
-        sc_shared_publish_rates(d->shared, json, len);
+    for (size_t i = 0; i < d->route_count; i++) {
+        if (d->routes[i]->shared != NULL) {
+            sc_shared_give_to(d->routes[i]->shared, uid);
+        }
     }
 }
 
@@ -252,8 +284,9 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         .on_flag_evaluations = sc_daemon_on_flag_evaluations,
         .on_exposures = sc_daemon_on_exposures,
         .on_flush = on_flush,
-        .append_stats = append_stats,
+        .collect_stats = collect_stats,
         .on_admitted = on_admitted,
+        .on_released = on_released,
         .on_idle = on_idle,
     };
     d->server = sc_server_new(loop, &o->server, &h);
@@ -265,7 +298,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                  : sc_server_listen(d->server, o->endpoint);
     }
     if (rc == 0) {
-        rc = sc_flusher_new(loop, &o->flusher, &d->flusher);
+        rc = sc_daemon_routes_open(d);
     }
     if (rc != 0) {
         if (d->server != NULL) {
@@ -277,17 +310,6 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         free(d);
         return rc;
     }
-    /* Shared state is a convenience for readers: without it (no shared
-     * memory and no writable temporary directory) the sidecar still serves. */
-    int shm_rc =
-        sc_shared_writer_open(o->endpoint, sc_plat_getpid(), &d->shared);
-    if (shm_rc != 0) {
-        sc_log(SC_LOG_WARN, "no shared state for %s: %s", o->endpoint,
-               uv_strerror(shm_rc));
-    }
-    sc_flusher_hooks_t hooks = {
-        .on_agent_info = publish_info, .on_rates = publish_rates, .data = d};
-    sc_flusher_set_hooks(d->flusher, &hooks);
     uv_timer_init(loop, &d->flag_timer);
     d->flag_timer.data = d;
     uv_timer_start(&d->flag_timer, on_flag_timer, SC_DAEMON_FLAG_COALESCE_MS,
@@ -299,9 +321,6 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                        WATCHDOG_INTERVAL_MS);
         d->watchdog_on = true;
     }
-    char agent[300];
-    sc_log(SC_LOG_INFO, "delivering to %s",
-           sc_agent_addr_describe(&o->flusher.agent, agent, sizeof agent));
     *out = d;
     return 0;
 }
@@ -313,21 +332,18 @@ static void one_closed(sc_daemon_t *d)
     }
 }
 
-static void on_flusher_closed(sc_flusher_t *f, void *arg)
+static void on_route_closed(sc_daemon_t *d)
 {
-    (void)f;
-    sc_daemon_t *d = arg;
-    d->flusher = NULL;
     one_closed(d);
 }
 
-/* Connections are gone: everything they sent is in the flusher, which now
- * gets its final delivery. */
+/* Connections are gone: everything they sent is with their routes, which
+ * now get their final delivery. */
 static void on_server_closed(void *arg)
 {
     sc_daemon_t *d = arg;
     sc_daemon_flush_flag_evaluations(d);
-    sc_flusher_close(d->flusher, d->opt.final_flush_ms, on_flusher_closed, d);
+    sc_daemon_routes_close(d, on_route_closed);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -343,7 +359,8 @@ void sc_daemon_stop(sc_daemon_t *d, void (*done)(void *arg), void *arg)
     d->stopping = true;
     d->done = done;
     d->done_arg = arg;
-    d->pending_closes = 2; /* flusher, flag timer */
+    /* every route's flusher, the flag timer */
+    d->pending_closes = (int)d->route_count + 1;
     uv_close((uv_handle_t *)&d->flag_timer, on_timer_closed);
     if (d->watchdog_on) {
         d->pending_closes++;
@@ -356,8 +373,7 @@ void sc_daemon_free(sc_daemon_t *d)
 {
     if (d != NULL) {
         sc_server_free(d->server);
-        sc_shared_writer_close(d->shared);
-        sc_daemon_free_contexts(d);
+        sc_daemon_routes_free(d);
         sc_flageval_free(d->disabled_agg);
         free(d);
     }

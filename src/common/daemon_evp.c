@@ -59,7 +59,7 @@ static const char *batch_context(const sc_server_conn_t *conn,
     return NULL;
 }
 
-static sc_flageval_t *context_aggregator(sc_daemon_t *d, sc_view_t service,
+static sc_flageval_t *context_aggregator(sc_route_t *d, sc_view_t service,
                                          sc_view_t env, sc_view_t version)
 {
     for (size_t i = 0; i < d->context_count; i++) {
@@ -111,8 +111,10 @@ sc_daemon_on_flag_evaluations(void *ctx, sc_server_conn_t *conn,
     /* A connection whose counts are switched off: the batch is checked (a
      * disabled aggregator only validates) and counted, never delivered. */
     bool enabled = sc_server_conn_flag_counts_enabled(conn);
-    sc_flageval_t *agg = enabled ? context_aggregator(d, service, env, version)
-                                 : d->disabled_agg;
+    sc_route_t *route = sc_daemon_route_of(d, conn);
+    sc_flageval_t *agg = enabled
+                             ? context_aggregator(route, service, env, version)
+                             : d->disabled_agg;
     if (agg == NULL) {
         d->flag_batches_no_context++;
         SC_LOG_LIMITED(SC_LOG_WARN,
@@ -134,23 +136,20 @@ sc_daemon_on_flag_evaluations(void *ctx, sc_server_conn_t *conn,
     return SC_HANDLED;
 }
 
-typedef struct body_ctx {
-    sc_daemon_t *d;
-} body_ctx_t;
-
 static bool submit_body(void *ctx, const sc_buf_t *body, size_t events)
 {
     (void)events;
-    body_ctx_t *b = ctx;
-    sc_flusher_submit_evp(b->d->flusher, SC_DEST_FLAGEVALUATIONS, body->data,
+    sc_route_t *r = ctx;
+    sc_flusher_submit_evp(r->flusher, SC_DEST_FLAGEVALUATIONS, body->data,
                           body->len);
     return true;
 }
 
-void sc_daemon_flush_flag_evaluations(sc_daemon_t *d)
+/* Each route's aggregators go to that route's agent only. */
+static void flush_route(sc_route_t *r)
 {
-    for (size_t i = 0; i < d->context_count; i++) {
-        sc_flag_context_t *c = &d->contexts[i];
+    for (size_t i = 0; i < r->context_count; i++) {
+        sc_flag_context_t *c = &r->contexts[i];
         sc_flageval_batch_t batch;
         sc_flageval_drain(c->agg, &batch);
         sc_flageval_json_opts_t opts = {
@@ -158,45 +157,44 @@ void sc_daemon_flush_flag_evaluations(sc_daemon_t *d)
             .env = sc_view_str(c->env),
             .version = sc_view_str(c->version),
         };
-        body_ctx_t b = {d};
-        sc_flageval_json_bodies(&batch, &opts, submit_body, &b, NULL);
+        sc_flageval_json_bodies(&batch, &opts, submit_body, r, NULL);
         sc_flageval_batch_free(&batch);
     }
 }
 
-void sc_daemon_flag_stats_json(sc_daemon_t *d, sc_buf_t *out)
+void sc_daemon_flush_flag_evaluations(sc_daemon_t *d)
 {
-    uint64_t evaluations = 0, dropped = 0, rejected = 0;
-    size_t full = 0, degraded = 0;
-    for (size_t i = 0; i < d->context_count; i++) {
-        sc_flageval_stats_t st;
-        sc_flageval_get_stats(d->contexts[i].agg, &st);
-        evaluations += st.evaluations;
-        dropped += st.dropped_overflow + st.dropped_upstream;
-        rejected += st.rejected;
-        full += st.full_buckets;
-        degraded += st.degraded_buckets;
+    for (size_t i = 0; i < d->route_count; i++) {
+        flush_route(d->routes[i]);
     }
-    sc_buf_appendf(
-        out,
-        ",\"flag_evaluations\":{\"contexts\":%zu,\"evaluations\":%llu,"
-        "\"full_buckets\":%zu,\"degraded_buckets\":%zu,\"dropped\":%llu,"
-        "\"rejected\":%llu,\"batches_rejected\":%llu,"
-        "\"batches_without_context\":%llu,\"batches_disabled\":%llu,"
-        "\"evaluations_disabled\":%llu},\"exposures\":{\"sent\":%llu,"
-        "\"batches_rejected\":%llu,\"attributes_skipped\":%llu}",
-        d->context_count, (unsigned long long)evaluations, full, degraded,
-        (unsigned long long)dropped, (unsigned long long)rejected,
-        (unsigned long long)d->flag_batches_rejected,
-        (unsigned long long)d->flag_batches_no_context,
-        (unsigned long long)d->flag_batches_disabled,
-        (unsigned long long)d->flag_evaluations_disabled,
-        (unsigned long long)d->exposures_sent,
-        (unsigned long long)d->exposure_batches_rejected,
-        (unsigned long long)d->exposure_attributes_skipped);
 }
 
-void sc_daemon_free_contexts(sc_daemon_t *d)
+void sc_daemon_flag_stats(sc_daemon_t *d, sc_stats_t *st)
+{
+    sc_stats_flags_t *f = &st->flags;
+    for (size_t r = 0; r < d->route_count; r++) {
+        const sc_route_t *route = d->routes[r];
+        for (size_t i = 0; i < route->context_count; i++) {
+            sc_flageval_stats_t s;
+            sc_flageval_get_stats(route->contexts[i].agg, &s);
+            f->evaluations += s.evaluations;
+            f->dropped += s.dropped_overflow + s.dropped_upstream;
+            f->rejected += s.rejected;
+            f->full_buckets += s.full_buckets;
+            f->degraded_buckets += s.degraded_buckets;
+        }
+        f->contexts += route->context_count;
+    }
+    f->batches_rejected = d->flag_batches_rejected;
+    f->batches_without_context = d->flag_batches_no_context;
+    f->batches_disabled = d->flag_batches_disabled;
+    f->evaluations_disabled = d->flag_evaluations_disabled;
+    st->exposures.sent = d->exposures_sent;
+    st->exposures.batches_rejected = d->exposure_batches_rejected;
+    st->exposures.attributes_skipped = d->exposure_attributes_skipped;
+}
+
+void sc_daemon_free_contexts(sc_route_t *d)
 {
     for (size_t i = 0; i < d->context_count; i++) {
         sc_flag_context_t *c = &d->contexts[i];
@@ -364,8 +362,8 @@ sc_handler_result_t sc_daemon_on_exposures(void *ctx, sc_server_conn_t *conn,
         d->exposure_attributes_skipped += b.skipped;
         if (b.count > 0) {
             d->exposures_sent += b.count;
-            sc_flusher_submit_evp(d->flusher, SC_DEST_EXPOSURES, b.out.data,
-                                  b.out.len);
+            sc_flusher_submit_evp(sc_daemon_route_of(d, conn)->flusher,
+                                  SC_DEST_EXPOSURES, b.out.data, b.out.len);
         }
     }
     sc_flageval_keybuf_free(&b.canonical);

@@ -1,5 +1,6 @@
-/* Delivery to the agent (docs/delivery.md): queues, trace merging, retries,
+/* Delivery to one agent (docs/delivery.md): queues, trace merging, retries,
  * byte caps, /info polling and delivery stats, on the sidecar's libuv loop.
+ * The daemon keeps one flusher per agent (daemon_routes.c).
  *
  * Every function must be called from the loop's thread. Nothing here
  * blocks: submissions are copied into per-destination buffers and sent by
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "agent_info.h"
 #include "agent_url.h"
 #include "buf.h"
 #include "wire_types.h"
@@ -92,27 +94,6 @@ typedef struct sc_flusher_stats {
     sc_endpoint_stats_t info;
 } sc_flusher_stats_t;
 
-/* What GET /info told us. */
-typedef struct sc_agent_info {
-    bool valid;         /* at least one /info answer was parsed */
-    int64_t fetched_ms; /* epoch ms of that answer */
-    char *raw_json;     /* the answer, NUL-terminated */
-    size_t raw_len;
-    char **endpoints; /* "endpoints": paths the agent serves */
-    size_t endpoint_count;
-} sc_agent_info_t;
-
-/* Parses an /info answer into `out` (replacing what it held). Returns
- * false, leaving `out` as it was, when the text is not a JSON object. */
-bool sc_agent_info_parse(const char *json, size_t len, sc_agent_info_t *out);
-void sc_agent_info_free(sc_agent_info_t *info);
-bool sc_agent_info_has_endpoint(const sc_agent_info_t *info, const char *path);
-
-/* Finds the raw text of the top-level member `key` of a JSON object.
- * Returns false when `json` is not an object or has no such member. */
-bool sc_json_member(const char *json, size_t len, const char *key,
-                    const char **value, size_t *value_len);
-
 /* Things published elsewhere (shared memory, docs/shared-state.md). Called from
  * the loop after each change. */
 typedef struct sc_flusher_hooks {
@@ -181,12 +162,6 @@ void sc_flusher_close(sc_flusher_t *f, uint32_t deadline_ms,
                       void (*cb)(sc_flusher_t *f, void *data), void *data);
 
 void sc_flusher_get_stats(const sc_flusher_t *f, sc_flusher_stats_t *out);
-
-/* Appends the stats as one JSON object:
- * {"traces":{"submitted":{...},"delivered":{...},"buffered":{...},
- *  "delivery":{...},"drops":{"buffer_full":{...},...}},...,"info":{...},
- *  "agent":"http://...","agent_info":bool} */
-bool sc_flusher_stats_json(const sc_flusher_t *f, sc_buf_t *out);
 
 /* The latest /info state (valid == false before the first answer). */
 const sc_agent_info_t *sc_flusher_agent_info(const sc_flusher_t *f);

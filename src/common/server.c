@@ -3,6 +3,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,9 @@ void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c)
         c->next->prev = c->prev;
     }
     s->stats.connections_active--;
+    if (s->h.on_released != NULL) {
+        s->h.on_released(s->h.ctx, c);
+    }
     arm_idle_timer(s);
     /* Draining before a close, and the last peer left: no need to wait. */
     if (s->closing && s->conns == NULL &&
@@ -390,54 +394,20 @@ const sc_server_stats_t *sc_server_stats(const sc_server_t *s)
 
 void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
 {
-    const sc_server_stats_t *st = &s->stats;
-    sc_buf_appendf(
-        out,
-        "{\"pid\":%u,\"version\":\"%s\",\"mode\":\"%s\",\"uptime_ms\":%llu,"
-        "\"connections\":{\"active\":%llu,\"accepted\":%llu,"
-        "\"rejected\":%llu,\"refused\":%llu,\"refused_per_process\":%llu,"
-        "\"refused_per_user\":%llu,\"stuck_readers_closed\":%llu},"
-        "\"reassembly\":{\"held_bytes\":%llu,\"peak_bytes\":%llu,"
-        "\"budget_bytes\":%zu,\"waits\":%llu,"
-        "\"stalled_frames_closed\":%llu},"
-        "\"frames_in\":%llu,\"bytes_in\":%llu,\"oversized_frames\":%llu,"
-        "\"decode_errors\":%llu,\"unknown_actions\":%llu,"
-        "\"invalid_actions\":%llu,\"actions\":{",
-        sc_plat_getpid(), SIDECAR_VERSION, s->cfg.mode,
-        (unsigned long long)(uv_now(s->loop) - s->started_ms),
-        (unsigned long long)st->connections_active,
-        (unsigned long long)st->connections_accepted,
-        (unsigned long long)st->connections_rejected,
-        (unsigned long long)st->connections_refused,
-        (unsigned long long)st->refused_per_process,
-        (unsigned long long)st->refused_per_user,
-        (unsigned long long)st->stuck_readers_closed,
-        (unsigned long long)st->reassembly_bytes,
-        (unsigned long long)st->reassembly_peak, s->budget,
-        (unsigned long long)st->reassembly_waits,
-        (unsigned long long)st->stalled_frames_closed,
-        (unsigned long long)st->frames_in, (unsigned long long)st->bytes_in,
-        (unsigned long long)st->oversized_frames,
-        (unsigned long long)st->decode_errors,
-        (unsigned long long)st->unknown_actions,
-        (unsigned long long)st->invalid_actions);
-    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
-        sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
-                       (unsigned long long)st->actions[k]);
+    sc_stats_t *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        return;
     }
-    /* Invalid actions by kind (refused with CODE_INVALID_ACTION). */
-    sc_buf_append_str(out, "},\"invalid\":{");
-    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
-        sc_buf_appendf(out, "%s\"%s\":%llu", k == 0 ? "" : ",", kind_names[k],
-                       (unsigned long long)st->invalid[k]);
+    st->pid = sc_plat_getpid();
+    st->version = SIDECAR_VERSION;
+    st->mode = s->cfg.mode;
+    st->uptime_ms = uv_now(s->loop) - s->started_ms;
+    st->server = s->stats;
+    st->reassembly_budget = s->budget;
+    st->has_rss = uv_resident_set_memory(&st->rss_bytes) == 0;
+    if (s->h.collect_stats != NULL) {
+        s->h.collect_stats(s->h.ctx, st);
     }
-    sc_buf_append_str(out, "}");
-    size_t rss = 0;
-    if (uv_resident_set_memory(&rss) == 0) {
-        sc_buf_appendf(out, ",\"rss_bytes\":%zu", rss);
-    }
-    if (s->h.append_stats != NULL) {
-        s->h.append_stats(s->h.ctx, out);
-    }
-    sc_buf_append_str(out, "}");
+    sc_stats_json(st, out);
+    free(st);
 }

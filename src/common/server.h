@@ -16,6 +16,7 @@
 
 typedef struct sc_server sc_server_t;
 typedef struct sc_server_conn sc_server_conn_t;
+struct sc_stats;
 
 /* Stats name of an action kind ("trace", "flag_evaluations", ...). */
 const char *sc_action_kind_name(sc_action_kind_t kind);
@@ -63,11 +64,14 @@ typedef struct sc_server_handlers {
     void (*on_flush)(void *ctx, sc_server_conn_t *conn,
                      const sc_flush_barrier_t *barrier,
                      const sidecar_v1_Flush *m);
-    /* Appends the owner's members (",\"name\":value" pairs) to the stats
-     * JSON object. */
-    void (*append_stats)(void *ctx, sc_buf_t *json);
+    /* Fills the owner's part of the stats (stats.h): delivery per agent,
+     * flag evaluations, exposures. The document is written by stats.c. */
+    void (*collect_stats)(void *ctx, struct sc_stats *stats);
     /* A peer of `uid` was admitted (shared state goes to worker uids). */
     void (*on_admitted)(void *ctx, uint32_t uid);
+    /* A connection is gone (after its last reply); its owner data may be
+     * released. */
+    void (*on_released)(void *ctx, sc_server_conn_t *conn);
     /* The server has had no connection for idle_timeout_ms. */
     void (*on_idle)(void *ctx);
 } sc_server_handlers_t;
@@ -214,5 +218,10 @@ const sc_client_identity_t *sc_server_conn_identity(const sc_server_conn_t *c);
  * (true until a SessionConfig says otherwise). */
 bool sc_server_conn_flag_counts_enabled(const sc_server_conn_t *c);
 void sc_server_conn_set_flag_counts_enabled(sc_server_conn_t *c, bool on);
+
+/* The owner's pointer for a connection (the daemon's route to an agent);
+ * NULL until set. */
+void *sc_server_conn_owner_data(const sc_server_conn_t *c);
+void sc_server_conn_set_owner_data(sc_server_conn_t *c, void *data);
 
 #endif

@@ -311,6 +311,16 @@ void sc_server_conn_set_flag_counts_enabled(sc_server_conn_t *c, bool on)
     c->flag_counts_disabled = !on;
 }
 
+void *sc_server_conn_owner_data(const sc_server_conn_t *c)
+{
+    return c->owner_data;
+}
+
+void sc_server_conn_set_owner_data(sc_server_conn_t *c, void *data)
+{
+    c->owner_data = data;
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static const char *const no_hello = "no Hello on this connection";

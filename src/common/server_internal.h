@@ -20,6 +20,7 @@ struct sc_server_conn {
     bool has_identity;
     bool
         flag_counts_disabled; /* SessionConfig.flag_evaluation_counts_enabled */
+    void *owner_data;         /* sc_server_conn_set_owner_data */
     bool closing;
     bool handle_closed;
     uint32_t pending_flushes; /* barriers the owner has not completed */

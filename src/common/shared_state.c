@@ -154,6 +154,11 @@ void sc_shared_give_to(sc_shared_writer_t *w, uint32_t uid)
     }
 }
 
+uint32_t sc_shared_given_to(const sc_shared_writer_t *w)
+{
+    return w->given_to;
+}
+
 void sc_shared_writer_close(sc_shared_writer_t *w)
 {
     if (w == NULL) {
@@ -181,50 +186,15 @@ int sc_shared_read(const char *endpoint, sc_shared_record_t *out)
     return rc;
 }
 
-static char *dup_doc(const char *s, uint32_t len, bool present)
+void sc_shared_key(const char *endpoint, const sc_agent_addr_t *agent,
+                   char *out, size_t size)
 {
-    if (!present || len == 0) {
-        return NULL;
+    if (agent == NULL) {
+        snprintf(out, size, "%s", endpoint);
+        return;
     }
-    char *d = malloc((size_t)len + 1);
-    if (d != NULL) {
-        memcpy(d, s, len);
-        d[len] = '\0';
-    }
-    return d;
-}
-
-int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out)
-{
-    memset(out, 0, sizeof *out);
-    sc_runtime_info_t info;
-    if (endpoint == NULL) {
-        sc_runtime_info(&info);
-        endpoint = info.endpoint;
-        if (endpoint[0] == '\0') {
-            return UV_EINVAL;
-        }
-    }
-    sc_shared_record_t *rec = malloc(sizeof *rec);
-    if (rec == NULL) {
-        return UV_ENOMEM;
-    }
-    int rc = sc_shared_read(endpoint, rec);
-    if (rc == 0) {
-        out->sidecar_pid = rec->pid;
-        out->healthy = (rec->flags & SC_SHARED_HEALTHY) != 0;
-        out->updated_ms = rec->updated_ms;
-        out->info_json = dup_doc(rec->info, rec->info_len,
-                                 (rec->flags & SC_SHARED_INFO_VALID) != 0);
-        out->rates_json = dup_doc(rec->rates, rec->rates_len, true);
-    }
-    free(rec);
-    return rc;
-}
-
-void sc_agent_state_free(sc_agent_state_t *state)
-{
-    free(state->info_json);
-    free(state->rates_json);
-    state->info_json = state->rates_json = NULL;
+    char desc[SC_AGENT_URL_MAX + 8];
+    /* A space never occurs in an endpoint name nor in an agent URL. */
+    snprintf(out, size, "%s %s", endpoint,
+             sc_agent_addr_describe(agent, desc, sizeof desc));
 }

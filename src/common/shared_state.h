@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent_url.h"
+
 #define SC_SHARED_INFO_MAX  40960
 #define SC_SHARED_RATES_MAX 20480
 
@@ -51,10 +53,16 @@ int sc_shared_read_segment(const sc_shared_segment_t *seg,
 /* The segment name for an endpoint (unique per endpoint string). */
 void sc_shared_name(const char *endpoint, char *out, size_t size);
 
-/* Sidecar side. */
+/* The string a segment is named from (sc_shared_name): the endpoint for
+ * the sidecar's default agent; the endpoint, a space and the agent's
+ * address for an agent a session chose (docs/shared-state.md). */
+void sc_shared_key(const char *endpoint, const sc_agent_addr_t *agent,
+                   char *out, size_t size);
+
+/* Sidecar side: publishes what it is given, calls nothing above it. */
 typedef struct sc_shared_writer sc_shared_writer_t;
 
-int sc_shared_writer_open(const char *endpoint, uint32_t pid,
+int sc_shared_writer_open(const char *key, uint32_t pid,
                           sc_shared_writer_t **out);
 void sc_shared_publish_info(sc_shared_writer_t *w, const char *json,
                             size_t len);
@@ -62,9 +70,11 @@ void sc_shared_publish_rates(sc_shared_writer_t *w, const char *json,
                              size_t len);
 /* Hands the segment to a worker uid (first one of another user only). */
 void sc_shared_give_to(sc_shared_writer_t *w, uint32_t uid);
+/* The uid the segment was handed to, 0 when none. */
+uint32_t sc_shared_given_to(const sc_shared_writer_t *w);
 void sc_shared_writer_close(sc_shared_writer_t *w);
 
-/* Worker side: one snapshot of the segment of `endpoint`. */
-int sc_shared_read(const char *endpoint, sc_shared_record_t *out);
+/* Worker side: one snapshot of the segment named from `key`. */
+int sc_shared_read(const char *key, sc_shared_record_t *out);
 
 #endif

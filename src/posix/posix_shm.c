@@ -43,8 +43,12 @@ static int open_segment(const char *name, int flags, bool *is_file)
         *is_file = false;
         return fd;
     }
+    /* Shared memory missing (ENOSYS: no shm support, ENOENT: no /dev/shm,
+     * as on AWS Lambda), refused (EACCES, EPERM), unsupported (ENOTSUP,
+     * the same value as EOPNOTSUPP on Linux) or read-only (EROFS): the file in
+     * the temporary directory serves instead (docs/shared-state.md). */
     if (errno != ENOSYS && errno != EACCES && errno != ENOTSUP &&
-        errno != EPERM && errno != ENOENT) {
+        errno != EPERM && errno != ENOENT && errno != EROFS) {
         return -errno;
     }
     file_path(name, path, sizeof path);

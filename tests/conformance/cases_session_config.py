@@ -56,25 +56,40 @@ def session_config_zero_and_bad_url_refused(ctx):
         eq(after["delivery"]["agent"], before["delivery"]["agent"], "agent unchanged")
 
 
+def agent_stats(ctx, url):
+    return [a for a in ctx.stats()["agents"] if a["agent"] == url]
+
+
 @case
 def session_config_agent_url(ctx):
-    """agent_url moves delivery (sidecar-wide) to another agent; 511 bytes is
-    accepted (512 is refused: session_config_zero_and_bad_url_refused)."""
+    """agent_url routes this connection (its session) to another agent; the
+    other connections keep theirs. 511 bytes is accepted (512 is refused:
+    session_config_zero_and_bad_url_refused)."""
     with Intake.start(ctx.tmpdir) as other:
         c = ctx.conn()
+        bystander = ctx.conn()
         try:
             url511 = other.url + "/"
             url511 = url511 + "p" * (511 - len(url511))
             before = ctx.stats()["session_config"]["applied"]
             c.send(session_config=ctx.pb.SessionConfig(agent_url=url511))
             eq(ctx.stats()["session_config"]["applied"], before + 1, "511 bytes applied")
-            eq(ctx.stats()["delivery"]["agent"], url511, "agent")
+            eq([a["sessions"] for a in agent_stats(ctx, url511)], [1], "agent listed")
+            eq(ctx.stats()["delivery"]["agent"], ctx.intake.url, "default agent kept")
             c.send(session_config=ctx.pb.SessionConfig(agent_url=other.url))
+            eq([a["sessions"] for a in agent_stats(ctx, url511)], [0], "session moved")
             payload, ids = ctx.traces()
             c.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
             c.flush()
             other.wait(TRACES, count=1, timeout=10)
             eq(ctx.intake.requests(TRACES), [], "first intake got nothing")
+            payload, ids = ctx.traces()
+            bystander.send(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))
+            bystander.flush()
+            ctx.intake.wait(TRACES, count=1, timeout=10)
+            eq(len(other.requests(TRACES)), 1, "the other session's agent got nothing more")
+            eq(agent_stats(ctx, other.url)[0]["traces"]["delivered"]["traces"], 1,
+               "delivered, counted per agent")
         finally:
             c.send(session_config=ctx.pb.SessionConfig(agent_url=ctx.intake.url))
         eq(ctx.stats()["delivery"]["agent"], ctx.intake.url, "restored")

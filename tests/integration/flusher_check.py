@@ -153,8 +153,11 @@ def check_scenario(name, report, records):
         check_trace_records(report, records)
 
 
-def run_binary(binary, scenario, agent_url):
-    proc = subprocess.run([binary, scenario, agent_url], stdout=subprocess.PIPE, timeout=180)
+def run_binary(binary, scenario, agent_url, emulator=None):
+    # Under Wine the Windows build talks to the intake on this host (as the
+    # IIS-like pool test does).
+    command = ([emulator] if emulator else []) + [binary, scenario, agent_url]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, timeout=180)
     try:
         report = json.loads(proc.stdout)
     except ValueError:
@@ -168,19 +171,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--scenario", required=True)
+    parser.add_argument("--emulator", default="",
+                        help="runs the binary through this (wine for the Windows build)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="flusher-") as tmp:
         if args.scenario == "down":
             # Port 1 on loopback: nothing listens, connections are refused.
-            run_binary(args.binary, "down", "http://127.0.0.1:1")
+            run_binary(args.binary, "down", "http://127.0.0.1:1", args.emulator)
         else:
             unix_path = os.path.join(tmp, "agent.sock") if args.scenario == "unix" else None
             with Intake.start(tmp, unix_path=unix_path) as intake:
                 for behavior in BEHAVIORS.get(args.scenario, []):
                     intake.behavior(**behavior)
                 url = intake.unix_url if unix_path else intake.url
-                report = run_binary(args.binary, args.scenario, url)
+                report = run_binary(args.binary, args.scenario, url, args.emulator)
                 if report is not None:
                     records = intake.requests()
                     if args.scenario == "barrier":

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "flusher.h"
+#include "stats.h"
 #include "json.h"
 #include "msgpack.h"
 
@@ -574,7 +575,14 @@ static void on_closed(sc_flusher_t *f, void *data)
     const char *rates = sc_flusher_rates(f, &len);
     snprintf(r->rates, sizeof r->rates, "%.*s", rates != NULL ? (int)len : 0,
              rates != NULL ? rates : "");
-    CHECK(sc_flusher_stats_json(f, &r->report_stats), "stats json");
+    sc_stats_agent_t agent;
+    memset(&agent, 0, sizeof agent);
+    const sc_flusher_config_t *cfg = sc_flusher_config(f);
+    sc_agent_addr_describe(&cfg->agent, agent.agent, sizeof agent.agent);
+    agent.agent_info = info->valid;
+    memcpy(agent.cap_bytes, cfg->cap_bytes, sizeof agent.cap_bytes);
+    agent.delivery = s;
+    CHECK(sc_stats_agent_json(&agent, &r->report_stats), "stats json");
     r->sc->final(r, f, &s);
 }
 

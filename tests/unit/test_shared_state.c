@@ -143,6 +143,47 @@ static void named_segment(void **state)
     write_read_through_a_named_segment("@sidecar-test-shm-posix");
 }
 
+/* Each agent has its own segment: two agents of one endpoint publish side
+ * by side, each read back under its own key (docs/shared-state.md). */
+static void one_segment_per_agent(void **state)
+{
+    (void)state;
+    const char *ep = "@sidecar-test-shm-agents";
+    sc_agent_addr_t a, b;
+    assert_int_equal(sc_agent_addr_parse_url("http://127.0.0.1:8126", &a), 0);
+    assert_int_equal(sc_agent_addr_parse_url("unix:///run/apm.sock", &b), 0);
+    char keys[3][SC_AGENT_URL_MAX + 300];
+    sc_shared_key(ep, NULL, keys[0], sizeof keys[0]);
+    sc_shared_key(ep, &a, keys[1], sizeof keys[1]);
+    sc_shared_key(ep, &b, keys[2], sizeof keys[2]);
+    assert_string_equal(keys[0], ep); /* the default agent: the old name */
+    assert_string_equal(keys[1],
+                        "@sidecar-test-shm-agents http://127.0.0.1:8126");
+    assert_string_equal(keys[2],
+                        "@sidecar-test-shm-agents unix:///run/apm.sock");
+    sc_shared_writer_t *w[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            sc_shared_writer_open(keys[i], 100 + (uint32_t)i, &w[i]), 0);
+        char info[64];
+        int n = snprintf(info, sizeof info, "{\"agent\":%d}", i);
+        sc_shared_publish_info(w[i], info, (size_t)n);
+    }
+    sc_shared_record_t *r = malloc(sizeof *r);
+    for (int i = 0; i < 3; i++) {
+        char info[64];
+        snprintf(info, sizeof info, "{\"agent\":%d}", i);
+        assert_int_equal(sc_shared_read(keys[i], r), 0);
+        assert_int_equal(r->pid, 100 + i);
+        assert_string_equal(r->info, info);
+    }
+    for (int i = 0; i < 3; i++) {
+        sc_shared_writer_close(w[i]);
+    }
+    free(r);
+}
+
+#ifndef _WIN32 /* mkdtemp, setenv: the file fallback is POSIX's */
 static void file_fallback(void **state)
 {
     (void)state;
@@ -168,13 +209,17 @@ static void file_fallback(void **state)
     uv_fs_rmdir(NULL, &req, dir, NULL);
     uv_fs_req_cleanup(&req);
 }
+#endif
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reader_never_sees_a_torn_record),
         cmocka_unit_test(named_segment),
+        cmocka_unit_test(one_segment_per_agent),
+#ifndef _WIN32
         cmocka_unit_test(file_fallback),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

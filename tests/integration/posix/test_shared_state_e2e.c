@@ -1,17 +1,43 @@
 /* A worker process reads what the sidecar published (docs/shared-state.md)
  * without a round trip: the agent's /info answer (from the local intake), the
- * rates of the last trace answer, and the sidecar's health. */
+ * rates of the last trace answer, and the sidecar's health.
+ *
+ * `test_shared_state_e2e file`: the segment must be the file fallback
+ * ($TMPDIR/<name>.shm) and nothing may be in /dev/shm; shm_fallback.sh runs
+ * it where shared memory is unusable (read-only, refused, missing). */
 #include "harness.h"
+#include "shared_state.h"
 #include "sidecar.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-int main(void)
+/* Where the segment of `ep` is: 'f' (the file), 's' (/dev/shm), 'b' (both),
+ * '-' (neither). */
+static char segment_place(const char *ep)
 {
+    char name[128], path[512];
+    sc_shared_name(ep, name, sizeof name);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/%s.shm", tmp != NULL && *tmp ? tmp : "/tmp",
+             name);
+    struct stat st;
+    bool file = stat(path, &st) == 0;
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    bool shm = stat(path, &st) == 0;
+    printf("segment %s: file %s, /dev/shm %s\n", name, file ? "yes" : "no",
+           shm ? "yes" : "no");
+    return file && shm ? 'b' : file ? 'f' : shm ? 's' : '-';
+}
+
+int main(int argc, char **argv)
+{
+    bool want_file = argc > 1 && strcmp(argv[1], "file") == 0;
     char dir[] = "/tmp/sidecar-shm-e2e-XXXXXX";
     if (mkdtemp(dir) == NULL) {
         return 1;
@@ -65,6 +91,8 @@ int main(void)
     }
     int status = 0;
     waitpid(worker, &status, 0);
+    char place = segment_place(ep);
+    bool place_ok = want_file ? place == 'f' : place != '-';
     th_sidecar_stop(pid, false);
     /* Stopped: the segment is removed with the sidecar. */
     sc_agent_state_t gone;
@@ -73,7 +101,8 @@ int main(void)
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     (void)!system(cmd);
-    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && after != 0;
+    bool ok =
+        WIFEXITED(status) && WEXITSTATUS(status) == 0 && after != 0 && place_ok;
     printf("%s (read after stop: %s)\n", ok ? "PASS" : "FAIL",
            sc_strerror(after));
     return ok ? 0 : 1;

@@ -1,0 +1,258 @@
+#include "stats.h"
+
+#include <string.h>
+
+#include "json.h"
+
+static void uint_member(sc_json_t *j, const char *key, uint64_t v)
+{
+    sc_json_key_str(j, key);
+    sc_json_uint64(j, v);
+}
+
+/* {"name": value, ...} from parallel arrays. */
+static void uint_object(sc_json_t *j, const char *key, const char *const *names,
+                        const uint64_t *values, size_t n)
+{
+    sc_json_key_str(j, key);
+    sc_json_object_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        uint_member(j, names[i], values[i]);
+    }
+    sc_json_object_end(j);
+}
+
+static void counters(sc_json_t *j, const char *key, uint64_t payloads,
+                     uint64_t traces, uint64_t bytes)
+{
+    static const char *const names[] = {"payloads", "traces", "bytes"};
+    const uint64_t values[] = {payloads, traces, bytes};
+    uint_object(j, key, names, values, 3);
+}
+
+static void endpoint(sc_json_t *j, const char *key,
+                     const sc_endpoint_stats_t *e)
+{
+    static const char *const names[] = {"requests", "ok", "failed", "retried",
+                                        "bytes_sent"};
+    const uint64_t values[] = {e->requests, e->ok, e->failed, e->retried,
+                               e->bytes_sent};
+    uint_object(j, key, names, values, 5);
+}
+
+static void destination(sc_json_t *j, sc_dest_t dest, const sc_dest_stats_t *s,
+                        uint64_t cap_bytes)
+{
+    sc_json_key_str(j, sc_dest_name(dest));
+    sc_json_object_begin(j);
+    counters(j, "submitted", s->submitted_payloads, s->submitted_traces,
+             s->submitted_bytes);
+    counters(j, "delivered", s->delivered_payloads, s->delivered_traces,
+             s->delivery.bytes_sent);
+    counters(j, "buffered", s->buffered_payloads, s->buffered_traces,
+             s->buffered_bytes);
+    uint_member(j, "buffered_bytes_max", s->buffered_bytes_max);
+    uint_member(j, "cap_bytes", cap_bytes);
+    endpoint(j, "delivery", &s->delivery);
+    sc_json_key_str(j, "drops");
+    sc_json_object_begin(j);
+    for (int r = 0; r < SC_DROP_REASON_COUNT; r++) {
+        const sc_drop_stats_t *d = &s->drops[r];
+        counters(j, sc_drop_reason_name((sc_drop_reason_t)r), d->payloads,
+                 d->traces, d->bytes);
+    }
+    sc_json_object_end(j);
+    sc_json_object_end(j);
+}
+
+/* The members of one delivery object (an agent's, or the totals). */
+static void delivery_members(sc_json_t *j, const sc_flusher_stats_t *st,
+                             const uint64_t cap_bytes[SC_DEST_COUNT],
+                             const char *agent, bool agent_info)
+{
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        destination(j, (sc_dest_t)i, &st->dest[i], cap_bytes[i]);
+    }
+    endpoint(j, "info", &st->info);
+    sc_json_key_str(j, "agent");
+    sc_json_string(j, agent, strlen(agent));
+    sc_json_key_str(j, "agent_info");
+    sc_json_bool(j, agent_info);
+}
+
+static void add_endpoint(sc_endpoint_stats_t *to, const sc_endpoint_stats_t *e)
+{
+    to->requests += e->requests;
+    to->ok += e->ok;
+    to->failed += e->failed;
+    to->retried += e->retried;
+    to->bytes_sent += e->bytes_sent;
+}
+
+/* Sums one agent's counters into the totals. */
+static void add_agent(sc_flusher_stats_t *to, const sc_flusher_stats_t *from)
+{
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        sc_dest_stats_t *t = &to->dest[i];
+        const sc_dest_stats_t *f = &from->dest[i];
+        add_endpoint(&t->delivery, &f->delivery);
+        t->submitted_payloads += f->submitted_payloads;
+        t->submitted_traces += f->submitted_traces;
+        t->submitted_bytes += f->submitted_bytes;
+        t->delivered_payloads += f->delivered_payloads;
+        t->delivered_traces += f->delivered_traces;
+        t->buffered_payloads += f->buffered_payloads;
+        t->buffered_traces += f->buffered_traces;
+        t->buffered_bytes += f->buffered_bytes;
+        t->buffered_bytes_max += f->buffered_bytes_max;
+        for (int r = 0; r < SC_DROP_REASON_COUNT; r++) {
+            t->drops[r].payloads += f->drops[r].payloads;
+            t->drops[r].traces += f->drops[r].traces;
+            t->drops[r].bytes += f->drops[r].bytes;
+        }
+    }
+    add_endpoint(&to->info, &from->info);
+}
+
+bool sc_stats_agent_json(const sc_stats_agent_t *a, sc_buf_t *out)
+{
+    uint64_t caps[SC_DEST_COUNT];
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        caps[i] = a->cap_bytes[i];
+    }
+    sc_json_t j;
+    sc_json_init(&j, out);
+    sc_json_object_begin(&j);
+    delivery_members(&j, &a->delivery, caps, a->agent, a->agent_info);
+    sc_json_object_end(&j);
+    return sc_json_ok(&j);
+}
+
+static void delivery(sc_json_t *j, const sc_stats_t *s)
+{
+    sc_flusher_stats_t total;
+    uint64_t caps[SC_DEST_COUNT] = {0};
+    memset(&total, 0, sizeof total);
+    for (size_t a = 0; a < s->agent_count; a++) {
+        add_agent(&total, &s->agents[a].delivery);
+        for (int i = 0; i < SC_DEST_COUNT; i++) {
+            caps[i] += s->agents[a].cap_bytes[i];
+        }
+    }
+    const sc_stats_agent_t *def = &s->agents[0];
+    sc_json_key_str(j, "delivery");
+    sc_json_object_begin(j);
+    delivery_members(j, &total, caps, def->agent, def->agent_info);
+    sc_json_object_end(j);
+
+    sc_json_key_str(j, "agents");
+    sc_json_array_begin(j);
+    for (size_t a = 0; a < s->agent_count; a++) {
+        const sc_stats_agent_t *ag = &s->agents[a];
+        uint64_t agent_caps[SC_DEST_COUNT];
+        for (int i = 0; i < SC_DEST_COUNT; i++) {
+            agent_caps[i] = ag->cap_bytes[i];
+        }
+        sc_json_object_begin(j);
+        delivery_members(j, &ag->delivery, agent_caps, ag->agent,
+                         ag->agent_info);
+        sc_json_key_str(j, "default");
+        sc_json_bool(j, ag->is_default);
+        uint_member(j, "sessions", ag->sessions);
+        uint_member(j, "flush_interval_ms", ag->flush_interval_ms);
+        uint_member(j, "request_timeout_ms", ag->request_timeout_ms);
+        sc_json_object_end(j);
+    }
+    sc_json_array_end(j);
+
+    sc_json_key_str(j, "session_config");
+    sc_json_object_begin(j);
+    uint_member(j, "applied", s->session_configs_applied);
+    uint_member(j, "refused_too_many_agents", s->session_configs_over_agents);
+    uint_member(j, "flush_interval_ms", def->flush_interval_ms);
+    uint_member(j, "request_timeout_ms", def->request_timeout_ms);
+    uint_member(j, "trace_buffer_cap_bytes", def->cap_bytes[SC_DEST_TRACES]);
+    sc_json_object_end(j);
+}
+
+static void flags_and_exposures(sc_json_t *j, const sc_stats_t *s)
+{
+    const sc_stats_flags_t *f = &s->flags;
+    static const char *const flag_names[] = {
+        "contexts",         "evaluations",
+        "full_buckets",     "degraded_buckets",
+        "dropped",          "rejected",
+        "batches_rejected", "batches_without_context",
+        "batches_disabled", "evaluations_disabled"};
+    const uint64_t flag_values[] = {
+        f->contexts,         f->evaluations,
+        f->full_buckets,     f->degraded_buckets,
+        f->dropped,          f->rejected,
+        f->batches_rejected, f->batches_without_context,
+        f->batches_disabled, f->evaluations_disabled};
+    uint_object(j, "flag_evaluations", flag_names, flag_values, 10);
+    static const char *const exp_names[] = {"sent", "batches_rejected",
+                                            "attributes_skipped"};
+    const uint64_t exp_values[] = {s->exposures.sent,
+                                   s->exposures.batches_rejected,
+                                   s->exposures.attributes_skipped};
+    uint_object(j, "exposures", exp_names, exp_values, 3);
+}
+
+static void server(sc_json_t *j, const sc_stats_t *s)
+{
+    const sc_server_stats_t *st = &s->server;
+    uint_member(j, "pid", s->pid);
+    sc_json_key_str(j, "version");
+    sc_json_string(j, s->version, strlen(s->version));
+    sc_json_key_str(j, "mode");
+    sc_json_string(j, s->mode, strlen(s->mode));
+    uint_member(j, "uptime_ms", s->uptime_ms);
+    static const char *const conn_names[] = {
+        "active",          "accepted",          "rejected",
+        "refused",         "refused_per_process", "refused_per_user",
+        "stuck_readers_closed"};
+    const uint64_t conn_values[] = {
+        st->connections_active,  st->connections_accepted,
+        st->connections_rejected, st->connections_refused,
+        st->refused_per_process, st->refused_per_user,
+        st->stuck_readers_closed};
+    uint_object(j, "connections", conn_names, conn_values, 7);
+    static const char *const reassembly_names[] = {
+        "held_bytes", "peak_bytes", "budget_bytes", "waits",
+        "stalled_frames_closed"};
+    const uint64_t reassembly_values[] = {
+        st->reassembly_bytes, st->reassembly_peak, s->reassembly_budget,
+        st->reassembly_waits, st->stalled_frames_closed};
+    uint_object(j, "reassembly", reassembly_names, reassembly_values, 5);
+    uint_member(j, "frames_in", st->frames_in);
+    uint_member(j, "bytes_in", st->bytes_in);
+    uint_member(j, "oversized_frames", st->oversized_frames);
+    uint_member(j, "decode_errors", st->decode_errors);
+    uint_member(j, "unknown_actions", st->unknown_actions);
+    uint_member(j, "invalid_actions", st->invalid_actions);
+    const char *kinds[SC_ACTION_KIND_COUNT];
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        kinds[k] = sc_action_kind_name((sc_action_kind_t)k);
+    }
+    uint_object(j, "actions", kinds, st->actions, SC_ACTION_KIND_COUNT);
+    /* Invalid actions by kind (refused with CODE_INVALID_ACTION). */
+    uint_object(j, "invalid", kinds, st->invalid, SC_ACTION_KIND_COUNT);
+    if (s->has_rss) {
+        uint_member(j, "rss_bytes", s->rss_bytes);
+    }
+}
+
+bool sc_stats_json(const sc_stats_t *s, sc_buf_t *out)
+{
+    sc_json_t j;
+    sc_json_init(&j, out);
+    sc_json_object_begin(&j);
+    server(&j, s);
+    if (s->has_delivery && s->agent_count > 0) {
+        delivery(&j, s);
+        flags_and_exposures(&j, s);
+    }
+    sc_json_object_end(&j);
+    return sc_json_ok(&j);
+}
