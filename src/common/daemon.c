@@ -138,26 +138,32 @@ static sc_handler_result_t on_session_config(void *ctx, sc_server_conn_t *conn,
     }
     if (m->agent_url.ptr != NULL) {
         route = sc_daemon_route_get(d, &cfg.agent, &cfg);
-        if (route == NULL) {
+        if (route == NULL && d->route_count == SC_DAEMON_MAX_AGENTS) {
             d->session_configs_over_agents++;
             return "SessionConfig.agent_url: the sidecar already delivers to "
                    "16 agents";
         }
+        if (route == NULL) {
+            return "SessionConfig.agent_url: delivery to it cannot be set up "
+                   "(out of memory, or the sidecar is stopping)";
+        }
+    }
+    if (!sc_daemon_route_bind(conn, route)) {
+        return "SessionConfig: out of memory";
     }
     if (m->has_flag_evaluation_counts_enabled) {
         sc_server_conn_set_flag_counts_enabled(
             conn, m->flag_evaluation_counts_enabled);
     }
     d->session_configs_applied++;
-    sc_daemon_route_bind(conn, route);
     if (memcmp(&cfg, sc_flusher_config(route->flusher), sizeof cfg) != 0) {
         sc_flusher_reconfigure(route->flusher, &cfg);
     }
     return SC_HANDLED;
 }
 
-/* A Flush waits for every route: what the connection sent before it may
- * sit with an agent it was routed to earlier. */
+/* A Flush waits for every route the connection has used (what it sent may
+ * sit with an agent it was routed to earlier), and for no other. */
 typedef struct flush_wait {
     sc_server_conn_t *conn;
     sc_flush_barrier_t barrier;
@@ -181,8 +187,8 @@ static void on_barrier(int status, void *data)
 /* A Flush with deliver_now (the server answers the others itself): every
  * action of this connection before it was dispatched (the server guarantees
  * that); everything held, flag evaluations included, is cut into requests,
- * and the reply waits until every route's flusher has handed them to
- * libcurl, or the timeout. */
+ * and the reply waits until the flusher of every route the connection used
+ * has handed them to libcurl, or the timeout. */
 static void on_flush(void *ctx, sc_server_conn_t *conn,
                      const sc_flush_barrier_t *barrier,
                      const sidecar_v1_Flush *m)
@@ -200,7 +206,11 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
     w->barrier = *barrier;
     w->pending = 1; /* held until every barrier is started */
     w->timed_out = false;
+    uint32_t used = sc_daemon_routes_used(conn);
     for (size_t i = 0; i < d->route_count; i++) {
+        if ((used & (1u << i)) == 0) {
+            continue; /* another agent's health is not this Flush's */
+        }
         w->pending++;
         if (sc_flusher_barrier(d->routes[i]->flusher, timeout, on_barrier, w) !=
             0) {

@@ -16,7 +16,8 @@
 #define SC_DAEMON_FLAG_COALESCE_MS 250
 
 /* At most this many agents (docs/delivery.md, "Routing"): a SessionConfig
- * naming one more is refused. */
+ * naming one more is refused. At most 32 (a bit mask of routes per
+ * connection). */
 #define SC_DAEMON_MAX_AGENTS SC_STATS_MAX_AGENTS
 
 typedef struct sc_flag_context {
@@ -33,6 +34,7 @@ typedef struct sc_route {
     sc_flusher_t *flusher;      /* NULL once closed */
     sc_shared_writer_t *shared; /* NULL when no segment could be made */
     bool is_default;            /* the sidecar's own agent (environment) */
+    size_t index;               /* in sc_daemon_t.routes */
     uint64_t sessions;          /* connections routed here now */
     sc_flag_context_t contexts[SC_DAEMON_MAX_CONTEXTS];
     size_t context_count;
@@ -75,8 +77,10 @@ sc_route_t *sc_daemon_route_of(sc_daemon_t *d, const sc_server_conn_t *conn);
  * SC_DAEMON_MAX_AGENTS routes exist or memory runs out. */
 sc_route_t *sc_daemon_route_get(sc_daemon_t *d, const sc_agent_addr_t *agent,
                                 const sc_flusher_config_t *cfg);
-/* Moves a connection to `to` (counts sessions). */
-void sc_daemon_route_bind(sc_server_conn_t *conn, sc_route_t *to);
+/* Moves a connection to `to` (counts sessions); false: out of memory. */
+bool sc_daemon_route_bind(sc_server_conn_t *conn, sc_route_t *to);
+/* The routes a connection has used (bit i: routes[i]). */
+uint32_t sc_daemon_routes_used(const sc_server_conn_t *conn);
 void sc_daemon_route_release(sc_daemon_t *d, sc_server_conn_t *conn);
 /* Final delivery of every route; `closed` is called once per route. */
 void sc_daemon_routes_close(sc_daemon_t *d, void (*closed)(sc_daemon_t *d));

@@ -18,10 +18,25 @@ static bool same_agent(const sc_agent_addr_t *a, const sc_agent_addr_t *b)
            strcmp(a->unix_path, b->unix_path) == 0;
 }
 
+/* What the daemon keeps per connection (sc_server_conn_owner_data): its
+ * route, and every route it has used (bit i: d->routes[i]), which is what
+ * its Flush waits for. NULL until a SessionConfig binds it: the default
+ * route only. */
+typedef struct sc_session {
+    sc_route_t *route;
+    uint32_t used;
+} sc_session_t;
+
 sc_route_t *sc_daemon_route_of(sc_daemon_t *d, const sc_server_conn_t *conn)
 {
-    sc_route_t *r = conn != NULL ? sc_server_conn_owner_data(conn) : NULL;
-    return r != NULL ? r : d->routes[0];
+    const sc_session_t *s = sc_server_conn_owner_data(conn);
+    return s != NULL ? s->route : d->routes[0];
+}
+
+uint32_t sc_daemon_routes_used(const sc_server_conn_t *conn)
+{
+    const sc_session_t *s = sc_server_conn_owner_data(conn);
+    return s != NULL ? s->used : 1u;
 }
 
 static void publish_info(const sc_agent_info_t *info, void *data)
@@ -110,31 +125,40 @@ sc_route_t *sc_daemon_route_get(sc_daemon_t *d, const sc_agent_addr_t *agent,
     int rc;
     sc_route_t *r = route_new(d, cfg, false, &rc);
     if (r != NULL) {
+        r->index = d->route_count;
         d->routes[d->route_count++] = r;
     }
     return r;
 }
 
-void sc_daemon_route_bind(sc_server_conn_t *conn, sc_route_t *to)
+bool sc_daemon_route_bind(sc_server_conn_t *conn, sc_route_t *to)
 {
-    sc_route_t *from = sc_server_conn_owner_data(conn);
-    if (from == to) {
-        return;
-    }
-    if (from != NULL) {
-        from->sessions--;
+    sc_session_t *s = sc_server_conn_owner_data(conn);
+    if (s == NULL) {
+        if ((s = calloc(1, sizeof *s)) == NULL) {
+            return false;
+        }
+        s->used = 1u; /* unbound until now: the default route */
+        sc_server_conn_set_owner_data(conn, s);
+    } else if (s->route == to) {
+        return true;
+    } else {
+        s->route->sessions--;
     }
     to->sessions++;
-    sc_server_conn_set_owner_data(conn, to);
+    s->route = to;
+    s->used |= 1u << to->index;
+    return true;
 }
 
 void sc_daemon_route_release(sc_daemon_t *d, sc_server_conn_t *conn)
 {
     (void)d;
-    sc_route_t *r = sc_server_conn_owner_data(conn);
-    if (r != NULL) {
-        r->sessions--;
+    sc_session_t *s = sc_server_conn_owner_data(conn);
+    if (s != NULL) {
+        s->route->sessions--;
         sc_server_conn_set_owner_data(conn, NULL);
+        free(s);
     }
 }
 

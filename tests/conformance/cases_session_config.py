@@ -88,6 +88,11 @@ def session_config_agent_url(ctx):
             bystander.flush()
             ctx.intake.wait(TRACES, count=1, timeout=10)
             eq(len(other.requests(TRACES)), 1, "the other session's agent got nothing more")
+            # The intake records a request before the sidecar reads the answer.
+            deadline = time.monotonic() + 10
+            while (agent_stats(ctx, other.url)[0]["traces"]["delivered"]["traces"] != 1
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
             eq(agent_stats(ctx, other.url)[0]["traces"]["delivered"]["traces"], 1,
                "delivered, counted per agent")
         finally:

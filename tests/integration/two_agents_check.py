@@ -13,7 +13,8 @@ at once. Decoded independently (python3-msgpack, json):
      drops, per agent);
   3. B back; one session reconfigured mid-run (A, then B on the same
      connection) while the others keep sending: what it sent before the
-     SessionConfig is at A only, what it sent after is at B only.
+     SessionConfig is at A only, what it sent after is at B only;
+  4. B stalls: a B session's Flush is held, an A session's is answered.
 
     two_agents_check.py --sidecar BIN --protoc PROTOC --proto-dir DIR
 """
@@ -299,6 +300,32 @@ def phase_reconfigure(args, endpoint, a, b):
            (len(set(ids_b) & want_b), len(want_b), len(set(ids_b) - want_b), len(ids_b)))
 
 
+def phase_flush_independent(args, endpoint, a, b):
+    """A Flush waits for the agents its connection used, never for another's:
+    with B stalled and a B session's Flush held, an A session's Flush is
+    answered OK."""
+    pb = args.pb
+    b.behavior(path_prefix=EXPOSURES, mode="stall", stall_ms=4000, count=-1)
+    cb = wire.Conn(pb, endpoint)
+    hello(pb, cb, "b")
+    cb.send(session_config=pb.SessionConfig(agent_url=b.url))
+    now = int(time.time() * 1000)
+    for i in range(6):  # more batches than requests in flight (2)
+        cb.send(exposure_batch=pb.ExposureBatch(exposures=[
+            pb.Exposure(timestamp_ms=now, flag_key="stall-%d" % i, subject_id="u")]))
+    held = cb.flush(timeout_ms=300).status
+    expect(held == pb.FlushReply.STATUS_TIMEOUT, "phase 4: B's Flush was not held (%d)" % held)
+    ca = wire.Conn(pb, endpoint)
+    hello(pb, ca, "a")
+    ca.send(session_config=pb.SessionConfig(agent_url=a.url))
+    ids = trace_ids(4, 0, 0)
+    ca.send(trace_payload=pb.TracePayload(msgpack=payload(ids, "a"), trace_count=len(ids)))
+    status = ca.flush(timeout_ms=2000).status
+    expect(status == pb.FlushReply.STATUS_OK, "phase 4: A's Flush held by B's stall (%d)" % status)
+    ca.close()
+    cb.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sidecar")
@@ -336,6 +363,7 @@ def main():
             phase_b_down(args, endpoint, a, b_url)
             b = Intake.start(tmpdir, port=b_port)
             phase_reconfigure(args, endpoint, a, b)
+            phase_flush_independent(args, endpoint, a, b)
             st = stats(args.pb, endpoint)
             default = [x for x in st["agents"] if x["default"]][0]
             expect(default["traces"]["submitted"]["payloads"] == 0,
