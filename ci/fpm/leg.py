@@ -17,6 +17,7 @@ lifecycle and exits 1 on any FAIL."""
 import argparse
 import base64
 import collections
+import grp
 import json
 import os
 import pwd
@@ -254,7 +255,8 @@ class Leg:
 class Fpm:
     """One php-fpm8.2 instance of a scenario."""
 
-    def __init__(self, leg, scn, mode, daemonize=False, agent_in_env=False, ini=None, env=None, pm="static"):
+    def __init__(self, leg, scn, mode, daemonize=False, agent_in_env=False, ini=None, env=None, pm="static",
+                 user="www-data"):
         self.leg = leg
         self.pm = pm
         self.ini_extra = ini
@@ -276,10 +278,11 @@ class Fpm:
             f.write(
                 "[global]\npid = %s\nerror_log = %s\ndaemonize = %s\n"
                 "process_control_timeout = 5s\n"
-                "[www]\nuser = www-data\ngroup = www-data\nlisten = %s\n"
+                "[www]\nuser = %s\ngroup = %s\nlisten = %s\n"
                 "pm = %s\npm.max_children = %d\ncatch_workers_output = yes\n"
                 "pm.process_idle_timeout = 1s\n"
-                % (self.pidfile, self.logfile, "yes" if daemonize else "no", self.sock, pm, WORKERS))
+                % (self.pidfile, self.logfile, "yes" if daemonize else "no", user,
+                   grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name, self.sock, pm, WORKERS))
 
     def start(self):
         cmd = [FPM, "-O", "-y", os.path.join(self.run, "fpm.conf")] + self.leg.ini(self.mode, self.agent_in_env, self.ini_extra)
@@ -537,9 +540,9 @@ def run_and_check(leg, mode, lifecycle, expect_mode, daemonize=False, agent_in_e
     leg.record(mode, lifecycle, n, traces, n * evals_per_request, evals, problems, scn=scn)
 
 
-def pool_sidecars(leg):
+def pool_sidecars(leg, user="www-data"):
     """Our sidecar processes running as the pool's user."""
-    uid = pwd.getpwnam("www-data").pw_uid
+    uid = pwd.getpwnam(user).pw_uid
     out = []
     for p in leg.our_sidecars():
         try:
@@ -757,6 +760,52 @@ def lifecycle_cli_fork(leg, mode):
 # ---- main ------------------------------------------------------------------------
 
 
+def lifecycle_two_users(leg, mode):
+    """Two root masters whose pools run as different users (www-data and
+    nobody), requests to both at once: each pool has its own sidecar, of its
+    own user, and every trace and evaluation of both arrives exactly once
+    (docs/php.md, "who starts a sidecar")."""
+    problems = []
+    users = ["www-data", "nobody"]
+    scns = ["%s-two-users-%s" % (mode, u) for u in users]
+    fpms = [Fpm(leg, scn, mode, user=u) for scn, u in zip(scns, users)]
+    n = leg.requests
+    traces = evals = 0
+    try:
+        for fpm in fpms:
+            fpm.start()
+        answers = [[], []]
+
+        def load(i):
+            answers[i].extend(run_requests(fpms[i], scns[i], "main", n))
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, fpm in enumerate(fpms):
+            check_answers(answers[i], effective_mode(mode), fpm.master, problems)
+        per_user = {u: pool_sidecars(leg, u) for u in users}
+        if any(len(p) != 1 for p in per_user.values()):
+            problems.append("sidecars per pool user %s, expected one each" % per_user)
+        log("  %s: sidecars per pool user %s" % (scns[0], per_user))
+        pids = set()
+        for fpm in fpms:
+            pids |= {fpm.master} | set(fpm.workers())
+            fpm.stop()
+        for scn in scns:
+            t, e = check_delivery(leg, scn, {"main": n}, n * EVALS_PER_REQUEST, problems)
+            traces += t
+            evals += e
+        leg.stop_sidecars()
+        check_zombies(pids | {os.getpid()}, problems)
+    finally:
+        for fpm in fpms:
+            fpm.stop()
+    leg.record(mode, "two pool users", 2 * n, traces, 2 * n * EVALS_PER_REQUEST, evals, problems, scn=scns[0])
+
+
 def lifecycle_two_agents(leg, mode):
     """Two FPM masters (same user, subprocess mode) share one sidecar, each
     with its own agent (sidecar.agent_url): every trace and evaluation of a
@@ -786,9 +835,9 @@ def lifecycle_two_agents(leg, mode):
             t.join()
         for i, fpm in enumerate(fpms):
             check_answers(answers[i], "subprocess", fpm.master, problems)
-        sidecars = leg.our_sidecars()
+        sidecars = pool_sidecars(leg)
         if len(sidecars) != 1:
-            problems.append("%d sidecar processes for two masters of one user" % len(sidecars))
+            problems.append("%d sidecar processes of the pools' user for two masters" % len(sidecars))
         pids = set()
         for fpm in fpms:
             pids |= {fpm.master} | set(fpm.workers())
@@ -837,7 +886,8 @@ def main():
     ap.add_argument("--version", required=True, help="sidecar version (endpoint names)")
     ap.add_argument("--modes", default="thread,subprocess,auto")
     ap.add_argument("--lifecycles",
-                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone,twoagents")
+                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone,twoagents,"
+                            "twousers")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
@@ -855,12 +905,13 @@ def main():
         ("fallback", lambda m: lifecycle_fallback(leg, m)),  # auto only
         ("sidecargone", lambda m: lifecycle_sidecar_gone(leg, m)),  # not thread
         ("twoagents", lambda m: lifecycle_two_agents(leg, m)),  # subprocess only
+        ("twousers", lambda m: lifecycle_two_users(leg, m)),  # not thread
     ]
     try:
         for mode in args.modes.split(","):
             for name, fn in lifecycles:
                 if (name not in args.lifecycles.split(",") or (name == "fallback" and mode != "auto")
-                        or (name == "sidecargone" and mode == "thread")
+                        or (name in ("sidecargone", "twousers") and mode == "thread")
                         or (name == "twoagents" and mode != "subprocess")):
                     continue
                 log("== %s / %s" % (mode, name))
