@@ -140,7 +140,17 @@ int main(int argc, char **argv)
     uv_thread_create(&good, good_client, NULL);
     int failed_connects = 0;
     for (int r = 0; r < rounds; r++) {
-        failed_connects += !give_up_once(info.endpoint, (uint64_t)r);
+        /* All from one process: the sidecar admits 64 connections per
+         * process, and closes of the earlier ones may still be on their
+         * way; a refused peer tries again shortly. */
+        bool ok = false;
+        for (int attempt = 0; attempt < 5 && !ok; attempt++) {
+            ok = give_up_once(info.endpoint, (uint64_t)r);
+            if (!ok) {
+                usleep(20000);
+            }
+        }
+        failed_connects += !ok;
     }
     usleep(200000); /* the last replies meet closed sockets */
     atomic_store(&stop, true);
@@ -149,12 +159,10 @@ int main(int argc, char **argv)
     int rc = sc_ping(3000, &after);
     char *json = th_stats(info.endpoint);
     uint64_t traces = th_json_u64(json, "trace");
-    uint64_t errors = th_json_u64(json, "write_errors");
     free(json);
     uint64_t sent = atomic_load(&traces_sent);
     printf("%s: %d give-up peers (%d could not connect); sidecar pid %u "
-           "before, %u after (%s); traces sent %llu, counted %llu; reply "
-           "write errors %llu\n",
+           "before, %u after (%s); traces sent %llu, counted %llu\n",
            argv[1], rounds, failed_connects, before.server_pid,
            after.server_pid, rc == 0 ? "ok" : sc_strerror(rc),
            (unsigned long long)sent, (unsigned long long)traces,
