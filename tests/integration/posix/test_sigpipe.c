@@ -165,8 +165,7 @@ int main(int argc, char **argv)
            "before, %u after (%s); traces sent %llu, counted %llu\n",
            argv[1], rounds, failed_connects, before.server_pid,
            after.server_pid, rc == 0 ? "ok" : sc_strerror(rc),
-           (unsigned long long)sent, (unsigned long long)traces,
-           (unsigned long long)errors);
+           (unsigned long long)sent, (unsigned long long)traces);
     if (!thread) {
         kill((pid_t)before.server_pid, SIGTERM);
     }
