@@ -29,10 +29,13 @@ endif()
 if(WIN32)
   find_path(CJSON_INCLUDE_DIR cjson/cJSON.h REQUIRED)
   find_library(CJSON_LIBRARY NAMES cjson REQUIRED)
-  add_library(sidecar_dep_cjson INTERFACE)
-  target_include_directories(sidecar_dep_cjson INTERFACE ${CJSON_INCLUDE_DIR})
-  target_link_libraries(sidecar_dep_cjson INTERFACE ${CJSON_LIBRARY})
-  target_compile_definitions(sidecar_dep_cjson INTERFACE CJSON_HIDE_SYMBOLS)
+  # Imported, as the other dependencies are: the static library's export
+  # names it (as the Linux build names PkgConfig::SIDECAR_LIBCJSON).
+  add_library(sidecar_dep_cjson INTERFACE IMPORTED)
+  set_target_properties(sidecar_dep_cjson PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${CJSON_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${CJSON_LIBRARY}"
+    INTERFACE_COMPILE_DEFINITIONS CJSON_HIDE_SYMBOLS)
 else()
   pkg_check_modules(SIDECAR_LIBCJSON REQUIRED IMPORTED_TARGET libcjson>=1.7.15)
   add_library(sidecar_dep_cjson ALIAS PkgConfig::SIDECAR_LIBCJSON)
