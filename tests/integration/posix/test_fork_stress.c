@@ -17,6 +17,7 @@
  * progress for 2 s, after printing every thread's backtrace (gdb -batch) of
  * this process and of the stuck child. */
 #include "harness.h"
+#include "sidecar_procs.h"
 #include "sidecar.h"
 
 #include <dirent.h>
@@ -35,7 +36,7 @@
 
 extern char **environ;
 
-#define MAX_THREADS  8
+#define MAX_THREADS 8
 /* 2 s without progress is a stall; SIDECAR_STALL_MS overrides it for the
  * sanitizer builds, which run everything several times slower. */
 static uint64_t stall_ns = 2000ull * 1000 * 1000;
@@ -287,29 +288,8 @@ static void killer_main(void *arg)
             usleep(100000);
             tick(me);
         }
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        while (d != NULL && (e = readdir(d)) != NULL) {
-            char path[300], cmd[4096];
-            snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-            FILE *f = fopen(path, "r");
-            if (f == NULL) {
-                continue;
-            }
-            size_t len = fread(cmd, 1, sizeof cmd - 1, f);
-            fclose(f);
-            for (size_t i = 0; i < len; i++) {
-                cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
-            }
-            cmd[len] = '\0';
-            if (strstr(cmd, " run ") != NULL && strstr(cmd, dir) != NULL &&
-                kill(atoi(e->d_name), SIGKILL) == 0) {
-                atomic_fetch_add(&kills, 1);
-            }
-        }
-        if (d != NULL) {
-            closedir(d);
-        }
+        atomic_fetch_add(&kills,
+                         (unsigned long long)th_signal_sidecars(dir, SIGKILL));
         tick(me);
     }
 }

@@ -7,6 +7,7 @@
  * Usage: test_runtime <scenario>. CTest runs one scenario per test. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "sidecar_procs.h"
 #include "sidecar.h"
 
 #include <dirent.h>
@@ -120,30 +121,7 @@ static int count_listeners(void)
 /* Processes running the sidecar binary on our directory. */
 static int count_sidecar_processes(void)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        char path[300], cmd[4096];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL) {
-            continue;
-        }
-        size_t len = fread(cmd, 1, sizeof cmd - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < len; i++) {
-            cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
-        }
-        cmd[len] = '\0';
-        if (strstr(cmd, " run ") != NULL && strstr(cmd, dir) != NULL) {
-            n++;
-        }
-    }
-    if (d != NULL) {
-        closedir(d);
-    }
-    return n;
+    return th_signal_sidecars(dir, 0);
 }
 
 /* Zombie children of this process (none may be left behind). */
@@ -827,28 +805,7 @@ static char *endpoint_of_user(uid_t uid)
  * are gone. */
 static void kill_all_sidecars(void)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        char path[300], cmd[4096];
-        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL) {
-            continue;
-        }
-        size_t len = fread(cmd, 1, sizeof cmd - 1, f);
-        fclose(f);
-        for (size_t i = 0; i < len; i++) {
-            cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
-        }
-        cmd[len] = '\0';
-        if (strstr(cmd, " run ") != NULL && strstr(cmd, dir) != NULL) {
-            kill(atoi(e->d_name), SIGKILL);
-        }
-    }
-    if (d != NULL) {
-        closedir(d);
-    }
+    th_signal_sidecars(dir, SIGKILL);
     for (int i = 0; i < 300 && count_sidecar_processes() > 0; i++) {
         usleep(10000);
     }
