@@ -153,7 +153,9 @@ SC_API int sc_client_sidecar_stats(sc_client_t *c, uint32_t timeout_ms,
 typedef struct sc_client_stats {
     uint64_t enqueued[SC_ACTION_KIND_COUNT];
     uint64_t dropped_full[SC_ACTION_KIND_COUNT]; /* buffer full */
-    uint64_t dropped_in_flight;  /* half-written frame lost on disconnect */
+    /* Always 0 since acknowledged delivery: a half-written frame is sent
+     * again whole (frames_resent). Kept for compatibility. */
+    uint64_t dropped_in_flight;
     uint64_t dropped_after_fork; /* parent's buffer discarded in a child */
     uint64_t frames_written;
     uint64_t bytes_written;
@@ -166,6 +168,10 @@ typedef struct sc_client_stats {
      * (someone else bound the sidecar's name first; docs/transport.md).
      * Also counted in connect_failures. */
     uint64_t untrusted_servers;
+    /* Frames written but not yet acknowledged by the sidecar when a
+     * connection ended: kept, and sent again on the next connection (the
+     * sidecar drops any it had handled). docs/wire.md, "Acknowledgements". */
+    uint64_t frames_resent;
 } sc_client_stats_t;
 
 SC_API void sc_client_stats(sc_client_t *c, sc_client_stats_t *out);

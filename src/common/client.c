@@ -26,6 +26,9 @@
 #define DEFAULT_RECONNECT_MIN_MS   50
 #define DEFAULT_RECONNECT_MAX_MS   5000
 #define REPLY_MAX_FRAME            (4u * 1024 * 1024)
+/* Unacknowledged bytes past which a write first reads the Acks waiting in
+ * the socket (below it they wait: reading costs a system call). */
+#define ACK_READ_BYTES (64u * 1024)
 
 struct sc_client {
     sc_client_options_t opt; /* strings point into `strings` */
@@ -55,16 +58,23 @@ struct sc_client {
     sc_plat_conn_t *conn;
     size_t sending_bytes; /* unsent bytes of `sending`, for the cap check */
 
-    /* Frames taken from the queue. The first `sent` bytes are written:
-     * the front advances without moving the rest, which would cost a copy
-     * of everything unsent after each partial write. */
+    /* Frames taken from the queue, kept until the sidecar acknowledges
+     * them (docs/wire.md, "Acknowledgements"): [0, acked) is acknowledged,
+     * [acked, sent) written and waiting for its Ack, [sent, len) not yet
+     * written. The offsets advance without moving bytes, which would cost
+     * a copy of the rest after each partial write. */
     sc_buf_t sending;
+    size_t acked;
     size_t sent;
     size_t front_remaining; /* unsent bytes of the partly written frame */
+    uint64_t acked_seq;     /* seq of the last frame acknowledged */
+    uint64_t session_id;    /* Hello.session_id: new in every process */
     sc_frame_reader_t replies;
     uint64_t next_attempt_ns; /* reconnect backoff */
     uint32_t backoff_ms;
 };
+
+static uint64_t new_session_id(void);
 
 static uint64_t now_ns(void)
 {
@@ -148,6 +158,7 @@ sc_client_t *sc_client_new(const sc_client_options_t *options)
     uv_mutex_init(&c->io_lock);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
     c->owner_pid = sc_plat_getpid();
+    c->session_id = new_session_id();
     c->backoff_ms = c->opt.reconnect_min_ms;
     return c;
 }
@@ -161,6 +172,34 @@ sc_client_t *sc_client_new(const sc_client_options_t *options)
  * (closing a copy does not disturb the parent), the queue discarded and
  * counted, and the child reconnects on first use. The locks are re-created
  * because another thread of the parent may have held them at fork time. */
+/* A random, non-zero session id (Hello.session_id). */
+static uint64_t new_session_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0 && uv_random(NULL, NULL, &id, sizeof id, 0, NULL) == 0) {
+    }
+    /* Without randomness: pid and clock still tell processes apart. */
+    return id != 0 ? id : ((uint64_t)sc_plat_getpid() << 32) ^ uv_hrtime();
+}
+
+/* Envelope.seq of an encoded frame (field 1, first when not 0). */
+static uint64_t frame_seq(const uint8_t *frame, size_t avail)
+{
+    const uint8_t *p = frame + SC_FRAME_HEADER_SIZE;
+    const uint8_t *end = frame + avail;
+    if (p >= end || *p != 0x08) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int shift = 0; ++p < end && shift < 64; shift += 7) {
+        v |= (uint64_t)(*p & 0x7f) << shift;
+        if ((*p & 0x80) == 0) {
+            return v;
+        }
+    }
+    return 0;
+}
+
 /* Whole frames in `b` after its first `skip` bytes (the unsent rest of a
  * frame already partly written). */
 static uint64_t count_frames(const sc_buf_t *b, size_t skip)
@@ -183,8 +222,12 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
         count_frames(&c->sending, c->sent + c->front_remaining);
     sc_buf_reset(&c->queue);
     sc_buf_reset(&c->sending);
+    c->acked = 0;
     c->sent = 0;
     c->sending_bytes = 0;
+    /* A session is one process's: the parent's unacknowledged frames stay
+     * the parent's to resend. */
+    c->session_id = new_session_id();
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
     c->front_remaining = 0;
@@ -296,6 +339,7 @@ static bool append_hello(sc_client_t *c, sc_buf_t *out)
     h->service = sc_view_str(c->opt.service);
     h->env = sc_view_str(c->opt.env);
     h->version = sc_view_str(c->opt.version);
+    h->session_id = c->session_id;
     if (!sc_codec_append_frame(out, &env)) {
         return false;
     }
@@ -315,30 +359,175 @@ static bool append_hello(sc_client_t *c, sc_buf_t *out)
     return sc_codec_append_frame(out, &env);
 }
 
+/* ---- replies and acknowledgements -------------------------------------------
+ */
+
+/* What a reader of replies waits for: the reply with this seq and action
+ * (its body copied out), or nothing (seq 0: only Acks are applied). */
+typedef struct reply_wait {
+    sc_client_t *c;
+    uint64_t seq;
+    pb_size_t tag;
+    uint8_t *frame; /* copy of the matching reply's body */
+    size_t len;
+} reply_wait_t;
+
+/* Frames of `b` that start in [from, to). */
+static uint64_t frames_between(const sc_buf_t *b, size_t from, size_t to)
+{
+    uint64_t n = 0;
+    for (size_t off = from; off < to && off + SC_FRAME_HEADER_SIZE <= b->len;
+         n++) {
+        off += SC_FRAME_HEADER_SIZE + sc_frame_get_len(b->data + off);
+    }
+    return n;
+}
+
+/* The sidecar handled every action up to seq `through`: the frames written
+ * whole from the front of the unacknowledged part go. */
+static void release_acked(sc_client_t *c, uint64_t through)
+{
+    size_t off = c->acked;
+    while (off + SC_FRAME_HEADER_SIZE <= c->sent) {
+        size_t len =
+            SC_FRAME_HEADER_SIZE + sc_frame_get_len(c->sending.data + off);
+        uint64_t seq = frame_seq(c->sending.data + off, len);
+        if (off + len > c->sent || seq == 0 || seq > through) {
+            break;
+        }
+        c->acked_seq = seq;
+        off += len;
+    }
+    if (off != c->acked) {
+        uv_mutex_lock(&c->buf_lock);
+        c->acked = off;
+        c->sending_bytes = c->sending.len - c->acked;
+        uv_mutex_unlock(&c->buf_lock);
+    }
+}
+
+static bool on_reply_frame(void *ctx, const uint8_t *body, size_t len)
+{
+    reply_wait_t *w = ctx;
+    sidecar_v1_Envelope env;
+    if (!sc_codec_decode(body, len, &env, NULL)) {
+        return true; /* skip; the stream is still framed */
+    }
+    switch (env.which_action) {
+    case sidecar_v1_Envelope_ack_tag:
+        release_acked(w->c, env.action.ack.handled_through_seq);
+        return true;
+    case sidecar_v1_Envelope_flush_reply_tag:
+        /* A barrier's reply: everything up to it was handled. */
+        release_acked(w->c, env.seq);
+        break;
+    case sidecar_v1_Envelope_error_reply_tag: {
+        const sidecar_v1_ErrorReply *e = &env.action.error_reply;
+        if (e->code == sidecar_v1_ErrorReply_Code_CODE_INVALID_ACTION) {
+            /* One action refused; the connection stays open. */
+            SC_LOG_LIMITED(SC_LOG_WARN,
+                           "the sidecar refused action seq %llu: %.*s",
+                           (unsigned long long)env.seq, (int)e->message.len,
+                           (const char *)e->message.ptr);
+        } else {
+            SC_LOG_LIMITED(SC_LOG_WARN, "sidecar closed the connection: %.*s",
+                           (int)e->message.len, (const char *)e->message.ptr);
+        }
+        return true;
+    }
+    default:
+        break;
+    }
+    /* Replies to requests that timed out earlier are skipped. */
+    if (w->seq == 0 || env.seq != w->seq || env.which_action != w->tag) {
+        return true;
+    }
+    w->frame = malloc(len > 0 ? len : 1);
+    if (w->frame != NULL) {
+        memcpy(w->frame, body, len);
+        w->len = len;
+    }
+    return false;
+}
+
+/* Reads what the sidecar sent, without blocking, until nothing is left or
+ * the awaited reply is in: Acks are applied on the way. Returns 0, or the
+ * error that ended the connection (what came before it is applied). */
+static int read_replies(sc_client_t *c, reply_wait_t *w)
+{
+    while (w->frame == NULL) {
+        uint8_t *space;
+        size_t room;
+        if (!sc_frame_reader_space(&c->replies, &space, &room)) {
+            return UV_ENOMEM;
+        }
+        long n = sc_plat_conn_read(c->conn, space, room);
+        if (n <= 0) {
+            return (int)n;
+        }
+        if (sc_frame_reader_commit(&c->replies, (size_t)n, on_reply_frame, w) ==
+            SC_FRAME_TOO_LARGE) {
+            return UV_EPROTO;
+        }
+    }
+    return 0;
+}
+
+/* ---- connection ------------------------------------------------------------
+ */
+
 static void disconnect(sc_client_t *c)
 {
     if (c->conn == NULL) {
         return;
     }
+    /* Acks the sidecar wrote before the connection ended are still there
+     * to read: what they cover is not sent again. */
+    reply_wait_t acks_only = {.c = c};
+    read_replies(c, &acks_only);
     sc_plat_conn_close(c->conn);
     c->conn = NULL;
     uv_mutex_lock(&c->buf_lock);
     c->stats.disconnects++;
-    /* The rest of a half-written frame can never be completed on another
-     * connection: it is lost, and counted. */
-    if (c->front_remaining > 0) {
-        c->sent += c->front_remaining;
-        c->front_remaining = 0;
-        c->stats.dropped_in_flight++;
-    }
-    c->sending_bytes = c->sending.len - c->sent;
+    /* Everything unacknowledged -- a half-written frame too -- goes again,
+     * whole, on the next connection; the sidecar drops what it had
+     * handled already (by session and seq). */
+    c->stats.frames_resent += frames_between(&c->sending, c->acked, c->sent);
+    c->sent = c->acked;
+    c->front_remaining = 0;
+    c->sending_bytes = c->sending.len - c->acked;
     uv_mutex_unlock(&c->buf_lock);
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
 }
 
+/* Writes all of `data` (the Hello of a new connection) within `timeout_ms`. */
+static int write_all(sc_client_t *c, const uint8_t *data, size_t len,
+                     uint32_t timeout_ms)
+{
+    uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (len > 0) {
+        long n = sc_plat_conn_write(c->conn, data, len);
+        if (n < 0) {
+            return (int)n;
+        }
+        data += n;
+        len -= (size_t)n;
+        uint64_t now = now_ns();
+        if (len > 0 && now >= deadline) {
+            return UV_ETIMEDOUT;
+        }
+        if (n == 0 && sc_plat_conn_wait(
+                          c->conn, false, true,
+                          (uint32_t)((deadline - now) / 1000000u) + 1) < 0) {
+            return UV_EPIPE;
+        }
+    }
+    return 0;
+}
+
 /* Connects unless connected or backing off. The Hello goes first on every
- * new connection, ahead of anything still waiting in `sending`. */
+ * new connection, then whatever is unacknowledged or unsent. */
 static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
 {
     if (c->conn != NULL) {
@@ -369,8 +558,8 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
                            "another user, not the sidecar (nothing sent)",
                            c->endpoint);
         } else {
-            SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s",
-                           c->endpoint, uv_strerror(rc));
+            SC_LOG_LIMITED(SC_LOG_INFO, "cannot connect to %s: %s", c->endpoint,
+                           uv_strerror(rc));
         }
         return rc;
     }
@@ -380,22 +569,25 @@ static int ensure_connected(sc_client_t *c, uint32_t timeout_ms)
     c->next_attempt_ns = 0;
 
     sc_buf_t hello = {0};
-    size_t unsent = c->sending.len - c->sent;
-    if (!append_hello(c, &hello) || !sc_buf_reserve(&hello, unsent) ||
-        (unsent > 0 &&
-         !sc_buf_append(&hello, c->sending.data + c->sent, unsent))) {
-        sc_buf_free(&hello);
-        disconnect(c);
-        return UV_ENOMEM;
+    rc = append_hello(c, &hello) ? write_all(c, hello.data, hello.len,
+                                             timeout_ms > 0 ? timeout_ms : 1)
+                                 : UV_ENOMEM;
+    if (rc == 0) {
+        uv_mutex_lock(&c->buf_lock);
+        c->stats.frames_written += frames_between(&hello, 0, hello.len);
+        c->stats.bytes_written += hello.len;
+        c->stats.writes++;
+        uv_mutex_unlock(&c->buf_lock);
     }
-    sc_buf_free(&c->sending);
-    c->sending = hello;
-    c->sent = 0;
-    return 0;
+    sc_buf_free(&hello);
+    if (rc != 0) {
+        disconnect(c);
+    }
+    return rc;
 }
 
-/* Counts whole frames among `n` bytes just written from the front of
- * `sending`, so that a disconnect knows where the next frame starts. */
+/* Counts whole frames among `n` bytes just written from `sent` on, so that
+ * a disconnect knows where the next frame starts. */
 static uint64_t account_written(sc_client_t *c, size_t n)
 {
     uint64_t frames = 0;
@@ -426,21 +618,24 @@ static void take_queue(sc_client_t *c)
         c->sending.len - c->sent >= c->opt.write_threshold) {
         return;
     }
-    if (c->sent == c->sending.len) {
+    if (c->acked == c->sending.len) {
+        /* Nothing kept: the queue becomes `sending` as it is. */
         sc_buf_t t = c->sending;
         c->sending = c->queue;
         c->queue = t;
         sc_buf_reset(&c->queue);
+        c->acked = 0;
         c->sent = 0;
         return;
     }
-    if (c->sent > 0) {
-        /* Once per take, not per write: the unsent rest goes to the front
-         * before more is appended. */
-        memmove(c->sending.data, c->sending.data + c->sent,
-                c->sending.len - c->sent);
-        c->sending.len -= c->sent;
-        c->sent = 0;
+    if (c->acked > 0) {
+        /* Once per take, not per write: what is still kept goes to the
+         * front before more is appended. */
+        memmove(c->sending.data, c->sending.data + c->acked,
+                c->sending.len - c->acked);
+        c->sending.len -= c->acked;
+        c->sent -= c->acked;
+        c->acked = 0;
     }
     if (sc_buf_append(&c->sending, c->queue.data, c->queue.len)) {
         sc_buf_reset(&c->queue);
@@ -468,10 +663,19 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
     if (rc != 0) {
         return rc;
     }
+    if (c->sent - c->acked >= ACK_READ_BYTES) {
+        reply_wait_t acks_only = {.c = c};
+        if ((rc = read_replies(c, &acks_only)) < 0) {
+            SC_LOG_LIMITED(SC_LOG_INFO, "sidecar connection lost: %s",
+                           uv_strerror(rc));
+            disconnect(c);
+            return rc;
+        }
+    }
     for (;;) {
         uv_mutex_lock(&c->buf_lock);
         take_queue(c); /* takes everything once `sending` is drained */
-        c->sending_bytes = c->sending.len - c->sent;
+        c->sending_bytes = c->sending.len - c->acked;
         uv_mutex_unlock(&c->buf_lock);
         if (c->sending.len == c->sent) {
             return 0;
@@ -488,11 +692,6 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
             uint64_t frames = account_written(c, (size_t)n);
             uv_mutex_lock(&c->buf_lock);
             c->sent += (size_t)n;
-            if (c->sent == c->sending.len) {
-                sc_buf_reset(&c->sending);
-                c->sent = 0;
-            }
-            c->sending_bytes = c->sending.len - c->sent;
             c->stats.frames_written += frames;
             c->stats.bytes_written += (uint64_t)n;
             c->stats.writes++;
@@ -604,49 +803,47 @@ int sc_client_flush(sc_client_t *c)
 /* ---- requests
  * ---------------------------------------------------------------- */
 
-typedef struct reply_wait {
-    uint64_t seq;
-    pb_size_t tag;
-    uint8_t *frame; /* copy of the matching reply's body */
-    size_t len;
-} reply_wait_t;
-
-static bool on_reply_frame(void *ctx, const uint8_t *body, size_t len)
+static bool connection_lost(int rc)
 {
-    reply_wait_t *w = ctx;
-    sidecar_v1_Envelope env;
-    if (!sc_codec_decode(body, len, &env, NULL)) {
-        return true; /* skip; the stream is still framed */
+    return rc == UV_EPIPE || rc == UV_ECONNRESET || rc == UV_EOF ||
+           rc == UV_ENOTCONN || rc == UV_ECONNABORTED;
+}
+
+/* Writes what is pending (the request included) and waits for w's reply. */
+static int await_reply(sc_client_t *c, reply_wait_t *w, uint64_t deadline)
+{
+    int rc = pump(c, deadline);
+    if (rc != 0) {
+        return rc == UV_EAGAIN ? UV_ETIMEDOUT /* not even written */ : rc;
     }
-    if (env.which_action == sidecar_v1_Envelope_error_reply_tag) {
-        const sidecar_v1_ErrorReply *e = &env.action.error_reply;
-        if (e->code == sidecar_v1_ErrorReply_Code_CODE_INVALID_ACTION) {
-            /* One action refused; the connection stays open. */
-            SC_LOG_LIMITED(SC_LOG_WARN,
-                           "the sidecar refused action seq %llu: %.*s",
-                           (unsigned long long)env.seq, (int)e->message.len,
-                           (const char *)e->message.ptr);
-        } else {
-            SC_LOG_LIMITED(SC_LOG_WARN, "sidecar closed the connection: %.*s",
-                           (int)e->message.len, (const char *)e->message.ptr);
+    if (c->conn == NULL) {
+        return UV_ENOTCONN; /* nothing left to write: see round_trip */
+    }
+    for (;;) {
+        if ((rc = read_replies(c, w)) < 0) {
+            disconnect(c);
+            return rc;
         }
-        return true;
+        if (w->frame != NULL) {
+            return 0;
+        }
+        uint64_t now = now_ns();
+        if (now >= deadline) {
+            return UV_ETIMEDOUT;
+        }
+        uint32_t ms = (uint32_t)((deadline - now + 999999u) / 1000000u);
+        if (sc_plat_conn_wait(c->conn, true, false, ms) < 0) {
+            disconnect(c);
+            return UV_EPIPE;
+        }
     }
-    /* Replies to requests that timed out earlier are skipped. */
-    if (env.seq != w->seq || env.which_action != w->tag) {
-        return true;
-    }
-    w->frame = malloc(len > 0 ? len : 1);
-    if (w->frame != NULL) {
-        memcpy(w->frame, body, len);
-        w->len = len;
-    }
-    return false;
 }
 
 /* Sends a request and waits for its reply, all under io_lock (enqueuers
  * are not held up: they only take buf_lock). On success the reply's body
- * is in w->frame (malloc'ed). */
+ * is in w->frame (malloc'ed). A connection lost meanwhile (a sidecar killed
+ * or restarted) is made again while time is left: the request, still
+ * unacknowledged, goes again with everything else unacknowledged. */
 static int round_trip(sc_client_t *c, sc_action_kind_t kind,
                       sidecar_v1_Envelope *env, pb_size_t reply_tag,
                       uint32_t timeout_ms, reply_wait_t *w)
@@ -656,45 +853,22 @@ static int round_trip(sc_client_t *c, sc_action_kind_t kind,
     /* A request skips the reconnect backoff: the caller asked to wait. */
     c->next_attempt_ns = 0;
     pump(c, deadline); /* make room and connect first */
-    uint64_t seq = enqueue_frame(c, kind, env, 0);
-    int rc = seq != 0 ? 0 : SC_EDROPPED;
     memset(w, 0, sizeof *w);
-    w->seq = seq;
+    w->c = c;
+    w->seq = enqueue_frame(c, kind, env, 0);
     w->tag = reply_tag;
-    if (rc == 0 && (rc = pump(c, deadline)) == UV_EAGAIN) {
-        rc = UV_ETIMEDOUT; /* the request could not even be written */
-    }
-    while (rc == 0 && w->frame == NULL) {
-        uint8_t *space;
-        size_t room;
-        if (!sc_frame_reader_space(&c->replies, &space, &room)) {
-            rc = UV_ENOMEM;
+    int rc = w->seq != 0 ? 0 : SC_EDROPPED;
+    for (int reconnects = 0; rc == 0; reconnects++) {
+        rc = await_reply(c, w, deadline);
+        if (!connection_lost(rc) || reconnects == 3 || now_ns() >= deadline) {
             break;
         }
-        long n = sc_plat_conn_read(c->conn, space, room);
-        if (n < 0) {
-            disconnect(c);
-            rc = (int)n;
-            break;
-        }
-        if (sc_frame_reader_commit(&c->replies, (size_t)n, on_reply_frame, w) ==
-            SC_FRAME_TOO_LARGE) {
-            disconnect(c);
-            rc = UV_EPROTO;
-            break;
-        }
-        if (w->frame != NULL || n > 0) {
-            continue;
-        }
-        uint64_t now = now_ns();
-        if (now >= deadline) {
-            rc = UV_ETIMEDOUT;
-            break;
-        }
-        uint32_t ms = (uint32_t)((deadline - now + 999999u) / 1000000u);
-        if (sc_plat_conn_wait(c->conn, true, false, ms) < 0) {
-            disconnect(c);
-            rc = UV_EPIPE;
+        c->next_attempt_ns = 0;
+        rc = 0;
+        if (w->seq <= c->acked_seq) {
+            /* Handled, but its reply went with the connection: ask again. */
+            w->seq = enqueue_frame(c, kind, env, 0);
+            rc = w->seq != 0 ? 0 : SC_EDROPPED;
         }
     }
     uv_mutex_unlock(&c->io_lock);

@@ -226,6 +226,7 @@ static void collect_stats(void *ctx, sc_stats_t *st)
     sc_daemon_t *d = ctx;
     sc_daemon_routes_stats(d, st);
     sc_daemon_flag_stats(d, st);
+    st->predecessor = d->predecessor;
 }
 
 static void on_released(void *ctx, sc_server_conn_t *conn)
@@ -308,6 +309,12 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                  : sc_server_listen(d->server, o->endpoint);
     }
     if (rc == 0) {
+        /* Listening: this process owns the endpoint, and its ledger. */
+        d->ledger = sc_ledger_open(o->endpoint, &d->predecessor);
+        rc = d->ledger != NULL ? 0 : UV_ENOMEM;
+    }
+    if (rc == 0) {
+        sc_server_use_sessions(d->server, sc_ledger_sessions(d->ledger));
         rc = sc_daemon_routes_open(d);
     }
     if (rc != 0) {
@@ -317,6 +324,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
             sc_server_free(d->server);
         }
         sc_flageval_free(d->disabled_agg);
+        sc_ledger_close(d->ledger);
         free(d);
         return rc;
     }
@@ -385,6 +393,7 @@ void sc_daemon_free(sc_daemon_t *d)
         sc_server_free(d->server);
         sc_daemon_routes_free(d);
         sc_flageval_free(d->disabled_agg);
+        sc_ledger_close(d->ledger);
         free(d);
     }
 }

@@ -4,6 +4,7 @@
 #define SIDECAR_DAEMON_INTERNAL_H
 
 #include "daemon.h"
+#include "ledger.h"
 #include "flageval.h"
 #include "flusher.h"
 #include "shared_state.h"
@@ -44,6 +45,8 @@ struct sc_daemon {
     uv_loop_t *loop;
     sc_daemon_options_t opt;
     sc_server_t *server;
+    sc_ledger_t *ledger; /* what we hold, for a successor (ledger.h) */
+    sc_ledger_predecessor_t predecessor;
     sc_route_t *routes[SC_DAEMON_MAX_AGENTS]; /* [0]: the default agent */
     size_t route_count;
     uv_timer_t watchdog;

@@ -92,6 +92,7 @@ static sc_route_t *route_new(sc_daemon_t *d, const sc_flusher_config_t *cfg,
     sc_flusher_hooks_t hooks = {
         .on_agent_info = publish_info, .on_rates = publish_rates, .data = r};
     sc_flusher_set_hooks(r->flusher, &hooks);
+    sc_flusher_set_ledger(r->flusher, sc_ledger_held(d->ledger));
     char agent[SC_AGENT_URL_MAX + 8];
     sc_log(SC_LOG_INFO, "delivering to %s%s",
            sc_agent_addr_describe(&cfg->agent, agent, sizeof agent),

@@ -21,6 +21,7 @@ static bool is_action(uint32_t tag)
     case sidecar_v1_Envelope_flush_reply_tag:
     case sidecar_v1_Envelope_stats_reply_tag:
     case sidecar_v1_Envelope_error_reply_tag:
+    case sidecar_v1_Envelope_ack_tag:
         return true;
     default:
         return false;

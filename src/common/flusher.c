@@ -2,6 +2,7 @@
  * byte cap, sent by libcurl with retries, every byte that is not delivered
  * counted as a drop. Destination behaviour comes from sc_dest_defs. */
 #include "flusher_internal.h"
+#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,19 @@ void sc_flusher_account(sc_dest_state_t *d, int64_t bytes, int64_t payloads,
     d->stats.buffered_bytes += (uint64_t)bytes;
     d->stats.buffered_payloads += (uint64_t)payloads;
     d->stats.buffered_traces += (uint64_t)traces;
+    if (d->held != NULL) {
+        d->held->payloads += (uint64_t)payloads;
+        d->held->traces += (uint64_t)traces;
+    }
     if (d->stats.buffered_bytes > d->stats.buffered_bytes_max) {
         d->stats.buffered_bytes_max = d->stats.buffered_bytes;
+    }
+}
+
+void sc_flusher_set_ledger(sc_flusher_t *f, struct sc_ledger_held *held)
+{
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        f->dest[i].held = held;
     }
 }
 

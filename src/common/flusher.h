@@ -63,6 +63,8 @@ typedef struct sc_flusher_config {
 
 void sc_flusher_config_defaults(sc_flusher_config_t *cfg);
 
+struct sc_ledger_held;
+
 /* Delivery counters of one endpoint. */
 typedef struct sc_endpoint_stats {
     uint64_t requests;   /* attempts started */
@@ -125,6 +127,10 @@ int sc_flusher_new(uv_loop_t *loop, const sc_flusher_config_t *cfg,
 void sc_flusher_reconfigure(sc_flusher_t *f, const sc_flusher_config_t *cfg);
 
 void sc_flusher_set_hooks(sc_flusher_t *f, const sc_flusher_hooks_t *hooks);
+
+/* Keeps `held` (the daemon's ledger, ledger.h) equal to what this flusher
+ * and the others sharing it hold: added on every change of `buffered`. */
+void sc_flusher_set_ledger(sc_flusher_t *f, struct sc_ledger_held *held);
 
 /* Queues one msgpack v0.4 payload (copied). Returns 0 when queued, else the
  * payload is dropped, counted, and the result says why: UV_EINVAL

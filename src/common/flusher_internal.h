@@ -71,6 +71,7 @@ typedef struct sc_dest_state {
     sc_batch_list_t queue; /* cut batches, oldest first */
     unsigned inflight;
     sc_dest_stats_t stats;
+    struct sc_ledger_held *held; /* the ledger's, or NULL (ledger.h) */
 } sc_dest_state_t;
 
 typedef struct sc_barrier sc_barrier_t;

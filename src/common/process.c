@@ -260,7 +260,11 @@ int sc_flush_sync(uint32_t timeout_ms)
     }
     uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
     int rc = sc_client_flush_sync(c, timeout_ms);
-    if (rc != 0 && recover_if_unreachable(c)) {
+    /* A sidecar that died is started again (or this process promoted) and
+     * the barrier tried once more, a few times at most, within the time. */
+    for (int i = 0; i < 4 && rc != 0 && uv_hrtime() < deadline &&
+                    recover_if_unreachable(c);
+         i++) {
         rc = sc_client_flush_sync(c, ms_left(deadline));
     }
     return rc;

@@ -141,9 +141,11 @@ sc_server_t *sc_server_new(uv_loop_t *loop, const sc_server_config_t *cfg,
                            const sc_server_handlers_t *handlers)
 {
     sc_server_t *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    if (s == NULL || (s->sessions = calloc(1, sizeof *s->sessions)) == NULL) {
+        free(s);
         return NULL;
     }
+    s->own_sessions = true;
     s->loop = loop;
     s->cfg = *cfg;
     if (handlers != NULL) {
@@ -382,8 +384,20 @@ int64_t sc_server_listen_fd(sc_server_t *s)
     return (int64_t)(intptr_t)fd;
 }
 
+void sc_server_use_sessions(sc_server_t *s, sc_sessions_t *table)
+{
+    if (s->own_sessions) {
+        free(s->sessions);
+        s->own_sessions = false;
+    }
+    s->sessions = table;
+}
+
 void sc_server_free(sc_server_t *s)
 {
+    if (s != NULL && s->own_sessions) {
+        free(s->sessions);
+    }
     free(s);
 }
 
@@ -404,6 +418,7 @@ void sc_server_stats_json(sc_server_t *s, sc_buf_t *out)
     st->uptime_ms = uv_now(s->loop) - s->started_ms;
     st->server = s->stats;
     st->reassembly_budget = s->budget;
+    st->server.sessions_forgotten = s->sessions->forgotten;
     st->has_rss = uv_resident_set_memory(&st->rss_bytes) == 0;
     if (s->h.collect_stats != NULL) {
         s->h.collect_stats(s->h.ctx, st);

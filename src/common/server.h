@@ -129,6 +129,10 @@ typedef struct sc_server_stats {
     uint64_t reassembly_waits;      /* reads deferred: budget exhausted */
     uint64_t stalled_frames_closed; /* frame_timeout_ms passed */
     uint64_t actions[SC_ACTION_KIND_COUNT];
+    /* Acknowledged delivery (docs/wire.md, "Acknowledgements"). */
+    uint64_t acks_sent;
+    uint64_t duplicates_dropped; /* resent data actions handled before */
+    uint64_t sessions_forgotten; /* evicted from the session table */
 } sc_server_stats_t;
 
 /* The admission rule on connection counts: whether one more connection of
@@ -162,6 +166,12 @@ int sc_server_listen_handle(sc_server_t *s, int64_t handle,
  * are closed, after which sc_server_free() may be called. */
 void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg);
 void sc_server_free(sc_server_t *s);
+
+struct sc_sessions;
+/* Uses `table` (the ledger's, which outlives a kill: ledger.h) as the
+ * session table instead of the server's own; before any connection is
+ * accepted. */
+void sc_server_use_sessions(sc_server_t *s, struct sc_sessions *table);
 
 const sc_server_stats_t *sc_server_stats(const sc_server_t *s);
 

@@ -13,6 +13,7 @@
 typedef struct reply {
     uv_write_t req;
     sc_server_conn_t *conn;
+    bool is_ack;
     size_t len;
     uint8_t data[];
 } reply_t;
@@ -56,6 +57,18 @@ static void on_closed(uv_handle_t *h)
 void sc_conn_close(sc_server_conn_t *c)
 {
     if (!c->closing) {
+        /* What was handled is acknowledged before the connection goes, so
+         * the client does not send it again (a write into a socket with
+         * room completes at once; otherwise it is lost with the socket and
+         * the session table catches the resend). */
+        if (!c->final_ack) {
+            c->final_ack = true;
+            c->ack_in_flight = false;
+            sc_conn_ack(c);
+            if (c->closing) {
+                return; /* that write failed and closed it already */
+            }
+        }
         c->closing = true;
         if (c->fd_registered) {
             sc_fd_registry_remove(c->server->cfg.conn_fds, c->registered_fd);
@@ -74,21 +87,28 @@ static void on_reply_written(uv_write_t *req, int status)
     reply_t *r = (reply_t *)req;
     sc_server_conn_t *c = r->conn;
     c->reply_backlog -= r->len;
+    if (r->is_ack) {
+        c->ack_in_flight = false;
+    }
     if (status != 0 && status != UV_ECANCELED) {
         sc_conn_close(c);
+    } else if (r->is_ack) {
+        sc_conn_ack(c); /* what was handled while this one was written */
     }
     free(r);
     maybe_release(c);
 }
 
-static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+/* Queues one reply frame; false when it could not be. */
+static bool send_frame(sc_server_conn_t *c, const sidecar_v1_Envelope *env,
+                       bool is_ack)
 {
     if (c->closing) {
-        return;
+        return false;
     }
     size_t size = 0;
     if (!sc_codec_encoded_size(env, &size)) {
-        return;
+        return false;
     }
     size_t len = SC_FRAME_HEADER_SIZE + size;
     reply_t *r = malloc(sizeof *r + len);
@@ -96,29 +116,56 @@ static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
     if (r == NULL ||
         !sc_codec_encode(env, r->data + SC_FRAME_HEADER_SIZE, size, &written)) {
         free(r);
-        return;
+        return false;
     }
     sc_frame_put_len(r->data, (uint32_t)size);
     r->conn = c;
+    r->is_ack = is_ack;
     r->len = len;
     /* A peer that asks and never reads its answers would make us buffer
      * without bound: past the backlog limit it is closed instead. */
     if (c->reply_backlog + len > c->server->cfg.max_reply_backlog) {
         free(r);
+        if (is_ack) {
+            return false; /* acks are cumulative: a later one says it */
+        }
         c->server->stats.stuck_readers_closed++;
         SC_LOG_LIMITED(SC_LOG_WARN, "closing pid=%u: it does not read replies",
                        c->peer.pid);
         sc_conn_close(c);
-        return;
+        return false;
     }
     uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)len);
     if (uv_write(&r->req, (uv_stream_t *)&c->pipe, &buf, 1, on_reply_written) !=
         0) {
         free(r);
         sc_conn_close(c);
-        return;
+        return false;
     }
     c->reply_backlog += len;
+    return true;
+}
+
+static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+{
+    send_frame(c, env, false);
+}
+
+void sc_conn_ack(sc_server_conn_t *c)
+{
+    if (c->session_id == 0 || c->ack_in_flight ||
+        c->handled_seq <= c->acked_seq) {
+        return;
+    }
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    env.which_action = sidecar_v1_Envelope_ack_tag;
+    env.action.ack.handled_through_seq = c->handled_seq;
+    if (send_frame(c, &env, true)) {
+        c->ack_in_flight = true;
+        c->acked_seq = c->handled_seq;
+        c->server->stats.acks_sent++;
+    }
 }
 
 static void send_error(sc_server_conn_t *c, uint64_t seq,
@@ -234,6 +281,10 @@ static const char *remember_hello(sc_server_conn_t *c,
     identity_free(&c->identity);
     c->identity = id;
     c->has_identity = true;
+    if (h->session_id != 0 && h->session_id != c->session_id) {
+        c->session_id = h->session_id;
+        c->session = sc_sessions_get(c->server->sessions, h->session_id);
+    }
     return NULL;
 }
 
@@ -391,7 +442,7 @@ static const char *run_handler(sc_server_conn_t *c,
 
 /* Dispatches one decoded action. Returns false when the connection must
  * close. */
-static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+static bool dispatch_action(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
 {
     sc_server_t *s = c->server;
     sc_action_kind_t kind = SC_ACTION_KIND_COUNT;
@@ -433,6 +484,51 @@ static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
         break;
     }
     return true;
+}
+
+/* The session slot of an acknowledging connection (re-found when the
+ * table gave it to another session meanwhile). */
+static sc_session_slot_t *session_slot(sc_server_conn_t *c)
+{
+    if (c->session->id != c->session_id) {
+        c->session = sc_sessions_get(c->server->sessions, c->session_id);
+    }
+    return c->session;
+}
+
+/* A data action of an acknowledging session that was handled before (sent
+ * again after a reconnect because its Ack never arrived, to this sidecar
+ * or to a predecessor whose ledger we took over) is not handled twice.
+ * Requests are always answered -- the client may be waiting for that very
+ * reply -- and Hello / SessionConfig belong to each connection. */
+static bool is_duplicate(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+{
+    pb_size_t tag = env->which_action;
+    return (tag == sidecar_v1_Envelope_trace_payload_tag ||
+            tag == sidecar_v1_Envelope_flag_evaluation_batch_tag ||
+            tag == sidecar_v1_Envelope_exposure_batch_tag) &&
+           sc_sessions_handled(session_slot(c), env->seq);
+}
+
+/* Dispatches one action; for an acknowledging session, drops duplicates
+ * and records what was handled (for the next Ack and the session table).
+ * Returns false when the connection must close. */
+static bool dispatch(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
+{
+    bool tracked = c->session_id != 0 && env->seq != 0;
+    bool ok = true;
+    if (tracked && is_duplicate(c, env)) {
+        c->server->stats.duplicates_dropped++;
+    } else {
+        ok = dispatch_action(c, env);
+    }
+    if (tracked && ok) {
+        sc_sessions_record(c->server->sessions, session_slot(c), env->seq);
+        if (env->seq > c->handled_seq) {
+            c->handled_seq = env->seq;
+        }
+    }
+    return ok;
 }
 
 static bool on_frame(void *ctx, const uint8_t *body, size_t len)
@@ -542,6 +638,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     } else if (st == SC_FRAME_NOMEM) {
         sc_conn_close(c);
     }
+    sc_conn_ack(c); /* once per read, however many frames it held */
     after_read(c, frames_before);
 }
 

@@ -7,6 +7,7 @@
 #include "frame.h"
 #include "platform.h"
 #include "server.h"
+#include "sessions.h"
 
 struct sc_server_conn {
     uv_pipe_t pipe; /* first: the handle's address is the connection's */
@@ -31,6 +32,13 @@ struct sc_server_conn {
     bool budget_wait;          /* reading stopped until budget frees */
     uint64_t frame_started_ms; /* first byte of the pending frame, or 0 */
     uint64_t frames_in;        /* frames of this connection */
+    /* Acknowledged delivery (Hello.session_id; 0: none). */
+    uint64_t session_id;
+    sc_session_slot_t *session; /* check ->id == session_id before use */
+    uint64_t handled_seq;       /* highest seq handled on this connection */
+    uint64_t acked_seq;         /* highest seq sent in an Ack */
+    bool ack_in_flight;         /* one Ack write at a time, coalesced */
+    bool final_ack;             /* the Ack sent on close was attempted */
 };
 
 struct sc_server {
@@ -46,6 +54,8 @@ struct sc_server {
     char endpoint[256];
     sc_server_conn_t *conns; /* doubly linked, for close-all */
     sc_server_stats_t stats;
+    sc_sessions_t *sessions; /* highest seq handled per client session */
+    bool own_sessions;       /* allocated here (else the ledger's) */
     uint64_t started_ms;
     int open_handles; /* listener, timer and connections not yet closed */
     void (*close_done)(void *arg);
@@ -69,6 +79,9 @@ void sc_server_budget_settle(sc_server_t *s, sc_server_conn_t *c);
 void sc_conn_sweep(sc_server_conn_t *c, uint64_t now);
 /* Resumes reading on a connection that waited for budget. */
 void sc_conn_resume(sc_server_conn_t *c);
+/* Sends an Ack for what `c` handled since the last one (acknowledging
+ * clients only; at most one Ack write in flight per connection). */
+void sc_conn_ack(sc_server_conn_t *c);
 /* Called by server_conn.c when a connection is gone for good. */
 void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c);
 

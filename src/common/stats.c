@@ -208,23 +208,31 @@ static void server(sc_json_t *j, const sc_stats_t *s)
     sc_json_key_str(j, "mode");
     sc_json_string(j, s->mode, strlen(s->mode));
     uint_member(j, "uptime_ms", s->uptime_ms);
-    static const char *const conn_names[] = {
-        "active",          "accepted",          "rejected",
-        "refused",         "refused_per_process", "refused_per_user",
-        "stuck_readers_closed"};
+    static const char *const conn_names[] = {"active",
+                                             "accepted",
+                                             "rejected",
+                                             "refused",
+                                             "refused_per_process",
+                                             "refused_per_user",
+                                             "stuck_readers_closed"};
     const uint64_t conn_values[] = {
-        st->connections_active,  st->connections_accepted,
+        st->connections_active,   st->connections_accepted,
         st->connections_rejected, st->connections_refused,
-        st->refused_per_process, st->refused_per_user,
+        st->refused_per_process,  st->refused_per_user,
         st->stuck_readers_closed};
     uint_object(j, "connections", conn_names, conn_values, 7);
-    static const char *const reassembly_names[] = {
-        "held_bytes", "peak_bytes", "budget_bytes", "waits",
-        "stalled_frames_closed"};
+    static const char *const reassembly_names[] = {"held_bytes", "peak_bytes",
+                                                   "budget_bytes", "waits",
+                                                   "stalled_frames_closed"};
     const uint64_t reassembly_values[] = {
         st->reassembly_bytes, st->reassembly_peak, s->reassembly_budget,
         st->reassembly_waits, st->stalled_frames_closed};
     uint_object(j, "reassembly", reassembly_names, reassembly_values, 5);
+    static const char *const ack_names[] = {"acks_sent", "duplicates_dropped",
+                                            "sessions_forgotten"};
+    const uint64_t ack_values[] = {st->acks_sent, st->duplicates_dropped,
+                                   st->sessions_forgotten};
+    uint_object(j, "acknowledgements", ack_names, ack_values, 3);
     uint_member(j, "frames_in", st->frames_in);
     uint_member(j, "bytes_in", st->bytes_in);
     uint_member(j, "oversized_frames", st->oversized_frames);
@@ -252,6 +260,18 @@ bool sc_stats_json(const sc_stats_t *s, sc_buf_t *out)
     if (s->has_delivery && s->agent_count > 0) {
         delivery(&j, s);
         flags_and_exposures(&j, s);
+    }
+    if (s->predecessor.pid != 0) {
+        /* The sidecar that listened here before; what it held when it was
+         * killed is lost, and counted here. */
+        sc_json_key_str(&j, "predecessor");
+        sc_json_object_begin(&j);
+        uint_member(&j, "pid", s->predecessor.pid);
+        sc_json_key_str(&j, "killed");
+        sc_json_bool(&j, s->predecessor.dead);
+        uint_member(&j, "lost_payloads", s->predecessor.lost.payloads);
+        uint_member(&j, "lost_traces", s->predecessor.lost.traces);
+        sc_json_object_end(&j);
     }
     sc_json_object_end(&j);
     return sc_json_ok(&j);

@@ -248,9 +248,9 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 
 /* ---- Older schema ------------------------------------------------------- */
 
-/* `in` without what the older schema lacks: Hello.runtime_id,
- * FlagEvaluation.targeting_rule_key and the stats_request action
- * (SessionConfig.idle_timeout_ms is reserved in both). */
+/* `in` without what the older schema lacks: Hello.runtime_id and
+ * Hello.session_id, FlagEvaluation.targeting_rule_key, the stats_request
+ * and ack actions (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
 {
@@ -259,7 +259,9 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
     switch (in->which_action) {
     case sidecar_v1_Envelope_hello_tag:
         out->action.hello.runtime_id = (sc_view_t){NULL, 0};
+        out->action.hello.session_id = 0;
         break;
+    case sidecar_v1_Envelope_ack_tag:
     case sidecar_v1_Envelope_stats_request_tag:
         out->which_action = 0;
         memset(&out->action, 0, sizeof out->action);

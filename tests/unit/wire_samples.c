@@ -45,6 +45,7 @@ static const sidecar_v1_Envelope hello_full = {
         .service = LIT("caf\xc3\xa9-api"),
         .env = LIT("prod"),
         .version = LIT("2024.06.1"),
+        .session_id = 0x9e3779b97f4a7c15u,
     }};
 
 static const sidecar_v1_Envelope hello_absent = {
@@ -333,6 +334,13 @@ static const sidecar_v1_Envelope error_reply_full = {
         .message = LIT("action 15 unknown"),
     }};
 
+static const sidecar_v1_Envelope ack_full = {
+    .which_action = sidecar_v1_Envelope_ack_tag,
+    .action.ack = {.handled_through_seq = 1234567}};
+
+static const sidecar_v1_Envelope ack_absent = {.which_action =
+                                                   sidecar_v1_Envelope_ack_tag};
+
 static const sidecar_v1_Envelope error_reply_absent = {
     .which_action = sidecar_v1_Envelope_error_reply_tag,
 };
@@ -371,6 +379,8 @@ const sc_wire_sample_t sc_wire_samples[] = {
     {"stats_reply_absent", SC_SAMPLE_ABSENT, &stats_reply_absent},
     {"error_reply_full", SC_SAMPLE_FULL, &error_reply_full},
     {"error_reply_absent", SC_SAMPLE_ABSENT, &error_reply_absent},
+    {"ack_full", SC_SAMPLE_FULL, &ack_full},
+    {"ack_absent", SC_SAMPLE_ABSENT, &ack_absent},
 };
 const size_t sc_wire_sample_count = COUNT_OF(sc_wire_samples);
 
@@ -413,6 +423,7 @@ static const message_info_t messages[] = {
     MESSAGE(FlushReply),
     MESSAGE(StatsReply),
     MESSAGE(ErrorReply),
+    MESSAGE(Ack),
 };
 
 static const message_info_t *message_info(const pb_msgdesc_t *desc)
