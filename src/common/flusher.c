@@ -91,6 +91,10 @@ static void batch_free(sc_flusher_t *f, sc_batch_t *b)
     list_remove(list_of(f, b), b);
     sc_flusher_account(d, -(int64_t)b->bytes, -(int64_t)b->payloads,
                        -(int64_t)b->traces);
+    if (b->started && d->held != NULL) {
+        d->held->sent_payloads -= b->payloads;
+        d->held->sent_traces -= b->traces;
+    }
     curl_slist_free_all(b->headers);
     sc_buf_free(&b->req.response);
     if (sc_dest_defs[b->dest].release != NULL) {
@@ -255,6 +259,11 @@ static void start_attempt(sc_flusher_t *f, sc_batch_t *b)
         return;
     }
     b->attempts++;
+    if (!b->started && d->held != NULL) {
+        /* From now on the agent may have it, whatever we hear back. */
+        d->held->sent_payloads += b->payloads;
+        d->held->sent_traces += b->traces;
+    }
     b->started = true;
     b->inflight = true;
     d->inflight++;

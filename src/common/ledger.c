@@ -18,12 +18,14 @@ typedef struct ledger_record {
     uint32_t owner_pid;
     uint32_t reserved;
     sc_ledger_held_t held;
+    sc_ledger_loss_t lost; /* by this owner's killed predecessors */
     sc_sessions_t sessions;
 } ledger_record_t;
 
 struct sc_ledger {
     sc_plat_shm_t *shm; /* NULL: `rec` is on the heap */
     ledger_record_t *rec;
+    char name[128];
 };
 
 static void segment_name(const char *endpoint, char *out, size_t size)
@@ -46,10 +48,16 @@ static void read_previous(const char *name, ledger_record_t *rec,
         r->layout == LAYOUT && r->owner_pid != 0 &&
         r->owner_pid != sc_plat_getpid()) {
         prev->pid = r->owner_pid;
-        prev->dead = !sc_plat_process_alive(r->owner_pid);
-        if (prev->dead) {
-            prev->lost = r->held;
+        prev->killed = !sc_plat_process_alive(r->owner_pid);
+        prev->lost = r->lost;
+        if (prev->killed) {
+            const sc_ledger_held_t *h = &r->held;
+            prev->lost.payloads += h->payloads - h->sent_payloads;
+            prev->lost.traces += h->traces - h->sent_traces;
+            prev->lost.unconfirmed_payloads += h->sent_payloads;
+            prev->lost.unconfirmed_traces += h->sent_traces;
         }
+        rec->lost = prev->lost;
         /* Alive (a sidecar still draining) or not, what it handled stays
          * handled: a frame sent again is a duplicate here too. */
         rec->sessions = r->sessions;
@@ -67,13 +75,12 @@ sc_ledger_t *sc_ledger_open(const char *endpoint, sc_ledger_predecessor_t *prev)
         free(staged);
         return NULL;
     }
-    char name[128];
-    segment_name(endpoint, name, sizeof name);
-    read_previous(name, staged, prev);
+    segment_name(endpoint, l->name, sizeof l->name);
+    read_previous(l->name, staged, prev);
     staged->magic = MAGIC;
     staged->layout = LAYOUT;
     staged->owner_pid = sc_plat_getpid();
-    int rc = sc_plat_shm_create(name, sizeof *staged, &l->shm);
+    int rc = sc_plat_shm_create(l->name, sizeof *staged, &l->shm);
     if (rc == 0) {
         l->rec = sc_plat_shm_addr(l->shm);
         memcpy(l->rec, staged, sizeof *staged);
@@ -86,12 +93,15 @@ sc_ledger_t *sc_ledger_open(const char *endpoint, sc_ledger_predecessor_t *prev)
         l->shm = NULL;
         l->rec = staged;
     }
-    if (prev->dead && (prev->lost.payloads > 0 || prev->lost.traces > 0)) {
+    if (prev->killed) {
         sc_log(SC_LOG_WARN,
-               "the previous sidecar (pid %u) died holding %llu payloads "
-               "(%llu traces): lost, counted under \"predecessor\"",
+               "the previous sidecar (pid %u) was killed; with those before "
+               "it, %llu payloads (%llu traces) lost and %llu (%llu traces) "
+               "sent without an answer: counted under \"predecessor\"",
                (unsigned)prev->pid, (unsigned long long)prev->lost.payloads,
-               (unsigned long long)prev->lost.traces);
+               (unsigned long long)prev->lost.traces,
+               (unsigned long long)prev->lost.unconfirmed_payloads,
+               (unsigned long long)prev->lost.unconfirmed_traces);
     }
     return l;
 }
@@ -112,9 +122,19 @@ void sc_ledger_close(sc_ledger_t *l)
         return;
     }
     if (l->shm != NULL) {
-        /* Only its owner removes it (never a fork child of a thread-mode
-         * master, which inherited the mapping). */
-        sc_plat_shm_close(l->shm, l->rec->owner_pid == sc_plat_getpid());
+        /* The name is removed only while it is still ours: not by a fork
+         * child of a thread-mode master (which inherited the mapping), not
+         * after a successor made its own under the same name. */
+        bool ours = false;
+        sc_plat_shm_t *current = NULL;
+        if (sc_plat_shm_open_readonly(l->name, &current) == 0) {
+            const ledger_record_t *r = sc_plat_shm_addr(current);
+            ours = sc_plat_shm_size(current) >= sizeof *r &&
+                   r->magic == MAGIC && r->owner_pid == sc_plat_getpid() &&
+                   l->rec->owner_pid == sc_plat_getpid();
+            sc_plat_shm_close(current, false);
+        }
+        sc_plat_shm_close(l->shm, ours);
     } else {
         free(l->rec);
     }

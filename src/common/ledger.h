@@ -4,12 +4,12 @@
  * A sidecar that is killed loses what it accepted but had not yet
  * delivered, and forgets which frames it had handled. The ledger is a
  * shared-memory segment per endpoint, written by the one process listening
- * there: the count of payloads and traces it holds, and its session table
- * (sessions.h). The next sidecar on the same endpoint opens the ledger
- * first: when the previous owner is dead, what it held is reported as lost
+ * there: what it holds, and its session table (sessions.h). The next
+ * sidecar on the same endpoint opens the ledger first: when the previous
+ * owner died without closing it, what it held is reported as lost
  * (`predecessor` in the stats), and its session table is taken over, so
- * frames clients send again are recognised as handled -- delivered + counted
- * = sent, without duplicates. */
+ * frames clients send again are recognised as handled -- delivered +
+ * counted = sent, without duplicates. */
 #ifndef SIDECAR_LEDGER_H
 #define SIDECAR_LEDGER_H
 
@@ -18,17 +18,28 @@
 
 #include "sessions.h"
 
-/* Accepted for delivery, not yet delivered or dropped (and counted). */
+/* Accepted for delivery, not yet delivered or dropped (and counted); of
+ * that, what was sent to the agent at least once (a request under way or
+ * waiting for a retry: the agent may have it). */
 typedef struct sc_ledger_held {
-    uint64_t payloads;
-    uint64_t traces;
+    uint64_t payloads, traces;
+    uint64_t sent_payloads, sent_traces;
 } sc_ledger_held_t;
+
+/* What was held by sidecars of this endpoint that were killed. */
+typedef struct sc_ledger_loss {
+    uint64_t payloads, traces; /* never sent: lost */
+    /* Sent, no answer seen: delivered or lost, nobody can tell. */
+    uint64_t unconfirmed_payloads, unconfirmed_traces;
+} sc_ledger_loss_t;
 
 /* What the previous owner of the endpoint left. */
 typedef struct sc_ledger_predecessor {
-    uint32_t pid;          /* 0: none found */
-    bool dead;             /* it was killed: `lost` is lost */
-    sc_ledger_held_t lost; /* what it held when it died */
+    uint32_t pid; /* 0: none found */
+    bool killed;  /* it died without closing its ledger */
+    /* Held by every killed predecessor on this endpoint: the previous one
+     * and those before it (carried from ledger to ledger). */
+    sc_ledger_loss_t lost;
 } sc_ledger_predecessor_t;
 
 typedef struct sc_ledger sc_ledger_t;

@@ -360,8 +360,10 @@ void sc_server_close(sc_server_t *s, void (*done)(void *arg), void *arg)
     s->close_arg = arg;
     if (s->listening) {
         s->listening = false;
-        uv_close((uv_handle_t *)&s->listener, handle_closed);
+        /* The name goes first, while it is certainly still ours: once the
+         * socket is closed, a new sidecar may bind the same name. */
         sc_plat_unlisten(s->endpoint);
+        uv_close((uv_handle_t *)&s->listener, handle_closed);
     }
     /* What peers wrote before the stop is still in the sockets: closing at
      * once would lose it without a count. New peers are refused already;

@@ -268,9 +268,12 @@ bool sc_stats_json(const sc_stats_t *s, sc_buf_t *out)
         sc_json_object_begin(&j);
         uint_member(&j, "pid", s->predecessor.pid);
         sc_json_key_str(&j, "killed");
-        sc_json_bool(&j, s->predecessor.dead);
-        uint_member(&j, "lost_payloads", s->predecessor.lost.payloads);
-        uint_member(&j, "lost_traces", s->predecessor.lost.traces);
+        sc_json_bool(&j, s->predecessor.killed);
+        const sc_ledger_loss_t *l = &s->predecessor.lost;
+        uint_member(&j, "lost_payloads", l->payloads);
+        uint_member(&j, "lost_traces", l->traces);
+        uint_member(&j, "unconfirmed_payloads", l->unconfirmed_payloads);
+        uint_member(&j, "unconfirmed_traces", l->unconfirmed_traces);
         sc_json_object_end(&j);
     }
     sc_json_object_end(&j);

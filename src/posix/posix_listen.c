@@ -5,7 +5,9 @@
 #include "posix_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,7 +52,65 @@ static int remove_if_stale(const char *path, const struct sockaddr_un *addr,
     return 0;
 }
 
+/* Serialises everything that looks at and replaces a filesystem endpoint
+ * (probe, unlink, bind; unlink at exit) between processes: without it two
+ * spawners that both find a stale socket both unlink and bind, and the
+ * first one's sidecar listens on a name nobody can reach. A lock file next
+ * to the socket (0600), removed with the socket: a locker that finds the
+ * file it locked gone (or replaced) takes the new one. -1 when it cannot be
+ * had (another user made it), and the caller goes on without. */
+static int lock_endpoint(const char *endpoint, char *path, size_t size)
+{
+    if (snprintf(path, size, "%s.lock", endpoint) >= (int)size) {
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            return -1;
+        }
+        int rc;
+        while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+        }
+        struct stat held, named;
+        if (rc == 0 && fstat(fd, &held) == 0 && stat(path, &named) == 0 &&
+            held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+            return fd;
+        }
+        close(fd); /* removed while we waited: lock the new one */
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static void unlock_endpoint(int fd)
+{
+    if (fd >= 0) {
+        close(fd); /* releases the lock */
+    }
+}
+
+static int bind_locked(const char *endpoint, int backlog);
+
 static int bind_endpoint(const char *endpoint, int backlog)
+{
+    if (endpoint[0] == '@') {
+        return bind_locked(endpoint, backlog); /* the kernel serialises */
+    }
+    int rc = ensure_private_dir(endpoint);
+    if (rc != 0) {
+        return rc;
+    }
+    char lock_path[PATH_MAX];
+    int lock = lock_endpoint(endpoint, lock_path, sizeof lock_path);
+    rc = bind_locked(endpoint, backlog);
+    unlock_endpoint(lock);
+    return rc;
+}
+
+static int bind_locked(const char *endpoint, int backlog)
 {
     struct sockaddr_un addr;
     socklen_t len;
@@ -126,7 +186,13 @@ int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle)
 void sc_plat_unlisten(const char *endpoint)
 {
     if (endpoint[0] != '@') {
+        char lock_path[PATH_MAX];
+        int lock = lock_endpoint(endpoint, lock_path, sizeof lock_path);
         unlink(endpoint);
+        if (lock >= 0) {
+            unlink(lock_path); /* waiters notice and take a new one */
+        }
+        unlock_endpoint(lock);
     }
 }
 
