@@ -68,6 +68,7 @@ typedef enum sc_action_kind {
     SC_ACTION_FLUSH,
     SC_ACTION_PING,
     SC_ACTION_STATS,
+    SC_ACTION_DROP_REPORT, /* what this process dropped (docs/wire.md) */
     SC_ACTION_KIND_COUNT
 } sc_action_kind_t;
 

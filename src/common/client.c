@@ -48,6 +48,8 @@ struct sc_client {
     uint64_t next_seq;
     uint64_t barrier_seq; /* seq of the last Flush answered OK */
     sc_client_stats_t stats;
+    /* Drops not yet told to a sidecar (a DropReport at the next write). */
+    sidecar_v1_DropReport unreported;
 
     uv_mutex_t io_lock;
     /* Forks waiting for io_lock: while one is, nobody else takes io_lock
@@ -75,6 +77,7 @@ struct sc_client {
 };
 
 static uint64_t new_session_id(void);
+static void report_drops(sc_client_t *c);
 
 static uint64_t now_ns(void)
 {
@@ -663,7 +666,12 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
     if (rc != 0) {
         return rc;
     }
-    if (c->sent - c->acked >= ACK_READ_BYTES) {
+    report_drops(c);
+    /* A small buffer is mostly frames waiting for their Ack: read sooner. */
+    size_t ack_read = c->opt.buffer_cap / 4 < ACK_READ_BYTES
+                          ? c->opt.buffer_cap / 4
+                          : ACK_READ_BYTES;
+    if (c->sent - c->acked >= ack_read) {
         reply_wait_t acks_only = {.c = c};
         if ((rc = read_replies(c, &acks_only)) < 0) {
             SC_LOG_LIMITED(SC_LOG_INFO, "sidecar connection lost: %s",
@@ -724,6 +732,67 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
 /* ---- enqueue ----------------------------------------------------------------
  */
 
+/* Adds a dropped action to what the next DropReport says (buf_lock held).
+ * Requests are not data: their callers hear of the drop. */
+static void note_drop(sc_client_t *c, sc_action_kind_t kind,
+                      const sidecar_v1_Envelope *env)
+{
+    sidecar_v1_DropReport *r = &c->unreported;
+    switch (kind) {
+    case SC_ACTION_TRACE:
+        r->trace_payloads++;
+        r->traces += env->action.trace_payload.trace_count;
+        break;
+    case SC_ACTION_FLAG_EVALUATIONS:
+        r->flag_evaluation_batches++;
+        break;
+    case SC_ACTION_EXPOSURES:
+        r->exposure_batches++;
+        break;
+    case SC_ACTION_FLUSH:
+    case SC_ACTION_PING:
+    case SC_ACTION_STATS:
+    case SC_ACTION_DROP_REPORT: /* its counts stay in `unreported` */
+        break;
+    default:
+        r->other_actions++;
+        break;
+    }
+}
+
+static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
+                              sidecar_v1_Envelope *env, uint64_t budget_ns);
+
+/* Connected, about to write: what was dropped since the last report goes
+ * to the sidecar (io_lock held; the report is an ordinary frame, kept
+ * until acknowledged). */
+static void report_drops(sc_client_t *c)
+{
+    sidecar_v1_Envelope env;
+    memset(&env, 0, sizeof env);
+    uv_mutex_lock(&c->buf_lock);
+    sidecar_v1_DropReport r = c->unreported;
+    bool any = r.trace_payloads != 0 || r.flag_evaluation_batches != 0 ||
+               r.exposure_batches != 0 || r.other_actions != 0;
+    memset(&c->unreported, 0, sizeof c->unreported);
+    uv_mutex_unlock(&c->buf_lock);
+    if (!any) {
+        return;
+    }
+    env.which_action = sidecar_v1_Envelope_drop_report_tag;
+    env.action.drop_report = r;
+    if (enqueue_frame(c, SC_ACTION_DROP_REPORT, &env, 0) == 0) {
+        uv_mutex_lock(&c->buf_lock); /* no room: told next time */
+        sidecar_v1_DropReport *u = &c->unreported;
+        u->trace_payloads += r.trace_payloads;
+        u->traces += r.traces;
+        u->flag_evaluation_batches += r.flag_evaluation_batches;
+        u->exposure_batches += r.exposure_batches;
+        u->other_actions += r.other_actions;
+        uv_mutex_unlock(&c->buf_lock);
+    }
+}
+
 /* Appends one frame (`seq` filled in here) to the queue, writing first if
  * the cap is reached and nobody else is writing. Counts what it drops.
  * Returns the seq, or 0 when the action was dropped. */
@@ -762,6 +831,7 @@ static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
         }
         uv_mutex_lock(&c->buf_lock);
         c->stats.dropped_full[kind]++;
+        note_drop(c, kind, env);
         uv_mutex_unlock(&c->buf_lock);
         return 0;
     }
@@ -857,6 +927,19 @@ static int round_trip(sc_client_t *c, sc_action_kind_t kind,
     w->c = c;
     w->seq = enqueue_frame(c, kind, env, 0);
     w->tag = reply_tag;
+    while (w->seq == 0 && c->conn != NULL && c->sent > c->acked &&
+           now_ns() < deadline) {
+        /* The buffer is held by frames waiting for their Ack: wait for
+         * it (the request then fits). */
+        uint64_t left = deadline - now_ns();
+        reply_wait_t acks_only = {.c = c};
+        if (sc_plat_conn_wait(c->conn, true, false,
+                              (uint32_t)(left / 1000000u) + 1) <= 0 ||
+            read_replies(c, &acks_only) < 0) {
+            break;
+        }
+        w->seq = enqueue_frame(c, kind, env, 0);
+    }
     int rc = w->seq != 0 ? 0 : SC_EDROPPED;
     for (int reconnects = 0; rc == 0; reconnects++) {
         rc = await_reply(c, w, deadline);

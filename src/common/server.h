@@ -133,6 +133,12 @@ typedef struct sc_server_stats {
     uint64_t acks_sent;
     uint64_t duplicates_dropped; /* resent data actions handled before */
     uint64_t sessions_forgotten; /* evicted from the session table */
+    /* DropReport totals: what client processes dropped before a sidecar
+     * could take it. */
+    struct sc_client_drops_totals {
+        uint64_t trace_payloads, traces, flag_evaluation_batches,
+            exposure_batches, other_actions;
+    } client_drops;
 } sc_server_stats_t;
 
 /* The admission rule on connection counts: whether one more connection of

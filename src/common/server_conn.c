@@ -376,6 +376,28 @@ void sc_server_conn_set_owner_data(sc_server_conn_t *c, void *data)
 
 static const char *const no_hello = "no Hello on this connection";
 
+/* Adds a client's DropReport to the totals in the stats. */
+static const char *record_drop_report(sc_server_conn_t *c,
+                                      const sidecar_v1_DropReport *r)
+{
+    struct sc_client_drops_totals *t = &c->server->stats.client_drops;
+    t->trace_payloads += r->trace_payloads;
+    t->traces += r->traces;
+    t->flag_evaluation_batches += r->flag_evaluation_batches;
+    t->exposure_batches += r->exposure_batches;
+    t->other_actions += r->other_actions;
+    SC_LOG_LIMITED(SC_LOG_WARN,
+                   "pid=%u dropped %llu trace payloads (%llu traces), %llu "
+                   "flag-evaluation batches, %llu exposure batches, %llu "
+                   "other actions before it could hand them over",
+                   c->peer.pid, (unsigned long long)r->trace_payloads,
+                   (unsigned long long)r->traces,
+                   (unsigned long long)r->flag_evaluation_batches,
+                   (unsigned long long)r->exposure_batches,
+                   (unsigned long long)r->other_actions);
+    return NULL;
+}
+
 /* Runs the handler of one client action; returns its kind through `*kind`
  * and NULL, or why the action is invalid. False in `*known` for an
  * envelope without a client action. */
@@ -425,6 +447,9 @@ static const char *run_handler(sc_server_conn_t *c,
         return h->on_exposures != NULL
                    ? h->on_exposures(h->ctx, c, &env->action.exposure_batch)
                    : NULL;
+    case sidecar_v1_Envelope_drop_report_tag:
+        *kind = SC_ACTION_DROP_REPORT;
+        return record_drop_report(c, &env->action.drop_report);
     case sidecar_v1_Envelope_flush_tag:
         *kind = SC_ACTION_FLUSH;
         return NULL;
@@ -506,7 +531,8 @@ static bool is_duplicate(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
     pb_size_t tag = env->which_action;
     return (tag == sidecar_v1_Envelope_trace_payload_tag ||
             tag == sidecar_v1_Envelope_flag_evaluation_batch_tag ||
-            tag == sidecar_v1_Envelope_exposure_batch_tag) &&
+            tag == sidecar_v1_Envelope_exposure_batch_tag ||
+            tag == sidecar_v1_Envelope_drop_report_tag) &&
            sc_sessions_handled(session_slot(c), env->seq);
 }
 

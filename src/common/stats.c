@@ -233,6 +233,14 @@ static void server(sc_json_t *j, const sc_stats_t *s)
     const uint64_t ack_values[] = {st->acks_sent, st->duplicates_dropped,
                                    st->sessions_forgotten};
     uint_object(j, "acknowledgements", ack_names, ack_values, 3);
+    static const char *const drop_names[] = {
+        "trace_payloads", "traces", "flag_evaluation_batches",
+        "exposure_batches", "other_actions"};
+    const uint64_t drop_values[] = {
+        st->client_drops.trace_payloads, st->client_drops.traces,
+        st->client_drops.flag_evaluation_batches,
+        st->client_drops.exposure_batches, st->client_drops.other_actions};
+    uint_object(j, "client_drops", drop_names, drop_values, 5);
     uint_member(j, "frames_in", st->frames_in);
     uint_member(j, "bytes_in", st->bytes_in);
     uint_member(j, "oversized_frames", st->oversized_frames);

@@ -38,6 +38,7 @@ import cases_session_config  # noqa: E402,F401
 import cases_data  # noqa: E402,F401
 import cases_requests  # noqa: E402,F401
 import cases_protocol  # noqa: E402,F401
+import cases_acks  # noqa: E402,F401
 
 
 # ---- runner --------------------------------------------------------------------------------

@@ -249,8 +249,8 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id and
- * Hello.session_id, FlagEvaluation.targeting_rule_key, the stats_request
- * and ack actions (SessionConfig.idle_timeout_ms is reserved in both). */
+ * Hello.session_id, FlagEvaluation.targeting_rule_key, the stats_request,
+ * drop_report and ack actions (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
 {
@@ -262,6 +262,7 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
         out->action.hello.session_id = 0;
         break;
     case sidecar_v1_Envelope_ack_tag:
+    case sidecar_v1_Envelope_drop_report_tag:
     case sidecar_v1_Envelope_stats_request_tag:
         out->which_action = 0;
         memset(&out->action, 0, sizeof out->action);

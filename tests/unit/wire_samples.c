@@ -334,6 +334,18 @@ static const sidecar_v1_Envelope error_reply_full = {
         .message = LIT("action 15 unknown"),
     }};
 
+static const sidecar_v1_Envelope drop_report_full = {
+    .seq = 12,
+    .which_action = sidecar_v1_Envelope_drop_report_tag,
+    .action.drop_report = {.trace_payloads = 3,
+                           .traces = 7,
+                           .flag_evaluation_batches = 2,
+                           .exposure_batches = 1,
+                           .other_actions = 4}};
+
+static const sidecar_v1_Envelope drop_report_absent = {
+    .which_action = sidecar_v1_Envelope_drop_report_tag};
+
 static const sidecar_v1_Envelope ack_full = {
     .which_action = sidecar_v1_Envelope_ack_tag,
     .action.ack = {.handled_through_seq = 1234567}};
@@ -379,6 +391,8 @@ const sc_wire_sample_t sc_wire_samples[] = {
     {"stats_reply_absent", SC_SAMPLE_ABSENT, &stats_reply_absent},
     {"error_reply_full", SC_SAMPLE_FULL, &error_reply_full},
     {"error_reply_absent", SC_SAMPLE_ABSENT, &error_reply_absent},
+    {"drop_report_full", SC_SAMPLE_FULL, &drop_report_full},
+    {"drop_report_absent", SC_SAMPLE_ABSENT, &drop_report_absent},
     {"ack_full", SC_SAMPLE_FULL, &ack_full},
     {"ack_absent", SC_SAMPLE_ABSENT, &ack_absent},
 };
@@ -424,6 +438,7 @@ static const message_info_t messages[] = {
     MESSAGE(StatsReply),
     MESSAGE(ErrorReply),
     MESSAGE(Ack),
+    MESSAGE(DropReport),
 };
 
 static const message_info_t *message_info(const pb_msgdesc_t *desc)
