@@ -99,7 +99,9 @@ static void init_timer(sc_flusher_t *f, uv_timer_t *t)
 
 static void on_flush_timer(uv_timer_t *timer)
 {
-    sc_flusher_flush_now(timer->data);
+    sc_flusher_t *f = timer->data;
+    sc_traces_trim(f, false); /* idle since the last tick: no spares */
+    sc_flusher_flush_now(f);
 }
 
 static void start_flush_timer(sc_flusher_t *f)
@@ -175,6 +177,7 @@ static void finish_close(sc_flusher_t *f)
         f->close_cb(f, f->close_data);
     }
     sc_agent_info_free(&f->info);
+    sc_traces_trim(f, true);
     free(f->rates);
     free(f);
 }
