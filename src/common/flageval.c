@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "platform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -428,11 +429,7 @@ static sc_view_t cut_utf8(sc_view_t v, size_t max)
 
 int64_t sc_flageval_now_ms(void)
 {
-    uv_timeval64_t tv;
-    if (uv_gettimeofday(&tv) != 0) {
-        return 0;
-    }
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return sc_plat_wall_ms_coarse();
 }
 
 static sc_flageval_outcome_t reject(sc_flageval_t *agg, uint64_t count)
@@ -489,7 +486,7 @@ sc_flageval_outcome_t sc_flageval_merge(sc_flageval_t *agg,
     in.degraded_len = kb.len;
     if (!in.degraded_only) {
         put_dim(&kb, ev->targeting_key);
-        sc_flageval_context_build(ev->context, ev->context_len, &kb, &skipped);
+        sc_flageval_context_append(ev->context, ev->context_len, &kb, &skipped);
     }
     if (kb.failed) {
         sc_flageval_keybuf_free(&kb);
