@@ -210,9 +210,10 @@ size_t sc_flageval_context_build(const sc_flageval_attr_t *attrs, size_t n,
 #define MEMO_BYTES 1024
 
 typedef struct context_memo {
-    size_t n;       /* attributes remembered (0: nothing yet) */
-    size_t kept;    /* what the build returned */
-    size_t skipped; /* and counted as skipped */
+    uint64_t generation; /* changes with every context remembered */
+    size_t n;            /* attributes remembered (0: nothing yet) */
+    size_t kept;         /* what the build returned */
+    size_t skipped;      /* and counted as skipped */
     size_t canonical_at, canonical_len;   /* in `arena` */
     sc_flageval_attr_t attrs[MEMO_ATTRS]; /* views into `arena` */
     uint8_t arena[MEMO_BYTES];            /* attribute bytes, then canonical */
@@ -292,11 +293,14 @@ static void memo_store(const sc_flageval_attr_t *attrs, size_t n,
     memo.kept = kept;
     memo.skipped = skipped;
     memo.n = n;
+    memo.generation++;
 }
 
 size_t sc_flageval_context_append(const sc_flageval_attr_t *attrs, size_t n,
-                                  sc_flageval_keybuf_t *out, size_t *skipped)
+                                  sc_flageval_keybuf_t *out, size_t *skipped,
+                                  uint64_t *generation)
 {
+    *generation = 0;
     if (n > 0 && n == memo.n) {
         size_t i = 0;
         while (i < n && same_attr(&attrs[i], &memo.attrs[i])) {
@@ -308,6 +312,7 @@ size_t sc_flageval_context_append(const sc_flageval_attr_t *attrs, size_t n,
             if (skipped != NULL) {
                 *skipped = memo.skipped;
             }
+            *generation = memo.generation;
             return memo.kept;
         }
     }
@@ -315,6 +320,7 @@ size_t sc_flageval_context_append(const sc_flageval_attr_t *attrs, size_t n,
     size_t kept = sc_flageval_context_build(attrs, n, out, &skip);
     if (!out->failed) {
         memo_store(attrs, n, out->data + start, out->len - start, kept, skip);
+        *generation = memo.n != 0 ? memo.generation : 0;
     }
     if (skipped != NULL) {
         *skipped = skip;

@@ -281,7 +281,20 @@ static void check_append(const sc_flageval_attr_t *attrs, size_t n)
     size_t want_kept =
         sc_flageval_context_build(attrs, n, &want, &want_skipped);
     sc_flageval_keybuf_append(&got, "prefix", 6);
-    size_t got_kept = sc_flageval_context_append(attrs, n, &got, &got_skipped);
+    uint64_t generation = 0;
+    size_t got_kept =
+        sc_flageval_context_append(attrs, n, &got, &got_skipped, &generation);
+    /* The same generation again means the same string. */
+    static uint64_t last_generation;
+    static uint8_t last[4096];
+    static size_t last_len;
+    if (generation != 0 && generation == last_generation) {
+        assert_int_equal(want.len, last_len);
+        assert_memory_equal(want.data, last, last_len);
+    }
+    last_generation = generation;
+    last_len = want.len < sizeof last ? want.len : 0;
+    memcpy(last, want.data, last_len);
     assert_int_equal(got_kept, want_kept);
     assert_int_equal(got_skipped, want_skipped);
     assert_int_equal(got.len, 6 + want.len);
