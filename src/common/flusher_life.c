@@ -62,6 +62,16 @@ void sc_flusher_check_barriers(sc_flusher_t *f)
     }
 }
 
+bool sc_flusher_barrier_reached(sc_flusher_t *f)
+{
+    if (f->closing) {
+        return false;
+    }
+    sc_flusher_flush_now(f);
+    return f->seq < oldest_unstarted(f); /* what sc_flusher_barrier waits
+                                            for, already true */
+}
+
 int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
                        sc_flusher_barrier_cb cb, void *data)
 {
