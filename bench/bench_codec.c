@@ -33,7 +33,7 @@ static void make_payload(void)
     memcpy(payload, head, sizeof head); /* str16 of 292 = 0x124 bytes */
 }
 
-static size_t project_once(uint64_t seq)
+static sidecar_v1_Envelope trace_action(uint64_t seq)
 {
     sidecar_v1_Envelope env;
     memset(&env, 0, sizeof env);
@@ -41,6 +41,12 @@ static size_t project_once(uint64_t seq)
     env.which_action = sidecar_v1_Envelope_trace_payload_tag;
     env.action.trace_payload.msgpack = sc_view_bytes(payload, PAYLOAD);
     env.action.trace_payload.trace_count = 1;
+    return env;
+}
+
+static size_t project_once(uint64_t seq)
+{
+    sidecar_v1_Envelope env = trace_action(seq);
     size_t size = 0, written = 0;
     if (!sc_codec_encoded_size(&env, &size) ||
         !sc_codec_encode(&env, wire, sizeof wire, &written)) {
@@ -62,12 +68,7 @@ static uint8_t wire_n[1024];
 
 static size_t nanopb_general_once(uint64_t seq)
 {
-    sidecar_v1_Envelope env;
-    memset(&env, 0, sizeof env);
-    env.seq = seq;
-    env.which_action = sidecar_v1_Envelope_trace_payload_tag;
-    env.action.trace_payload.msgpack = sc_view_bytes(payload, PAYLOAD);
-    env.action.trace_payload.trace_count = 1;
+    sidecar_v1_Envelope env = trace_action(seq);
     size_t size = 0;
     pb_ostream_t os = pb_ostream_from_buffer(wire_n, sizeof wire_n);
     if (!pb_get_encoded_size(&size, sidecar_v1_Envelope_fields, &env) ||

@@ -51,6 +51,9 @@ bool sc_codec_decode_nanopb(const uint8_t *msg, size_t len,
  * sc_codec_append_frame() use these for trace envelopes); the decoder
  * returns the same envelope as nanopb for every frame it takes. */
 
+/* Bytes of `v` as a protobuf varint (1 to 10). */
+size_t sc_codec_varint_size(uint64_t v);
+
 /* Encoded size of an Envelope{seq, trace_payload{msgpack, trace_count}}
  * (without the frame header); false when `msgpack_len` is beyond any
  * frame. msgpack == NULL: the bytes are absent (not written); otherwise

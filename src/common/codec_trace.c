@@ -19,7 +19,7 @@
 #define TAG_MSGPACK     0x0au
 #define TAG_TRACE_COUNT 0x10u
 
-static size_t varint_size(uint64_t v)
+size_t sc_codec_varint_size(uint64_t v)
 {
     size_t n = 1;
     while (v >= 0x80) {
@@ -46,10 +46,10 @@ static size_t payload_size(const void *msgpack, size_t len,
 {
     size_t n = 0;
     if (msgpack != NULL) {
-        n += 1 + varint_size(len) + len;
+        n += 1 + sc_codec_varint_size(len) + len;
     }
     if (trace_count != 0) {
-        n += 1 + varint_size(trace_count);
+        n += 1 + sc_codec_varint_size(trace_count);
     }
     return n;
 }
@@ -63,9 +63,9 @@ bool sc_codec_trace_size(uint64_t seq, const void *msgpack, size_t msgpack_len,
         return false;
     }
     size_t inner = payload_size(msgpack, msgpack_len, trace_count);
-    size_t n = 1 + varint_size(inner) + inner;
+    size_t n = 1 + sc_codec_varint_size(inner) + inner;
     if (seq != 0) {
-        n += 1 + varint_size(seq);
+        n += 1 + sc_codec_varint_size(seq);
     }
     *size = n;
     return true;
