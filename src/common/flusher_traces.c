@@ -243,11 +243,8 @@ int sc_flusher_submit_traces(sc_flusher_t *f, const sc_trace_meta_t *meta,
                            meta->tracer_version};
     sc_msgpack_traces_t info;
     sc_msgpack_status_t st = sc_msgpack_check_traces(msgpack, len, &info);
-    /* The metadata of an open batch was checked when it was opened. */
-    sc_batch_t *open = find_open(f, values);
-    bool meta_ok =
-        open != NULL || (meta_value_ok(values[0]) && meta_value_ok(values[1]) &&
-                         meta_value_ok(values[2]));
+    bool meta_ok = meta_value_ok(values[0]) && meta_value_ok(values[1]) &&
+                   meta_value_ok(values[2]);
     /* A payload that is refused holds no trace we know of: its declared
      * trace_count is not counted anywhere (a hostile peer could inflate
      * every counter with it); the payload and its bytes are. */
@@ -275,7 +272,7 @@ int sc_flusher_submit_traces(sc_flusher_t *f, const sc_trace_meta_t *meta,
         return sc_flusher_refuse(f, dest, SC_DROP_BUFFER_FULL, len,
                                  trace_count);
     }
-    /* Making room may have evicted the open batch. */
+    /* Looked up after making room, which may evict open batches. */
     sc_batch_t *b =
         open_batch(f, find_open(f, values), values, elements, info.trace_count);
     if (b == NULL) {
