@@ -483,6 +483,18 @@ static sc_flageval_outcome_t add_locked(sc_flageval_t *agg,
 
 static void put_dim(sc_flageval_keybuf_t *kb, sc_view_t v)
 {
+    if (v.ptr != NULL && 5 + v.len <= kb->cap - kb->len) {
+        /* The usual case, written in place. */
+        uint8_t *p = kb->data + kb->len;
+        p[0] = 1;
+        p[1] = (uint8_t)v.len;
+        p[2] = (uint8_t)(v.len >> 8);
+        p[3] = (uint8_t)(v.len >> 16);
+        p[4] = (uint8_t)(v.len >> 24);
+        memcpy(p + 5, v.ptr, v.len);
+        kb->len += 5 + v.len;
+        return;
+    }
     uint8_t present = v.ptr != NULL;
     sc_flageval_keybuf_append(kb, &present, 1);
     if (present) {
