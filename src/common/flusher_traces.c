@@ -29,10 +29,10 @@ typedef struct trace_enc {
  * at a time. Grown by doubling from nothing, every batch would cost a dozen
  * reallocations and, once freed, the page faults of its memory again in the
  * next one. Instead a batch starts with room for the threshold (pages are
- * only touched as payloads arrive), and the buffer of a batch that is done
- * goes back to the flusher's spares for the next batch. Spares are given
- * back when trace traffic stops (sc_traces_trim, from the flush timer), so
- * an idle sidecar holds none. */
+ * only touched as payloads arrive), and the buffer of a batch that was cut
+ * full goes back to the flusher's spares for the next batch when its
+ * request is done. Spares are given back when trace traffic stops
+ * (sc_traces_trim, from the flush timer), so an idle sidecar holds none. */
 
 static size_t batch_capacity(const sc_flusher_t *f)
 {
@@ -111,11 +111,21 @@ bool sc_traces_headers(const sc_batch_t *b, struct curl_slist **h)
     return true;
 }
 
-/* The room beyond the body is kept: the buffer is reused by a later batch
- * (its untouched pages cost no memory meanwhile). */
+/* A batch cut full (by size, under traffic) keeps its room, to be reused
+ * by a later batch; one cut small (by the timer) gives the room back, so
+ * that batches queued while the agent is away hold no more than their
+ * bytes (the queue's cap counts bytes, not room). */
 void sc_traces_finish(sc_batch_t *b)
 {
     trace_enc_t *e = b->enc;
+    sc_buf_t *buf = &e->merge.buf;
+    if (buf->len < buf->cap / 2) {
+        uint8_t *p = realloc(buf->data, buf->len > 0 ? buf->len : 1);
+        if (p != NULL) {
+            buf->data = p;
+            buf->cap = buf->len > 0 ? buf->len : 1;
+        }
+    }
     b->body = sc_msgpack_merge_finish(&e->merge, &b->body_len);
 }
 
