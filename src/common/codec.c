@@ -28,7 +28,12 @@ static bool encode_view(pb_ostream_t *out, const pb_field_iter_t *field)
     if (v->ptr == NULL) {
         return true; /* absent */
     }
-    /* proto3 implicit presence: an empty singular field is not written. */
+    /* A present view is written even when empty: nanopb 0.4 marks proto3
+     * singular and optional fields alike (PB_HTYPE_SINGULAR ==
+     * PB_HTYPE_OPTIONAL), so this only skips empty required fields, of
+     * which sidecar.proto has none. Parsers read an explicit empty value
+     * as the default; the golden vectors and the trace fast path
+     * (codec_trace.c) follow these bytes. */
     if (v->len == 0 && PB_HTYPE(field->type) != PB_HTYPE_OPTIONAL) {
         return true;
     }
