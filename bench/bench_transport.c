@@ -17,7 +17,8 @@
  *    pending), vs a raw 16-byte ping-pong on a Unix stream socket.
  *
  * Prints one JSON line per row (bench/run.sh makes the table). Arguments
- * (cpu300 enqueue ingest flush cpu64k) run only those rows. Linux only
+ * (cpu300 enqueue ingest flush cpu64k) run only those rows; ingest-sidecar
+ * runs the sidecar's part of the ingest row alone (for profiling). Linux only
  * (abstract sockets, fork). */
 #define _GNU_SOURCE
 #include "listener_thread.h"
@@ -520,10 +521,18 @@ static double ingest_zmq(void)
 }
 #endif
 
-static void bench_ingest(const char *endpoint)
+/* `baselines` false: the sidecar's part alone, for profiling it
+ * (bench_transport ingest-sidecar). */
+static void bench_ingest(const char *endpoint, bool baselines)
 {
-    double raw = ingest_raw();
     uint64_t dropped = 0;
+    if (!baselines) {
+        double proj = ingest_sidecar(endpoint, &dropped);
+        printf("ingest-sidecar: %.0f actions/s, %llu dropped\n", proj,
+               (unsigned long long)dropped);
+        return;
+    }
+    double raw = ingest_raw();
     double proj = ingest_sidecar(endpoint, &dropped);
 #ifdef SIDECAR_BENCH_HAVE_ZMQ
     double zmq = ingest_zmq();
@@ -633,7 +642,10 @@ int main(int argc, char **argv)
         bench_enqueue(endpoint);
     }
     if (wanted(argc, argv, "ingest")) {
-        bench_ingest(endpoint);
+        bench_ingest(endpoint, true);
+    }
+    if (argc > 1 && wanted(argc, argv, "ingest-sidecar")) {
+        bench_ingest(endpoint, false);
     }
     if (wanted(argc, argv, "flush")) {
         bench_flush_rtt(endpoint);

@@ -169,6 +169,10 @@ void sc_plat_shm_close(sc_plat_shm_t *shm, bool remove);
 
 uint32_t sc_plat_getpid(void);
 uint32_t sc_plat_getppid(void);
+/* Wall clock, epoch milliseconds, from the cheapest clock the system keeps
+ * (a few ms of resolution: CLOCK_REALTIME_COARSE, the system time on
+ * Windows), for timestamps taken on every call of a hot path. */
+int64_t sc_plat_wall_ms_coarse(void);
 /* True while process `pid` exists (a zombie counts as gone). */
 bool sc_plat_process_alive(uint32_t pid);
 /* True when `pid` is `ancestor` or one of its descendants. */

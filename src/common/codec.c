@@ -28,7 +28,12 @@ static bool encode_view(pb_ostream_t *out, const pb_field_iter_t *field)
     if (v->ptr == NULL) {
         return true; /* absent */
     }
-    /* proto3 implicit presence: an empty singular field is not written. */
+    /* A present view is written even when empty: nanopb 0.4 marks proto3
+     * singular and optional fields alike (PB_HTYPE_SINGULAR ==
+     * PB_HTYPE_OPTIONAL), so this only skips empty required fields, of
+     * which sidecar.proto has none. Parsers read an explicit empty value
+     * as the default; the golden vectors and the trace fast path
+     * (codec_trace.c) follow these bytes. */
     if (v->len == 0 && PB_HTYPE(field->type) != PB_HTYPE_OPTIONAL) {
         return true;
     }
@@ -222,12 +227,23 @@ bool sc_codec_field_cb(pb_istream_t *in, pb_ostream_t *out,
 
 bool sc_codec_encoded_size(const sidecar_v1_Envelope *env, size_t *size)
 {
+    if (sc_codec_is_trace(env)) {
+        return sc_codec_trace_env_size(env, size);
+    }
     return pb_get_encoded_size(size, sidecar_v1_Envelope_fields, env);
 }
 
 bool sc_codec_encode(const sidecar_v1_Envelope *env, uint8_t *dst, size_t cap,
                      size_t *written)
 {
+    size_t size = 0;
+    if (sc_codec_is_trace(env)) {
+        if (!sc_codec_trace_env_size(env, &size) || size > cap) {
+            return false;
+        }
+        *written = sc_codec_trace_env_write(env, dst);
+        return true;
+    }
     pb_ostream_t out = pb_ostream_from_buffer(dst, cap);
     if (!pb_encode(&out, sidecar_v1_Envelope_fields, env)) {
         return false;
@@ -256,6 +272,18 @@ bool sc_codec_append_frame(sc_buf_t *out, const sidecar_v1_Envelope *env)
 
 bool sc_codec_decode(const uint8_t *msg, size_t len, sidecar_v1_Envelope *env,
                      const char **error)
+{
+    if (sc_codec_decode_trace(msg, len, env)) {
+        if (error != NULL) {
+            *error = NULL;
+        }
+        return true;
+    }
+    return sc_codec_decode_nanopb(msg, len, env, error);
+}
+
+bool sc_codec_decode_nanopb(const uint8_t *msg, size_t len,
+                            sidecar_v1_Envelope *env, const char **error)
 {
     memset(env, 0, sizeof *env);
     frame_src_t src;

@@ -25,6 +25,8 @@ bool sc_codec_encode(const sidecar_v1_Envelope *env, uint8_t *dst, size_t cap,
 bool sc_codec_append_frame(sc_buf_t *out, const sidecar_v1_Envelope *env);
 
 /* Decodes one message. `env` is overwritten; its views point into `msg`.
+ * A plain trace action goes through sc_codec_decode_trace(), everything
+ * else (and any trace frame that one does not take) through nanopb.
  * Unknown fields are skipped. Returns false on malformed input, with a
  * static description in `*error` when error != NULL.
  *
@@ -36,6 +38,54 @@ bool sc_codec_append_frame(sc_buf_t *out, const sidecar_v1_Envelope *env);
  * occurrences of their parent message (which protobuf would merge). */
 bool sc_codec_decode(const uint8_t *msg, size_t len, sidecar_v1_Envelope *env,
                      const char **error);
+
+/* sc_codec_decode() without the trace fast path: nanopb alone, the codec of
+ * record (the drift guards compare the two). */
+bool sc_codec_decode_nanopb(const uint8_t *msg, size_t len,
+                            sidecar_v1_Envelope *env, const char **error);
+
+/* ---- the trace action's fast path (codec_trace.c) -------------------------
+ *
+ * A TracePayload envelope written and read in one pass. The bytes are
+ * exactly nanopb's (sc_codec_encoded_size(), sc_codec_encode() and
+ * sc_codec_append_frame() use these for trace envelopes); the decoder
+ * returns the same envelope as nanopb for every frame it takes. */
+
+/* Bytes of `v` as a protobuf varint (1 to 10). */
+size_t sc_codec_varint_size(uint64_t v);
+
+/* Encoded size of an Envelope{seq, trace_payload{msgpack, trace_count}}
+ * (without the frame header); false when `msgpack_len` is beyond any
+ * frame. msgpack == NULL: the bytes are absent (not written); otherwise
+ * they are written, even empty, as nanopb writes a present view. */
+bool sc_codec_trace_size(uint64_t seq, const void *msgpack, size_t msgpack_len,
+                         uint32_t trace_count, size_t *size);
+
+/* Writes that envelope at `dst` (room for sc_codec_trace_size() bytes);
+ * returns the bytes written. */
+size_t sc_codec_trace_write(uint8_t *dst, uint64_t seq, const void *msgpack,
+                            size_t msgpack_len, uint32_t trace_count);
+
+/* Appends one frame (header + that envelope) to `out`; on failure `out` is
+ * left as it was. */
+bool sc_codec_append_trace_frame(sc_buf_t *out, uint64_t seq,
+                                 const void *msgpack, size_t msgpack_len,
+                                 uint32_t trace_count);
+
+/* The same for an envelope whose action is a trace payload
+ * (sc_codec_is_trace()). */
+bool sc_codec_is_trace(const sidecar_v1_Envelope *env);
+bool sc_codec_trace_env_size(const sidecar_v1_Envelope *env, size_t *size);
+size_t sc_codec_trace_env_write(const sidecar_v1_Envelope *env, uint8_t *dst);
+
+/* Decodes `msg` when it is exactly an optional seq followed by one
+ * trace_payload holding an optional msgpack and an optional trace_count, in
+ * that order, with varints of the usual sizes: the frames every encoder
+ * writes. Returns false without touching `env` for anything else (other or
+ * unknown fields, repeats, another order, malformed bytes), which nanopb
+ * then decodes or refuses. */
+bool sc_codec_decode_trace(const uint8_t *msg, size_t len,
+                           sidecar_v1_Envelope *env);
 
 /* Walks the items of a decoded repeated field. */
 typedef struct sc_list_iter {

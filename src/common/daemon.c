@@ -195,6 +195,16 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
 {
     sc_daemon_t *d = ctx;
     sc_daemon_flush_flag_evaluations(d);
+    uint32_t used = sc_daemon_routes_used(conn);
+    bool reached = true;
+    for (size_t i = 0; i < d->route_count && reached; i++) {
+        reached = (used & (1u << i)) == 0 ||
+                  sc_flusher_barrier_reached(d->routes[i]->flusher);
+    }
+    if (reached) { /* nothing to wait for: answered now */
+        sc_server_flush_done(conn, barrier, sidecar_v1_FlushReply_STATUS_OK);
+        return;
+    }
     flush_wait_t *w = malloc(sizeof *w);
     uint32_t timeout = m->has_timeout_ms ? m->timeout_ms : 3000;
     if (w == NULL) {
@@ -206,7 +216,6 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
     w->barrier = *barrier;
     w->pending = 1; /* held until every barrier is started */
     w->timed_out = false;
-    uint32_t used = sc_daemon_routes_used(conn);
     for (size_t i = 0; i < d->route_count; i++) {
         if ((used & (1u << i)) == 0) {
             continue; /* another agent's health is not this Flush's */

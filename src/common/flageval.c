@@ -13,7 +13,9 @@
 
 #include "json.h"
 #include "log.h"
+#include "platform.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -25,10 +27,17 @@ typedef struct fe_entry {
     size_t key_len;
 } fe_entry_t;
 
+/* A slot keeps the entry's hash beside the pointer, so that probing past
+ * other entries reads no entry (a cache miss each). */
+typedef struct fe_slot {
+    uint64_t hash;
+    fe_entry_t *entry; /* NULL: free */
+} fe_slot_t;
+
 /* Linear probing, load factor at most 1/2, no deletion (a drain takes the
  * whole table). slots == NULL until the first insert. */
 typedef struct fe_table {
-    fe_entry_t **slots;
+    fe_slot_t *slots;
     size_t mask;
     size_t count;
 } fe_table_t;
@@ -45,18 +54,47 @@ typedef struct fe_str {
     size_t len;
 } fe_str_t;
 
+/* A bucket is one allocation: what counting touches (the entry, the
+ * count and times, the key right after them, so a hit reads few cache
+ * lines), then, after the key, what only creation and draining read. */
 struct sc_flageval_bucket {
     fe_entry_t entry;
     uint64_t count;
     int64_t first_ms;
     int64_t last_ms;
+    uint8_t key[]; /* entry.key_len bytes, then the bucket's fe_cold_t */
+};
+
+typedef struct fe_cold {
     fe_flag_t *flag; /* full tier, until drained */
     fe_str_t rule;
     fe_str_t error;
     size_t bytes; /* charged to full_bytes */
     bool degraded;
-    uint8_t key[];
-};
+} fe_cold_t;
+
+static size_t cold_offset(size_t key_len)
+{
+    size_t at = offsetof(sc_flageval_bucket_t, key) + key_len;
+    size_t align = _Alignof(fe_cold_t);
+    return (at + align - 1) / align * align;
+}
+
+static size_t bucket_size(size_t key_len)
+{
+    return cold_offset(key_len) + sizeof(fe_cold_t);
+}
+
+static fe_cold_t *cold_of(sc_flageval_bucket_t *b)
+{
+    return (fe_cold_t *)(void *)((uint8_t *)b + cold_offset(b->entry.key_len));
+}
+
+static const fe_cold_t *cold_of_const(const sc_flageval_bucket_t *b)
+{
+    return (const fe_cold_t *)(const void *)((const uint8_t *)b +
+                                             cold_offset(b->entry.key_len));
+}
 
 struct sc_flageval {
     uv_mutex_t mutex;
@@ -146,6 +184,40 @@ static uint64_t hash_bytes(const sc_flageval_t *agg, const uint8_t *p, size_t n)
     return sc_flageval_siphash13(agg->seed[0], agg->seed[1], p, n);
 }
 
+/* The hash of a thread's remembered context (flageval_context.h), for one
+ * aggregator's seed. */
+typedef struct context_hash_memo {
+    uint64_t generation, seed0, seed1, hash;
+} context_hash_memo_t;
+
+static _Thread_local context_hash_memo_t context_hash_memo;
+
+/* The hash of a full key: its dimensions hashed with a key that mixes in
+ * the seeded hash of its canonical context. The context is the same for
+ * every evaluation of a request, so its hash is taken once per request
+ * (`generation`, see sc_flageval_context_append) and each record hashes
+ * only the few dozen bytes of its dimensions. Still keyed by the secret
+ * seed throughout. */
+static uint64_t full_key_hash(const sc_flageval_t *agg, const uint8_t *key,
+                              size_t context_at, size_t key_len,
+                              uint64_t generation)
+{
+    context_hash_memo_t *m = &context_hash_memo;
+    uint64_t context;
+    if (generation != 0 && m->generation == generation &&
+        m->seed0 == agg->seed[0] && m->seed1 == agg->seed[1]) {
+        context = m->hash;
+    } else {
+        context = hash_bytes(agg, key + context_at, key_len - context_at);
+        if (generation != 0) {
+            *m = (context_hash_memo_t){generation, agg->seed[0], agg->seed[1],
+                                       context};
+        }
+    }
+    return sc_flageval_siphash13(agg->seed[0] ^ context, agg->seed[1], key,
+                                 context_at);
+}
+
 /* ---- tables ----------------------------------------------------------- */
 
 static fe_entry_t *table_find(const fe_table_t *t, uint64_t hash,
@@ -155,24 +227,25 @@ static fe_entry_t *table_find(const fe_table_t *t, uint64_t hash,
         return NULL;
     }
     for (size_t i = (size_t)hash & t->mask;; i = (i + 1) & t->mask) {
-        fe_entry_t *e = t->slots[i];
-        if (e == NULL) {
+        const fe_slot_t *s = &t->slots[i];
+        if (s->entry == NULL) {
             return NULL;
         }
-        if (e->hash == hash && e->key_len == len &&
-            memcmp(e->key, key, len) == 0) {
-            return e;
+        if (s->hash == hash && s->entry->key_len == len &&
+            memcmp(s->entry->key, key, len) == 0) {
+            return s->entry;
         }
     }
 }
 
-static void table_place(fe_entry_t **slots, size_t mask, fe_entry_t *e)
+static void table_place(fe_slot_t *slots, size_t mask, fe_entry_t *e)
 {
     size_t i = (size_t)e->hash & mask;
-    while (slots[i] != NULL) {
+    while (slots[i].entry != NULL) {
         i = (i + 1) & mask;
     }
-    slots[i] = e;
+    slots[i].hash = e->hash;
+    slots[i].entry = e;
 }
 
 /* Inserts an entry known to be absent; false when out of memory. */
@@ -181,13 +254,13 @@ static bool table_insert(fe_table_t *t, fe_entry_t *e)
     size_t capacity = t->slots != NULL ? t->mask + 1 : 0;
     if ((t->count + 1) * 2 > capacity) {
         size_t grown = capacity != 0 ? capacity * 2 : 64;
-        fe_entry_t **slots = calloc(grown, sizeof *slots);
+        fe_slot_t *slots = calloc(grown, sizeof *slots);
         if (slots == NULL) {
             return false;
         }
         for (size_t i = 0; i < capacity; i++) {
-            if (t->slots[i] != NULL) {
-                table_place(slots, grown - 1, t->slots[i]);
+            if (t->slots[i].entry != NULL) {
+                table_place(slots, grown - 1, t->slots[i].entry);
             }
         }
         free(t->slots);
@@ -199,21 +272,26 @@ static bool table_insert(fe_table_t *t, fe_entry_t *e)
     return true;
 }
 
-/* Moves the entries to the front of the slot array; returns it (the caller
- * owns it) and leaves the table empty. */
+/* Packs the entry pointers at the front of the slot array's memory;
+ * returns it as an array of them (the caller owns it) and leaves the table
+ * empty. The n-th pointer is written over bytes of slots already read (a
+ * pointer is half a slot), so no allocation can fail here. */
 static fe_entry_t **table_take(fe_table_t *t, size_t *count)
 {
-    fe_entry_t **slots = t->slots;
+    fe_slot_t *slots = t->slots;
+    uint8_t *out = (uint8_t *)slots;
     size_t n = 0;
     size_t capacity = slots != NULL ? t->mask + 1 : 0;
     for (size_t i = 0; i < capacity; i++) {
-        if (slots[i] != NULL) {
-            slots[n++] = slots[i];
+        fe_entry_t *e = slots[i].entry;
+        if (e != NULL) {
+            memcpy(out + n * sizeof e, &e, sizeof e);
+            n++;
         }
     }
     *count = n;
     memset(t, 0, sizeof *t);
-    return slots;
+    return (fe_entry_t **)(void *)slots;
 }
 
 /* ---- buckets ---------------------------------------------------------- */
@@ -241,15 +319,16 @@ static sc_view_t str_view(const fe_str_t *s)
 
 static void bucket_free(sc_flageval_bucket_t *b)
 {
-    free(b->rule.ptr);
-    free(b->error.ptr);
+    fe_cold_t *c = cold_of(b);
+    free(c->rule.ptr);
+    free(c->error.ptr);
     free(b);
 }
 
 static sc_flageval_bucket_t *bucket_new(const fe_input_t *in, size_t key_len,
                                         uint64_t hash, bool degraded)
 {
-    sc_flageval_bucket_t *b = malloc(sizeof *b + key_len);
+    sc_flageval_bucket_t *b = malloc(bucket_size(key_len));
     if (b == NULL) {
         return NULL;
     }
@@ -260,16 +339,17 @@ static sc_flageval_bucket_t *bucket_new(const fe_input_t *in, size_t key_len,
     b->count = in->count;
     b->first_ms = in->first_ms;
     b->last_ms = in->last_ms;
-    b->flag = NULL;
-    b->degraded = degraded;
-    b->rule.ptr = b->error.ptr = NULL;
-    b->rule.len = b->error.len = 0;
+    fe_cold_t *c = cold_of(b);
+    c->flag = NULL;
+    c->degraded = degraded;
+    c->rule.ptr = c->error.ptr = NULL;
+    c->rule.len = c->error.len = 0;
     if (!degraded &&
-        (!str_set(&b->rule, in->rule) || !str_set(&b->error, in->error))) {
+        (!str_set(&c->rule, in->rule) || !str_set(&c->error, in->error))) {
         bucket_free(b);
         return NULL;
     }
-    b->bytes = sizeof *b + key_len + b->rule.len + b->error.len;
+    c->bytes = bucket_size(key_len) + c->rule.len + c->error.len;
     return b;
 }
 
@@ -281,17 +361,18 @@ static void bucket_add(sc_flageval_t *agg, sc_flageval_bucket_t *b,
         /* The carried rule and error are those of the earliest
          * evaluation; if the copies cannot be made the old ones stay. */
         fe_str_t rule, error;
-        if (!b->degraded && str_set(&rule, in->rule)) {
+        fe_cold_t *c = cold_of(b);
+        if (!c->degraded && str_set(&rule, in->rule)) {
             if (str_set(&error, in->error)) {
-                size_t before = b->rule.len + b->error.len;
-                free(b->rule.ptr);
-                free(b->error.ptr);
-                b->rule = rule;
-                b->error = error;
+                size_t before = c->rule.len + c->error.len;
+                free(c->rule.ptr);
+                free(c->error.ptr);
+                c->rule = rule;
+                c->error = error;
                 agg->full_bytes += rule.len + error.len;
                 agg->full_bytes -= before;
-                b->bytes += rule.len + error.len;
-                b->bytes -= before;
+                c->bytes += rule.len + error.len;
+                c->bytes -= before;
             } else {
                 free(rule.ptr);
             }
@@ -320,7 +401,7 @@ static bool insert_full(sc_flageval_t *agg, const fe_input_t *in)
     if (flag != NULL && flag->full_buckets >= cfg->per_flag_cap) {
         return false;
     }
-    size_t bytes = sizeof(sc_flageval_bucket_t) + in->key_len +
+    size_t bytes = bucket_size(in->key_len) +
                    (in->rule.ptr != NULL ? in->rule.len : 0) +
                    (in->error.ptr != NULL ? in->error.len : 0) +
                    (flag == NULL ? sizeof *flag + flag_len : 0);
@@ -352,9 +433,9 @@ static bool insert_full(sc_flageval_t *agg, const fe_input_t *in)
         bucket_free(b);
         return false;
     }
-    b->flag = flag;
+    cold_of(b)->flag = flag;
     flag->full_buckets++;
-    agg->full_bytes += b->bytes;
+    agg->full_bytes += cold_of(b)->bytes;
     return true;
 }
 
@@ -402,6 +483,18 @@ static sc_flageval_outcome_t add_locked(sc_flageval_t *agg,
 
 static void put_dim(sc_flageval_keybuf_t *kb, sc_view_t v)
 {
+    if (v.ptr != NULL && 5 + v.len <= kb->cap - kb->len) {
+        /* The usual case, written in place. */
+        uint8_t *p = kb->data + kb->len;
+        p[0] = 1;
+        p[1] = (uint8_t)v.len;
+        p[2] = (uint8_t)(v.len >> 8);
+        p[3] = (uint8_t)(v.len >> 16);
+        p[4] = (uint8_t)(v.len >> 24);
+        memcpy(p + 5, v.ptr, v.len);
+        kb->len += 5 + v.len;
+        return;
+    }
     uint8_t present = v.ptr != NULL;
     sc_flageval_keybuf_append(kb, &present, 1);
     if (present) {
@@ -428,11 +521,7 @@ static sc_view_t cut_utf8(sc_view_t v, size_t max)
 
 int64_t sc_flageval_now_ms(void)
 {
-    uv_timeval64_t tv;
-    if (uv_gettimeofday(&tv) != 0) {
-        return 0;
-    }
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return sc_plat_wall_ms_coarse();
 }
 
 static sc_flageval_outcome_t reject(sc_flageval_t *agg, uint64_t count)
@@ -487,9 +576,13 @@ sc_flageval_outcome_t sc_flageval_merge(sc_flageval_t *agg,
     put_dim(&kb, ev->allocation_key);
     put_dim(&kb, ev->reason);
     in.degraded_len = kb.len;
+    size_t context_at = 0;
+    uint64_t generation = 0;
     if (!in.degraded_only) {
         put_dim(&kb, ev->targeting_key);
-        sc_flageval_context_build(ev->context, ev->context_len, &kb, &skipped);
+        context_at = kb.len;
+        sc_flageval_context_append(ev->context, ev->context_len, &kb, &skipped,
+                                   &generation);
     }
     if (kb.failed) {
         sc_flageval_keybuf_free(&kb);
@@ -497,7 +590,9 @@ sc_flageval_outcome_t sc_flageval_merge(sc_flageval_t *agg,
     }
     in.key = kb.data;
     in.key_len = in.degraded_only ? in.degraded_len : kb.len;
-    in.hash = hash_bytes(agg, in.key, in.key_len);
+    in.hash = in.degraded_only ? hash_bytes(agg, in.key, in.key_len)
+                               : full_key_hash(agg, in.key, context_at,
+                                               in.key_len, generation);
 
     uv_mutex_lock(&agg->mutex);
     sc_flageval_outcome_t outcome = add_locked(agg, &in);
@@ -711,8 +806,9 @@ static int compare_buckets(const void *pa, const void *pb)
 {
     const sc_flageval_bucket_t *a = *(const sc_flageval_bucket_t *const *)pa;
     const sc_flageval_bucket_t *b = *(const sc_flageval_bucket_t *const *)pb;
-    if (a->degraded != b->degraded) {
-        return a->degraded ? 1 : -1;
+    bool a_degraded = cold_of_const(a)->degraded;
+    if (a_degraded != cold_of_const(b)->degraded) {
+        return a_degraded ? 1 : -1;
     }
     size_t n = a->entry.key_len < b->entry.key_len ? a->entry.key_len
                                                    : b->entry.key_len;
@@ -780,7 +876,7 @@ void sc_flageval_drain(sc_flageval_t *agg, sc_flageval_batch_t *out)
     }
     out->count = n;
     for (size_t i = 0; i < n; i++) {
-        out->buckets[i]->flag = NULL; /* freed above */
+        cold_of(out->buckets[i])->flag = NULL; /* freed above */
         out->evaluations += out->buckets[i]->count;
     }
     if (n > 1) {
@@ -826,16 +922,17 @@ void sc_flageval_batch_bucket(const sc_flageval_batch_t *batch, size_t i,
     p = parse_dim(p, &view->variant_key);
     p = parse_dim(p, &view->allocation_key);
     p = parse_dim(p, &view->reason);
-    if (!b->degraded) {
+    const fe_cold_t *c = cold_of_const(b);
+    if (!c->degraded) {
         p = parse_dim(p, &view->targeting_key);
         view->context = sc_view_bytes(p, (size_t)(end - p));
-        view->targeting_rule_key = str_view(&b->rule);
-        view->error_message = str_view(&b->error);
+        view->targeting_rule_key = str_view(&c->rule);
+        view->error_message = str_view(&c->error);
     }
     view->evaluation_count = b->count;
     view->first_evaluation_ms = b->first_ms;
     view->last_evaluation_ms = b->last_ms;
-    view->degraded = b->degraded;
+    view->degraded = c->degraded;
     view->runtime_default_used = view->variant_key.len == 0;
 }
 

@@ -181,7 +181,9 @@ typedef struct sc_flageval_stats {
 
 void sc_flageval_get_stats(sc_flageval_t *agg, sc_flageval_stats_t *out);
 
-/* Wall clock, epoch milliseconds. */
+/* Wall clock, epoch milliseconds, from the coarse clock (a few ms of
+ * resolution, a fraction of the cost of a precise read: it is taken on
+ * every record). */
 int64_t sc_flageval_now_ms(void);
 
 /* SipHash-1-3 with a 128-bit key: the table hash (seeded per aggregator so

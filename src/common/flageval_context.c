@@ -197,6 +197,137 @@ size_t sc_flageval_context_build(const sc_flageval_attr_t *attrs, size_t n,
     return kept;
 }
 
+/* ---- the per-thread memo ---------------------------------------------------
+ *
+ * The evaluations of one request carry the same context, so each thread
+ * remembers its last one: the attributes as given (copied into `arena`)
+ * and the canonical string made of them. The same attributes again,
+ * compared byte for byte (type, key, value; presence included), cost that
+ * comparison instead of the validation, sorting and writing. Contexts that
+ * do not fit are built every time. */
+
+#define MEMO_ATTRS 16
+#define MEMO_BYTES 1024
+
+typedef struct context_memo {
+    uint64_t generation; /* changes with every context remembered */
+    size_t n;            /* attributes remembered (0: nothing yet) */
+    size_t kept;         /* what the build returned */
+    size_t skipped;      /* and counted as skipped */
+    size_t canonical_at, canonical_len;   /* in `arena` */
+    sc_flageval_attr_t attrs[MEMO_ATTRS]; /* views into `arena` */
+    uint8_t arena[MEMO_BYTES];            /* attribute bytes, then canonical */
+} context_memo_t;
+
+static _Thread_local context_memo_t memo;
+
+static bool same_view(sc_view_t a, sc_view_t b)
+{
+    return (a.ptr == NULL) == (b.ptr == NULL) && a.len == b.len &&
+           (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static bool same_attr(const sc_flageval_attr_t *a, const sc_flageval_attr_t *m)
+{
+    if (a->type != m->type || !same_view(a->key, m->key)) {
+        return false;
+    }
+    switch (a->type) {
+    case SC_FLAGEVAL_ATTR_STRING:
+        return same_view(a->string_value, m->string_value);
+    case SC_FLAGEVAL_ATTR_NUMBER:
+        /* The bits: -0.0 and 0.0 are different canonical strings. */
+        return memcmp(&a->number_value, &m->number_value,
+                      sizeof a->number_value) == 0;
+    case SC_FLAGEVAL_ATTR_BOOL:
+        return a->bool_value == m->bool_value;
+    }
+    return true; /* an unknown type is skipped whatever its value */
+}
+
+/* Copies `v` into the arena at *used; false when it does not fit. */
+static bool memo_keep(sc_view_t *v, size_t *used)
+{
+    if (v->ptr == NULL) {
+        return true;
+    }
+    if (v->len > MEMO_BYTES - *used) {
+        return false;
+    }
+    uint8_t *at = memo.arena + *used;
+    if (v->len > 0) {
+        memcpy(at, v->ptr, v->len);
+    }
+    v->ptr = at;
+    *used += v->len;
+    return true;
+}
+
+/* Remembers `attrs` and their canonical string (`canonical`), or forgets
+ * the memo when they do not fit. */
+static void memo_store(const sc_flageval_attr_t *attrs, size_t n,
+                       const uint8_t *canonical, size_t len, size_t kept,
+                       size_t skipped)
+{
+    memo.n = 0;
+    if (n == 0 || n > MEMO_ATTRS) {
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        sc_flageval_attr_t a = attrs[i];
+        if (!memo_keep(&a.key, &used) || (a.type == SC_FLAGEVAL_ATTR_STRING &&
+                                          !memo_keep(&a.string_value, &used))) {
+            return;
+        }
+        memo.attrs[i] = a;
+    }
+    if (len > MEMO_BYTES - used) {
+        return;
+    }
+    if (len > 0) {
+        memcpy(memo.arena + used, canonical, len);
+    }
+    memo.canonical_at = used;
+    memo.canonical_len = len;
+    memo.kept = kept;
+    memo.skipped = skipped;
+    memo.n = n;
+    memo.generation++;
+}
+
+size_t sc_flageval_context_append(const sc_flageval_attr_t *attrs, size_t n,
+                                  sc_flageval_keybuf_t *out, size_t *skipped,
+                                  uint64_t *generation)
+{
+    *generation = 0;
+    if (n > 0 && n == memo.n) {
+        size_t i = 0;
+        while (i < n && same_attr(&attrs[i], &memo.attrs[i])) {
+            i++;
+        }
+        if (i == n) {
+            sc_flageval_keybuf_append(out, memo.arena + memo.canonical_at,
+                                      memo.canonical_len);
+            if (skipped != NULL) {
+                *skipped = memo.skipped;
+            }
+            *generation = memo.generation;
+            return memo.kept;
+        }
+    }
+    size_t start = out->len, skip = 0;
+    size_t kept = sc_flageval_context_build(attrs, n, out, &skip);
+    if (!out->failed) {
+        memo_store(attrs, n, out->data + start, out->len - start, kept, skip);
+        *generation = memo.n != 0 ? memo.generation : 0;
+    }
+    if (skipped != NULL) {
+        *skipped = skip;
+    }
+    return kept;
+}
+
 void sc_flageval_context_iter_init(sc_flageval_context_iter_t *it,
                                    sc_view_t canonical)
 {

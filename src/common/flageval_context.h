@@ -131,6 +131,17 @@ static inline void sc_flageval_keybuf_put_u32(sc_flageval_keybuf_t *kb,
 size_t sc_flageval_context_build(const sc_flageval_attr_t *attrs, size_t n,
                                  sc_flageval_keybuf_t *out, size_t *skipped);
 
+/* sc_flageval_context_build() through a per-thread memo of the last
+ * context: when `attrs` equal the previous call's on this thread, byte for
+ * byte (types, keys, values, presence), the remembered canonical string is
+ * appended instead of pruning and sorting again. Same results.
+ * `*generation` names the remembered context (the same value on this
+ * thread means the same canonical string, so a caller may keep what it
+ * derived from it, such as a hash), or is 0 when it was not remembered. */
+size_t sc_flageval_context_append(const sc_flageval_attr_t *attrs, size_t n,
+                                  sc_flageval_keybuf_t *out, size_t *skipped,
+                                  uint64_t *generation);
+
 /* Walks a canonical string. Attribute views point into it. */
 typedef struct sc_flageval_context_iter {
     const uint8_t *pos;

@@ -15,16 +15,6 @@ typedef struct packed {
     sidecar_v1_ContextAttribute *attrs;
 } packed_t;
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static void attr_to_wire(const sc_flageval_attr_t *a,
                          sidecar_v1_ContextAttribute *w)
 {
@@ -102,7 +92,7 @@ static bool pack_items(const sc_flageval_batch_t *batch, packed_t *p)
             return false;
         }
         /* Inside the batch: field tag (1 byte), length, message. */
-        p->sizes[i] = 1 + varint_size(size) + size;
+        p->sizes[i] = 1 + sc_codec_varint_size(size) + size;
     }
     return true;
 }

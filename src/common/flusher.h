@@ -159,6 +159,12 @@ typedef void (*sc_flusher_barrier_cb)(int status, void *data);
 int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
                        sc_flusher_barrier_cb cb, void *data);
 
+/* sc_flusher_flush_now, then whether a barrier set now would be reached at
+ * once: everything submitted so far handed to libcurl or dropped. False
+ * while closing. Lets a Flush that has nothing to wait for be answered
+ * without a barrier (no allocation, no timer, no extra loop turn). */
+bool sc_flusher_barrier_reached(sc_flusher_t *f);
+
 /* Final flush, then close: new submissions are dropped (shutdown), what is
  * buffered is sent (retries included) until everything is answered or
  * `deadline_ms` passes; what is still unsent then is dropped (shutdown).

@@ -74,6 +74,9 @@ typedef struct sc_dest_state {
     struct sc_ledger_held *held; /* the ledger's, or NULL (ledger.h) */
 } sc_dest_state_t;
 
+/* Spare trace batch buffers a flusher keeps (flusher_traces.c). */
+#define SC_TRACE_SPARES 2
+
 typedef struct sc_barrier sc_barrier_t;
 struct sc_barrier {
     sc_barrier_t *next;
@@ -102,6 +105,10 @@ struct sc_flusher {
     sc_endpoint_stats_t info_stats;
     char *rates;
     size_t rates_len;
+
+    /* flusher_traces.c: buffers of finished trace batches, for the next
+     * ones (sc_traces_trim gives them back). */
+    sc_buf_t trace_spares[SC_TRACE_SPARES];
 
     bool closing;  /* final flush under way: submissions refused */
     bool stopping; /* tearing down: nothing new starts */
@@ -148,6 +155,9 @@ bool sc_traces_headers(const sc_batch_t *b, struct curl_slist **h);
 void sc_traces_finish(sc_batch_t *b);
 void sc_traces_release(sc_batch_t *b);
 void sc_traces_on_ok(sc_flusher_t *f, const sc_buf_t *response);
+/* Frees the spare batch buffers: all of them, or (all false) only when no
+ * trace batch is open or queued (from the flush timer: traffic stopped). */
+void sc_traces_trim(sc_flusher_t *f, bool all);
 /* flusher_evp.c */
 bool sc_evp_headers(const sc_batch_t *b, struct curl_slist **h);
 

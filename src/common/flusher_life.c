@@ -62,6 +62,16 @@ void sc_flusher_check_barriers(sc_flusher_t *f)
     }
 }
 
+bool sc_flusher_barrier_reached(sc_flusher_t *f)
+{
+    if (f->closing) {
+        return false;
+    }
+    sc_flusher_flush_now(f);
+    return f->seq < oldest_unstarted(f); /* what sc_flusher_barrier waits
+                                            for, already true */
+}
+
 int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
                        sc_flusher_barrier_cb cb, void *data)
 {
@@ -99,7 +109,9 @@ static void init_timer(sc_flusher_t *f, uv_timer_t *t)
 
 static void on_flush_timer(uv_timer_t *timer)
 {
-    sc_flusher_flush_now(timer->data);
+    sc_flusher_t *f = timer->data;
+    sc_traces_trim(f, false); /* idle since the last tick: no spares */
+    sc_flusher_flush_now(f);
 }
 
 static void start_flush_timer(sc_flusher_t *f)
@@ -175,6 +187,7 @@ static void finish_close(sc_flusher_t *f)
         f->close_cb(f, f->close_data);
     }
     sc_agent_info_free(&f->info);
+    sc_traces_trim(f, true);
     free(f->rates);
     free(f);
 }

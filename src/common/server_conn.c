@@ -566,20 +566,25 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
     }
     s->stats.frames_in++;
     c->frames_in++;
-    /* The same action field twice is one merged action (protobuf rules). */
     sc_buf_t merged = {0};
-    const uint8_t *msg = body;
-    size_t msg_len = len;
-    if (!sc_envelope_merge_actions(body, len, &merged, &msg, &msg_len)) {
-        sc_buf_free(&merged);
-        SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory reading pid=%u",
-                       c->peer.pid);
-        sc_conn_close(c);
-        return false;
-    }
     sidecar_v1_Envelope env;
     const char *err = NULL;
-    bool ok = sc_codec_decode(msg, msg_len, &env, &err);
+    /* A plain trace frame (codec_trace.c) holds one action: nothing to
+     * merge. Any other: the same action field twice is one merged action
+     * (protobuf rules), then nanopb. */
+    bool ok = sc_codec_decode_trace(body, len, &env);
+    if (!ok) {
+        const uint8_t *msg = body;
+        size_t msg_len = len;
+        if (!sc_envelope_merge_actions(body, len, &merged, &msg, &msg_len)) {
+            sc_buf_free(&merged);
+            SC_LOG_LIMITED(SC_LOG_ERROR, "out of memory reading pid=%u",
+                           c->peer.pid);
+            sc_conn_close(c);
+            return false;
+        }
+        ok = sc_codec_decode(msg, msg_len, &env, &err);
+    }
     if (!ok) {
         protocol_error(c, &s->stats.decode_errors,
                        sidecar_v1_ErrorReply_CODE_DECODE_FAILED,

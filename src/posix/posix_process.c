@@ -7,11 +7,26 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 uint32_t sc_plat_getpid(void)
 {
     return (uint32_t)getpid();
+}
+
+int64_t sc_plat_wall_ms_coarse(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_REALTIME_COARSE
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+#endif
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return 0;
+    }
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg)

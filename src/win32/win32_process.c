@@ -11,6 +11,15 @@ uint32_t sc_plat_getpid(void)
     return (uint32_t)GetCurrentProcessId();
 }
 
+int64_t sc_plat_wall_ms_coarse(void)
+{
+    /* 100 ns units since 1601, updated at the system timer's tick. */
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft);
+    uint64_t t = (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+    return (int64_t)((t - UINT64_C(116444736000000000)) / 10000);
+}
+
 int sc_plat_thread_create(uv_thread_t *t, void (*fn)(void *arg), void *arg)
 {
     return uv_thread_create(t, fn, arg); /* no SIGPIPE on Windows */

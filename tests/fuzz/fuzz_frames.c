@@ -1,7 +1,8 @@
 /* Fuzz target: bytes as a peer would send them, through everything the
  * sidecar does with untrusted input before any delivery: the frame reader
  * (the first byte chooses the chunking), the merge of a repeated action
- * field (envelope_merge.h), the envelope decoder, the lazily
+ * field (envelope_merge.h), the envelope decoder (its trace fast path
+ * checked against nanopb on every trace frame), the lazily
  * decoded lists (flag evaluations with their contexts, exposures), the
  * sidecar-side flag-evaluation merge, and trace payload validation.
  *
@@ -19,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,6 +51,13 @@ static bool on_frame(void *ctx, const uint8_t *body, size_t len)
     fuzz_check_bounds(sidecar_v1_Envelope_fields, &env, body, len);
     switch (env.which_action) {
     case sidecar_v1_Envelope_trace_payload_tag: {
+        /* The trace fast path (codec_trace.c) must give what nanopb, the
+         * codec of record, gives. */
+        sidecar_v1_Envelope ref;
+        if (!sc_codec_decode_nanopb(body, len, &ref, NULL) ||
+            memcmp(&ref, &env, sizeof env) != 0) {
+            abort();
+        }
         const sc_view_t m = env.action.trace_payload.msgpack;
         sc_msgpack_traces_t traces;
         sc_msgpack_check_traces(m.ptr, m.len, &traces);

@@ -521,17 +521,26 @@ static void on_barrier(int status, void *data)
 
 /* The first traces request stalls for 1 s (set by the checker) and only
  * one request may be in flight: a 200 ms barrier times out (the second
- * meta's batch has not started); a 5 s barrier then succeeds. */
+ * meta's batch has not started); a 5 s barrier then succeeds.
+ * sc_flusher_barrier_reached (a Flush answered at once) says so at each
+ * step: with nothing submitted, not while a batch waits, and once all
+ * started. */
 static bool produce_barrier(run_t *r)
 {
     if (r->ticks == 1) {
+        CHECK(sc_flusher_barrier_reached(r->f), "nothing submitted yet");
         submit_traces(r, 0, 1, 1, 0, 0);
         submit_traces(r, 1, 1, 1, 0, 0);
+        CHECK(!sc_flusher_barrier_reached(r->f),
+              "a batch waits for the only request slot");
         CHECK(sc_flusher_barrier(r->f, 200, on_barrier, r) == 0, "barrier");
     }
     if (r->barriers_done == 1 && !r->second_barrier) {
         r->second_barrier = true;
         CHECK(sc_flusher_barrier(r->f, 5000, on_barrier, r) == 0, "barrier");
+    }
+    if (r->barriers_done == 2) {
+        CHECK(sc_flusher_barrier_reached(r->f), "every batch started");
     }
     return r->barriers_done == 2;
 }

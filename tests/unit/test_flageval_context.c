@@ -156,7 +156,8 @@ static void test_duplicate_keys_last_wins(void **state)
         sc_flageval_attr_number("plan", 2),
         sc_flageval_attr_string("plan", "pro"),
         sc_flageval_attr_string("gone", "short"),
-        sc_flageval_attr_number("gone", (double)NAN), /* last is invalid: no key */
+        sc_flageval_attr_number("gone",
+                                (double)NAN), /* last is invalid: no key */
     };
     pruned_t *p = prune(attrs, 5);
     assert_int_equal(p->kept, 1);
@@ -268,6 +269,96 @@ static void test_malformed_canonical_rejected(void **state)
     assert_int_equal(sc_flageval_context_next(&it, &a), 0);
 }
 
+/* sc_flageval_context_append (the per-thread memo) against a fresh build:
+ * the same array edited in place between calls (what a caller reusing its
+ * buffers does) must never get the previous context's string. */
+static void check_append(const sc_flageval_attr_t *attrs, size_t n)
+{
+    sc_flageval_keybuf_t want, got;
+    sc_flageval_keybuf_init(&want);
+    sc_flageval_keybuf_init(&got);
+    size_t want_skipped = 99, got_skipped = 77;
+    size_t want_kept =
+        sc_flageval_context_build(attrs, n, &want, &want_skipped);
+    sc_flageval_keybuf_append(&got, "prefix", 6);
+    uint64_t generation = 0;
+    size_t got_kept =
+        sc_flageval_context_append(attrs, n, &got, &got_skipped, &generation);
+    /* The same generation again means the same string. */
+    static uint64_t last_generation;
+    static uint8_t last[4096];
+    static size_t last_len;
+    if (generation != 0 && generation == last_generation) {
+        assert_int_equal(want.len, last_len);
+        assert_memory_equal(want.data, last, last_len);
+    }
+    last_generation = generation;
+    last_len = want.len < sizeof last ? want.len : 0;
+    memcpy(last, want.data, last_len);
+    assert_int_equal(got_kept, want_kept);
+    assert_int_equal(got_skipped, want_skipped);
+    assert_int_equal(got.len, 6 + want.len);
+    assert_memory_equal(got.data + 6, want.data, want.len);
+    sc_flageval_keybuf_free(&want);
+    sc_flageval_keybuf_free(&got);
+}
+
+static void test_memo_follows_edits(void **state)
+{
+    (void)state;
+    char country[4] = "FR", key[8] = "country";
+    sc_flageval_attr_t a[4] = {
+        {.key = sc_view_str(key),
+         .type = SC_FLAGEVAL_ATTR_STRING,
+         .string_value = sc_view_str(country)},
+        sc_flageval_attr_number("age", 42),
+        sc_flageval_attr_bool("beta", true),
+        sc_flageval_attr_string("plan", "pro"),
+    };
+    check_append(a, 4);
+    check_append(a, 4); /* from the memo */
+    country[1] = 'I';   /* same pointer, other bytes */
+    check_append(a, 4);
+    key[0] = 'C';
+    check_append(a, 4);
+    a[1].number_value = -0.0;
+    check_append(a, 4);
+    a[1].number_value = 0.0;
+    check_append(a, 4);
+    a[2].bool_value = false;
+    check_append(a, 4);
+    a[3].type = SC_FLAGEVAL_ATTR_NUMBER; /* same key and bytes, other type */
+    check_append(a, 4);
+    a[3].type = SC_FLAGEVAL_ATTR_STRING;
+    a[3].string_value = sc_view_bytes(NULL, 0); /* absent: skipped */
+    check_append(a, 4);
+    a[3].string_value = sc_view_bytes("", 0); /* present and empty */
+    check_append(a, 4);
+    a[0].key = sc_view_bytes(NULL, 0);
+    check_append(a, 4);
+    check_append(a, 3); /* fewer */
+    check_append(a, 0);
+    check_append(a, 4);
+    /* Larger than the memo keeps (many attributes, long values): built
+     * every time, still right. */
+    static char big[40][300];
+    sc_flageval_attr_t many[40];
+    for (int i = 0; i < 40; i++) {
+        snprintf(big[i], sizeof big[i], "k%02d", i);
+        memset(big[i] + 4, 'v', 250);
+        many[i] = (sc_flageval_attr_t){.key = sc_view_bytes(big[i], 3),
+                                       .type = SC_FLAGEVAL_ATTR_STRING,
+                                       .string_value =
+                                           sc_view_bytes(big[i] + 4, 250)};
+    }
+    check_append(many, 40);
+    check_append(many, 40);
+    check_append(many, 5);
+    check_append(many, 5);
+    big[2][10] = 'w';
+    check_append(many, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_canonical_layout),
         cmocka_unit_test(test_large_context_outgrows_inline_buffer),
         cmocka_unit_test(test_malformed_canonical_rejected),
+        cmocka_unit_test(test_memo_follows_edits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
