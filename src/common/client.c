@@ -960,6 +960,11 @@ static int round_trip(sc_client_t *c, sc_action_kind_t kind,
 
 int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms)
 {
+    return sc_client_flush_until(c, timeout_ms, false);
+}
+
+int sc_client_flush_until(sc_client_t *c, uint32_t timeout_ms, bool delivered)
+{
     check_fork(c);
     sidecar_v1_Envelope env;
     memset(&env, 0, sizeof env);
@@ -967,6 +972,7 @@ int sc_client_flush_sync(sc_client_t *c, uint32_t timeout_ms)
     env.action.flush.has_timeout_ms = true;
     env.action.flush.timeout_ms = timeout_ms;
     env.action.flush.deliver_now = true;
+    env.action.flush.wait_for_delivery = delivered;
     reply_wait_t w;
     int rc = round_trip(c, SC_ACTION_FLUSH, &env,
                         sidecar_v1_Envelope_flush_reply_tag, timeout_ms, &w);

@@ -18,6 +18,12 @@ int sc_client_enqueue(sc_client_t *c, sc_action_kind_t kind,
  * is a plain transport and never calls out for that itself. Lock-free. */
 int sc_client_take_unreachable(sc_client_t *c);
 
+/* sc_client_flush_sync; with `delivered`, the barrier waits until what came
+ * before it is delivered or dropped by the sidecar, retries included
+ * (Flush.wait_for_delivery), not only started. */
+int sc_client_flush_until(sc_client_t *c, uint32_t timeout_ms,
+                          bool delivered);
+
 /* Copies the endpoint the client connects to (the process's one copy). */
 void sc_client_endpoint(sc_client_t *c, char *out, size_t size);
 

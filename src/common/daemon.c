@@ -196,7 +196,10 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
     sc_daemon_t *d = ctx;
     sc_daemon_flush_flag_evaluations(d);
     uint32_t used = sc_daemon_routes_used(conn);
-    bool reached = true;
+    /* Waiting for delivery itself always takes a barrier (satisfied at
+     * once when nothing is held). */
+    bool settled = m->wait_for_delivery;
+    bool reached = !settled;
     for (size_t i = 0; i < d->route_count && reached; i++) {
         reached = (used & (1u << i)) == 0 ||
                   sc_flusher_barrier_reached(d->routes[i]->flusher);
@@ -221,8 +224,9 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
             continue; /* another agent's health is not this Flush's */
         }
         w->pending++;
-        if (sc_flusher_barrier(d->routes[i]->flusher, timeout, on_barrier, w) !=
-            0) {
+        sc_flusher_t *f = d->routes[i]->flusher;
+        if ((settled ? sc_flusher_barrier_settled(f, timeout, on_barrier, w)
+                     : sc_flusher_barrier(f, timeout, on_barrier, w)) != 0) {
             w->pending--;
             w->timed_out = true;
         }

@@ -156,6 +156,11 @@ void sc_flusher_flush_now(sc_flusher_t *f);
  * this call. Returns 0, or UV_ENOMEM / UV_ECANCELED (then `cb` is not
  * called). */
 typedef void (*sc_flusher_barrier_cb)(int status, void *data);
+/* Like sc_flusher_barrier, but `cb` waits until everything submitted before
+ * the call is delivered or dropped (and counted), retries included: for a
+ * process whose exit takes the sidecar with it (Flush.wait_for_delivery). */
+int sc_flusher_barrier_settled(sc_flusher_t *f, uint32_t timeout_ms,
+                               sc_flusher_barrier_cb cb, void *data);
 int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
                        sc_flusher_barrier_cb cb, void *data);
 

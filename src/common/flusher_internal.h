@@ -82,6 +82,7 @@ struct sc_barrier {
     sc_barrier_t *next;
     sc_flusher_t *f;
     uint64_t seq; /* everything up to this submission */
+    bool until_settled; /* delivered or dropped, not only started */
     bool satisfied;
     uv_timer_t timer;
     sc_flusher_barrier_cb cb;

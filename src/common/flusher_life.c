@@ -47,13 +47,32 @@ static uint64_t oldest_unstarted(const sc_flusher_t *f)
     return oldest;
 }
 
+/* The oldest submission not yet delivered or dropped (UINT64_MAX: none):
+ * started batches count until their last attempt ends. */
+static uint64_t oldest_unsettled(const sc_flusher_t *f)
+{
+    uint64_t oldest = UINT64_MAX;
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        const sc_dest_state_t *d = &f->dest[i];
+        const sc_batch_list_t *lists[] = {&d->open, &d->queue};
+        for (int l = 0; l < 2; l++) {
+            for (const sc_batch_t *b = lists[l]->head; b != NULL; b = b->next) {
+                oldest = b->first_seq < oldest ? b->first_seq : oldest;
+            }
+        }
+    }
+    return oldest;
+}
+
 void sc_flusher_check_barriers(sc_flusher_t *f)
 {
     if (f->barriers == NULL) {
         return;
     }
-    uint64_t oldest = oldest_unstarted(f);
+    uint64_t unstarted = oldest_unstarted(f);
+    uint64_t unsettled = oldest_unsettled(f);
     for (sc_barrier_t *w = f->barriers; w != NULL; w = w->next) {
+        uint64_t oldest = w->until_settled ? unsettled : unstarted;
         if (!w->satisfied && w->seq < oldest) {
             w->satisfied = true;
             /* Reported from the loop, never from inside a caller's call. */
@@ -72,7 +91,22 @@ bool sc_flusher_barrier_reached(sc_flusher_t *f)
                                             for, already true */
 }
 
+static int add_barrier(sc_flusher_t *f, uint32_t timeout_ms, bool until_settled,
+                       sc_flusher_barrier_cb cb, void *data);
+
 int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
+                       sc_flusher_barrier_cb cb, void *data)
+{
+    return add_barrier(f, timeout_ms, false, cb, data);
+}
+
+int sc_flusher_barrier_settled(sc_flusher_t *f, uint32_t timeout_ms,
+                               sc_flusher_barrier_cb cb, void *data)
+{
+    return add_barrier(f, timeout_ms, true, cb, data);
+}
+
+static int add_barrier(sc_flusher_t *f, uint32_t timeout_ms, bool until_settled,
                        sc_flusher_barrier_cb cb, void *data)
 {
     if (f->closing) {
@@ -84,6 +118,7 @@ int sc_flusher_barrier(sc_flusher_t *f, uint32_t timeout_ms,
     }
     w->f = f;
     w->seq = f->seq;
+    w->until_settled = until_settled;
     w->cb = cb;
     w->data = data;
     uv_timer_init(f->loop, &w->timer);

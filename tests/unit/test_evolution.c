@@ -249,7 +249,7 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id and
- * Hello.session_id, FlagEvaluation.targeting_rule_key, the stats_request,
+ * Hello.session_id, Flush.wait_for_delivery, FlagEvaluation.targeting_rule_key, the stats_request,
  * drop_report and ack actions (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
@@ -260,6 +260,9 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
     case sidecar_v1_Envelope_hello_tag:
         out->action.hello.runtime_id = (sc_view_t){NULL, 0};
         out->action.hello.session_id = 0;
+        break;
+    case sidecar_v1_Envelope_flush_tag:
+        out->action.flush.wait_for_delivery = false;
         break;
     case sidecar_v1_Envelope_ack_tag:
     case sidecar_v1_Envelope_drop_report_tag:

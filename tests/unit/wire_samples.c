@@ -249,8 +249,10 @@ static const sidecar_v1_Envelope exposure_batch_zero = {
 static const sidecar_v1_Envelope flush_full = {
     .seq = UINT64_MAX,
     .which_action = sidecar_v1_Envelope_flush_tag,
-    .action.flush = {
-        .has_timeout_ms = true, .timeout_ms = 2500, .deliver_now = true}};
+    .action.flush = {.has_timeout_ms = true,
+                     .timeout_ms = 2500,
+                     .deliver_now = true,
+                     .wait_for_delivery = true}};
 
 static const sidecar_v1_Envelope flush_absent = {
     .which_action = sidecar_v1_Envelope_flush_tag,
