@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(frames actions msgpack agent_info agent_url settings shared_state)
+targets=(frames actions msgpack agent_info agent_url settings shared_state
+         rendezvous exposures)
 build=build/fuzz
 
 usage() {
