@@ -138,10 +138,9 @@ sc_daemon_on_flag_evaluations(void *ctx, sc_server_conn_t *conn,
 
 static bool submit_body(void *ctx, const sc_buf_t *body, size_t events)
 {
-    (void)events;
     sc_route_t *r = ctx;
     sc_flusher_submit_evp(r->flusher, SC_DEST_FLAGEVALUATIONS, body->data,
-                          body->len);
+                          body->len, (uint32_t)events);
     return true;
 }
 
@@ -228,7 +227,8 @@ sc_handler_result_t sc_daemon_on_exposures(void *ctx, sc_server_conn_t *conn,
         if (b.count > 0) {
             d->exposures_sent += b.count;
             sc_flusher_submit_evp(sc_daemon_route_of(d, conn)->flusher,
-                                  SC_DEST_EXPOSURES, b.out.data, b.out.len);
+                                  SC_DEST_EXPOSURES, b.out.data, b.out.len,
+                                  (uint32_t)b.count);
         }
     }
     sc_exposure_body_free(&b);
