@@ -67,6 +67,21 @@ static void foreign_sizes_fail_the_check(void **state)
     assert_int_equal(sc_abi_config_check(&cfg), UV_EINVAL);
 }
 
+/* Sets (NULL: removes) a variable where getenv() sees it: the CRT's copy
+ * on Windows, which SetEnvironmentVariable (uv_os_setenv) does not reach. */
+static void set_env(const char *name, const char *value)
+{
+#ifdef _WIN32
+    _putenv_s(name, value != NULL ? value : "");
+#else
+    if (value != NULL) {
+        setenv(name, value, 1);
+    } else {
+        unsetenv(name);
+    }
+#endif
+}
+
 /* A caller compiled against 0.1: its struct ends where rss_cap_bytes
  * begins. A heap block of exactly that size: ASan sees a read past it (the
  * block is written as bytes: it is not a whole sc_config_t). */
@@ -83,9 +98,9 @@ static void a_0_1_caller_gets_the_default_cap(void **state)
     memcpy(raw, &full, SC_CONFIG_SIZE_0_1);
     sc_config_t *old = (sc_config_t *)(void *)raw;
     assert_int_equal(sc_abi_config_check(old), 0);
-    setenv("DD_TRACE_SIDECAR_RSS_CAP", "1048576", 1);
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", "1048576");
     assert_int_equal(sc_config_from_env(old), 0); /* writes no cap */
-    unsetenv("DD_TRACE_SIDECAR_RSS_CAP");
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", NULL);
     sc_config_t copy;
     sc_abi_config_copy(&copy, old);
     assert_int_equal(copy.idle_timeout_ms, 1234);
@@ -106,18 +121,18 @@ static void the_cap_comes_from_the_environment(void **state)
     sc_config_t cfg;
     sc_config_defaults(&cfg);
     assert_int_equal(cfg.rss_cap_bytes, 512ull * 1024 * 1024);
-    setenv("DD_TRACE_SIDECAR_RSS_CAP", "0", 1);
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", "0");
     assert_int_equal(sc_config_from_env(&cfg), 0);
     assert_int_equal(cfg.rss_cap_bytes, 0);
-    setenv("DD_TRACE_SIDECAR_RSS_CAP", "8589934592", 1);
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", "8589934592");
     assert_int_equal(sc_config_from_env(&cfg), 0);
     assert_int_equal(cfg.rss_cap_bytes, 8589934592ull);
-    setenv("DD_TRACE_SIDECAR_RSS_CAP", "512M", 1); /* bytes only */
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", "512M"); /* bytes only */
     assert_int_equal(sc_config_from_env(&cfg), UV_EINVAL);
     assert_int_equal(cfg.rss_cap_bytes, 8589934592ull);
-    setenv("DD_TRACE_SIDECAR_RSS_CAP", "99999999999999999999999", 1);
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", "99999999999999999999999");
     assert_int_equal(sc_config_from_env(&cfg), UV_EINVAL);
-    unsetenv("DD_TRACE_SIDECAR_RSS_CAP");
+    set_env("DD_TRACE_SIDECAR_RSS_CAP", NULL);
     sc_config_t copy;
     sc_abi_config_copy(&copy, &cfg);
     assert_int_equal(copy.rss_cap_bytes, 8589934592ull);
