@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(frames actions msgpack agent_info agent_url settings shared_state)
+targets=(frames actions msgpack agent_info agent_url settings shared_state
+         rendezvous exposures)
 build=build/fuzz
 
 usage() {
@@ -86,7 +87,7 @@ case "${1:-}" in
   seconds=${2:-60}
   configure
   # Targets run side by side, one per core (SIDECAR_FUZZ_JOBS), each with
-  # its log printed when it ends: 7 targets take 4 x 60 s on 2 cores.
+  # its log printed when it ends: 9 targets take 5 x 60 s on 2 cores.
   jobs=${SIDECAR_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
   mkdir -p "$build/logs"
   failed=()

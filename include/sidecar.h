@@ -195,8 +195,8 @@ SC_API const char *sc_connection_mode_name(sc_connection_mode_t mode);
 SC_API int sc_connection_mode_parse(const char *s, sc_connection_mode_t *out);
 
 typedef struct sc_config {
-    /* sizeof(sc_config_t) as the caller compiled it (sc_config_init sets
-     * it), or 0 for the 0.1 layout (sc_config_defaults leaves 0). */
+    /* sizeof(sc_config_t) as the caller compiled it (sc_config_init and
+     * sc_config_defaults set it), or 0 for the 0.1 layout. */
     uint32_t struct_size;
     sc_connection_mode_t mode;      /* DD_TRACE_SIDECAR_CONNECTION_MODE */
     const char *sidecar_path;       /* DD_TRACE_SIDECAR_PATH: the `sidecar`
@@ -231,6 +231,13 @@ typedef struct sc_config {
     bool listener_follows_forker;
     /* Client settings and identity (endpoint is set by the runtime). */
     sc_client_options_t client;
+    /* ---- added after the 0.1 layout: read only when struct_size covers
+     * it (sc_config_defaults and sc_config_init set struct_size) ---- */
+    /* DD_TRACE_SIDECAR_RSS_CAP (bytes): a sidecar the runtime starts exits
+     * when its resident memory exceeds this (its memory watchdog, as
+     * `sidecar run --rss-cap`); the next process starts a fresh one. 0: no
+     * cap. Default 536870912 (512 MiB). */
+    uint64_t rss_cap_bytes;
 } sc_config_t;
 
 /* Defaults as documented above. Writes sizeof(sc_config_t) of the

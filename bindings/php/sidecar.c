@@ -59,6 +59,7 @@ PHP_INI_ENTRY("sidecar.path", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.endpoint_dir", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.connect_timeout", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.idle_timeout", "", PHP_INI_SYSTEM, NULL)
+PHP_INI_ENTRY("sidecar.rss_cap", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.enqueue_budget_us", "", PHP_INI_SYSTEM, NULL)
 PHP_INI_ENTRY("sidecar.flagging_evaluation_counts_enabled", "env",
               PHP_INI_SYSTEM, NULL)
@@ -98,6 +99,7 @@ static effective_t effective[] = {
     {"sidecar.endpoint_dir", "DD_TRACE_SIDECAR_ENDPOINT_DIR", "default"},
     {"sidecar.connect_timeout", "DD_TRACE_SIDECAR_CONNECT_TIMEOUT", "default"},
     {"sidecar.idle_timeout", "DD_TRACE_SIDECAR_IDLE_TIMEOUT", "default"},
+    {"sidecar.rss_cap", "DD_TRACE_SIDECAR_RSS_CAP", "default"},
     {"sidecar.enqueue_budget_us", "DD_TRACE_SIDECAR_ENQUEUE_BUDGET_US",
      "default"},
     {"sidecar.flagging_evaluation_counts_enabled",
@@ -152,21 +154,31 @@ static void ini_string(const char *name, const char **out)
     }
 }
 
-static void ini_u32(const char *name, uint32_t *out)
+/* A non-negative integer INI value up to `max`, or a warning. */
+static bool ini_uint(const char *name, uint64_t max, uint64_t *out)
 {
     const char *v = resolve(name, NULL);
     if (v == NULL) {
-        return;
+        return false;
     }
     char *end = NULL;
     errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (errno != 0 || *end != '\0' || v[0] == '-' || n > UINT32_MAX) {
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || v[0] == '-' || n > max) {
         php_error_docref(NULL, E_WARNING,
                          "ignoring %s=%s: not a non-negative integer", name, v);
-        return;
+        return false;
     }
-    *out = (uint32_t)n;
+    *out = n;
+    return true;
+}
+
+static void ini_u32(const char *name, uint32_t *out)
+{
+    uint64_t n;
+    if (ini_uint(name, UINT32_MAX, &n)) {
+        *out = (uint32_t)n;
+    }
 }
 
 /* A boolean setting: the INI value unless "env" (its default); then the
@@ -241,6 +253,7 @@ static void apply_ini(sc_config_t *cfg)
     ini_string("sidecar.endpoint_dir", &cfg->endpoint_dir);
     ini_u32("sidecar.connect_timeout", &cfg->connect_timeout_ms);
     ini_u32("sidecar.idle_timeout", &cfg->idle_timeout_ms);
+    ini_uint("sidecar.rss_cap", UINT64_MAX, &cfg->rss_cap_bytes);
     const char *budget = getenv("DD_TRACE_SIDECAR_ENQUEUE_BUDGET_US");
     if (budget != NULL && *budget != '\0') {
         char *end = NULL;
@@ -498,6 +511,14 @@ static void print_effective(void)
     row("connect timeout", buf, from_of("sidecar.connect_timeout"));
     snprintf(buf, sizeof buf, "%u ms", (unsigned)c->idle_timeout_ms);
     row("idle timeout", buf, from_of("sidecar.idle_timeout"));
+    if (c->rss_cap_bytes == 0) {
+        snprintf(buf, sizeof buf, "none");
+    } else {
+        snprintf(buf, sizeof buf, "%llu bytes (%.1f MiB)",
+                 (unsigned long long)c->rss_cap_bytes,
+                 (double)c->rss_cap_bytes / (1024.0 * 1024.0));
+    }
+    row("sidecar memory cap", buf, from_of("sidecar.rss_cap"));
     snprintf(buf, sizeof buf, "%u us",
              (unsigned)(c->client.enqueue_budget_us != 0
                             ? c->client.enqueue_budget_us

@@ -36,8 +36,9 @@ int cli_stats(cli_t *cli);
 int cli_status(cli_t *cli);
 int cli_list(cli_t *cli);
 
-/* Finds the value at a dotted path ("delivery.traces.ok") in a JSON
- * document; returns its first byte and sets *len, or NULL. */
+/* Finds the value at a dotted path ("delivery.traces.ok"; a number
+ * indexes an array: "agents.1.agent") in a JSON document; returns its
+ * first byte and sets *len, or NULL. */
 const char *cli_json_find(const char *doc, const char *path, size_t *len);
 
 #endif

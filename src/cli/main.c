@@ -129,7 +129,8 @@ static const option_t options[] = {
     {"--idle-timeout", O_IDLE_TIMEOUT, C_RUN, "MS", true, 0,
      30ull * 24 * 3600 * 1000, "exit after MS without connections (0: never)"},
     {"--rss-cap", O_RSS_CAP, C_RUN, "BYTES", true, 0, 1ull << 48,
-     "watchdog: exit when RSS exceeds it (0: off)"},
+     "watchdog: exit when RSS exceeds it (0: off;\n"
+     "env DD_TRACE_SIDECAR_RSS_CAP)"},
     {"--listen-fd", O_LISTEN_FD, C_RUN, "N", true, 0, INT32_MAX,
      "serve an already bound socket (how the runtime\n"
      "hands its endpoint to a sidecar it starts)"},
@@ -149,7 +150,8 @@ static const char environment_help[] =
     "setting is listed in docs/settings.md):\n"
     "  DD_TRACE_AGENT_URL, DD_AGENT_HOST, DD_TRACE_AGENT_PORT   the agent\n"
     "  DD_TRACE_SIDECAR_ENDPOINT_DIR                            socket files\n"
-    "  DD_TRACE_SIDECAR_LOG_LEVEL, DD_TRACE_SIDECAR_LOG_FILE    logging\n";
+    "  DD_TRACE_SIDECAR_LOG_LEVEL, DD_TRACE_SIDECAR_LOG_FILE    logging\n"
+    "  DD_TRACE_SIDECAR_RSS_CAP                                 memory cap\n";
 
 static const char exit_help[] =
     "exit codes: 0 ok, 1 failure, 2 usage, 3 no sidecar reachable,\n"
@@ -378,11 +380,34 @@ static int apply_log(const cli_t *cli, const log_choice_t *log)
     return 0;
 }
 
+/* DD_TRACE_SIDECAR_RSS_CAP for `run` (--rss-cap overrides it); a value
+ * that is not a byte count within --rss-cap's range is ignored, said. */
+static void rss_cap_from_env(cli_t *cli)
+{
+    const char *v = getenv("DD_TRACE_SIDECAR_RSS_CAP");
+    if (v == NULL || *v == '\0') {
+        return;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || v[0] < '0' || v[0] > '9' ||
+        n > 1ull << 48) {
+        fprintf(stderr,
+                "sidecar: ignoring DD_TRACE_SIDECAR_RSS_CAP=%s (bytes, at "
+                "most 2^48)\n",
+                v);
+        return;
+    }
+    cli->daemon.rss_cap = (size_t)n;
+}
+
 static int parse_args(cli_t *cli, int argc, char **argv)
 {
     sc_daemon_options_defaults(&cli->daemon);
     cli->timeout_ms = 1000;
     cli->endpoint_dir = getenv("DD_TRACE_SIDECAR_ENDPOINT_DIR");
+    rss_cap_from_env(cli);
     log_choice_t log = {0};
     const command_t *cmd = NULL;
     if (argc >= 2 && argv[1][0] != '-') {

@@ -90,14 +90,32 @@ static bool true_at(const char *doc, const char *path)
     return v != NULL && len == 4 && memcmp(v, "true", 4) == 0;
 }
 
+/* The string at `path`, its escapes undone (\uXXXX, which the sidecar
+ * writes only for control characters, becomes '?'), cut to `size`. */
 static void string_at(const char *doc, const char *path, char *out, size_t size)
 {
-    size_t len = 0;
+    size_t len = 0, n = 0;
     const char *v = cli_json_find(doc, path, &len);
     out[0] = '\0';
-    if (v != NULL && len >= 2 && v[0] == '"') {
-        snprintf(out, size, "%.*s", (int)(len - 2), v + 1);
+    if (v == NULL || len < 2 || v[0] != '"') {
+        return;
     }
+    for (const char *p = v + 1, *end = v + len - 1; p < end && n + 1 < size;
+         p++) {
+        char c = *p;
+        if (c == '\\' && p + 1 < end) {
+            c = *++p;
+            if (c == 'u') {
+                c = '?';
+                p += p + 4 < end ? 4 : 0;
+            } else if (c == 'n' || c == 't' || c == 'r' || c == 'b' ||
+                       c == 'f') {
+                c = ' ';
+            }
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
 }
 
 /* Sum of every `"<key>":N` inside the value at `path`. */
@@ -123,49 +141,100 @@ static uint64_t sum_within(const char *doc, const char *path, const char *key)
     return sum;
 }
 
+/* The last outcomes of one endpoint (docs/stats.md): ISO-8601 times, ""
+ * for never. */
+typedef struct outcome {
+    char last_ok[32];
+    char error_time[32];
+    char error[400];
+} outcome_t;
+
+static void read_outcome(const char *doc, const char *path, outcome_t *o)
+{
+    char p[160];
+    snprintf(p, sizeof p, "%s.last_ok", path);
+    string_at(doc, p, o->last_ok, sizeof o->last_ok);
+    snprintf(p, sizeof p, "%s.last_error.time", path);
+    string_at(doc, p, o->error_time, sizeof o->error_time);
+    snprintf(p, sizeof p, "%s.last_error.message", path);
+    string_at(doc, p, o->error, sizeof o->error);
+}
+
+#define DESTINATIONS  3
+#define STATUS_AGENTS 16
+
 typedef struct destination_view {
     const char *key;   /* in delivery */
     const char *label; /* for people */
-    const char *unit;  /* what is counted in delivered / dropped */
+    const char *unit;  /* what its payloads hold: the stats key */
     uint64_t delivered, buffered_bytes, dropped, failed_requests;
 } destination_view_t;
 
+static const destination_view_t destinations[DESTINATIONS] = {
+    {.key = "traces", .label = "traces", .unit = "traces"},
+    {.key = "flagevaluations", .label = "flag evaluations", .unit = "events"},
+    {.key = "exposures", .label = "exposures", .unit = "exposures"},
+};
+
+/* One agent of "agents": where, which version, how it answers. */
+typedef struct agent_view {
+    char url[256], version[64];
+    bool is_default, reachable;
+    uint64_t info_ok, info_failed;
+    outcome_t info;
+    outcome_t dest[DESTINATIONS];
+} agent_view_t;
+
 typedef struct status_view {
-    char version[32], mode[16], agent[256];
+    char version[32], mode[16];
     uint64_t pid, uptime_ms, clients, accepted, rejected, rss;
-    uint64_t info_ok, info_failed, delivery_ok;
-    bool agent_info;
-    destination_view_t dest[3];
+    destination_view_t dest[DESTINATIONS]; /* all agents together */
+    size_t agent_count;
+    agent_view_t agents[STATUS_AGENTS];
 } status_view_t;
+
+static void read_agent(const char *doc, size_t index, agent_view_t *a)
+{
+    char base[32], path[160];
+    snprintf(base, sizeof base, "agents.%zu", index);
+    snprintf(path, sizeof path, "%s.agent", base);
+    string_at(doc, path, a->url, sizeof a->url);
+    snprintf(path, sizeof path, "%s.agent_version", base);
+    string_at(doc, path, a->version, sizeof a->version);
+    snprintf(path, sizeof path, "%s.default", base);
+    a->is_default = true_at(doc, path);
+    snprintf(path, sizeof path, "%s.info.ok", base);
+    a->info_ok = num_at(doc, path);
+    snprintf(path, sizeof path, "%s.info.failed", base);
+    a->info_failed = num_at(doc, path);
+    snprintf(path, sizeof path, "%s.info", base);
+    read_outcome(doc, path, &a->info);
+    snprintf(path, sizeof path, "%s.agent_info", base);
+    a->reachable = true_at(doc, path) || a->info_ok > 0;
+    for (size_t i = 0; i < DESTINATIONS; i++) {
+        snprintf(path, sizeof path, "%s.%s.delivery.ok", base,
+                 destinations[i].key);
+        a->reachable = a->reachable || num_at(doc, path) > 0;
+        snprintf(path, sizeof path, "%s.%s.delivery", base,
+                 destinations[i].key);
+        read_outcome(doc, path, &a->dest[i]);
+    }
+}
 
 static void read_status(const char *doc, status_view_t *s)
 {
     string_at(doc, "version", s->version, sizeof s->version);
     string_at(doc, "mode", s->mode, sizeof s->mode);
-    string_at(doc, "delivery.agent", s->agent, sizeof s->agent);
     s->pid = num_at(doc, "pid");
     s->uptime_ms = num_at(doc, "uptime_ms");
     s->clients = num_at(doc, "connections.active");
     s->accepted = num_at(doc, "connections.accepted");
     s->rejected = num_at(doc, "connections.rejected");
     s->rss = num_at(doc, "rss_bytes");
-    s->agent_info = true_at(doc, "delivery.agent_info");
-    s->info_ok = num_at(doc, "delivery.info.ok");
-    s->info_failed = num_at(doc, "delivery.info.failed");
-    static const destination_view_t kinds[3] = {
-        {.key = "traces", .label = "traces", .unit = "traces"},
-        {.key = "flagevaluations",
-         .label = "flag evaluations",
-         .unit = "payloads"},
-        {.key = "exposures", .label = "exposures", .unit = "payloads"},
-    };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < DESTINATIONS; i++) {
         destination_view_t *d = &s->dest[i];
-        *d = kinds[i];
+        *d = destinations[i];
         char path[96];
-        /* The stats document counts every destination under the keys of
-         * traces ("payloads", "traces"); "traces" is meaningful for traces
-         * only. */
         snprintf(path, sizeof path, "delivery.%s.delivered.%s", d->key,
                  d->unit);
         d->delivered = num_at(doc, path);
@@ -175,14 +244,24 @@ static void read_status(const char *doc, status_view_t *s)
         d->dropped = sum_within(doc, path, d->unit);
         snprintf(path, sizeof path, "delivery.%s.delivery.failed", d->key);
         d->failed_requests = num_at(doc, path);
-        snprintf(path, sizeof path, "delivery.%s.delivery.ok", d->key);
-        s->delivery_ok += num_at(doc, path);
+    }
+    size_t len = 0;
+    while (s->agent_count < STATUS_AGENTS) {
+        char path[32];
+        snprintf(path, sizeof path, "agents.%zu", s->agent_count);
+        if (cli_json_find(doc, path, &len) == NULL) {
+            break;
+        }
+        read_agent(doc, s->agent_count, &s->agents[s->agent_count]);
+        s->agent_count++;
     }
 }
 
-static bool agent_reachable(const status_view_t *s)
+/* The default agent (the first), whose reachability `status` reports. */
+static const agent_view_t *default_agent(const status_view_t *s)
 {
-    return s->agent_info || s->info_ok > 0 || s->delivery_ok > 0;
+    static const agent_view_t none = {.url = "?"};
+    return s->agent_count > 0 ? &s->agents[0] : &none;
 }
 
 static void print_duration(uint64_t ms)
@@ -196,6 +275,18 @@ static void print_duration(uint64_t ms)
            (unsigned long long)(sec % 60));
 }
 
+/* "    <label>  last <ok_word> <time|never>[; last error <time>: <what>]" */
+static void print_outcome(const char *label, const char *ok_word,
+                          const outcome_t *o)
+{
+    printf("    %-17s last %s %s", label, ok_word,
+           o->last_ok[0] != '\0' ? o->last_ok : "never");
+    if (o->error_time[0] != '\0') {
+        printf("; last error %s: %s", o->error_time, o->error);
+    }
+    printf("\n");
+}
+
 static void print_status(const cli_t *cli, const status_view_t *s)
 {
     printf("sidecar %s on %s: running\n", s->version, cli->endpoint);
@@ -206,20 +297,51 @@ static void print_status(const cli_t *cli, const status_view_t *s)
            "rejected)\n",
            (unsigned long long)s->clients, (unsigned long long)s->accepted,
            (unsigned long long)s->rejected);
-    printf("  agent             %s: %s (/info %llu ok, %llu failed)\n",
-           s->agent, agent_reachable(s) ? "reachable" : "NOT reachable",
-           (unsigned long long)s->info_ok, (unsigned long long)s->info_failed);
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t a = 0; a < s->agent_count; a++) {
+        const agent_view_t *ag = &s->agents[a];
+        printf("  agent%-12s %s: %s, version %s (/info %llu ok, %llu "
+               "failed)\n",
+               ag->is_default ? "" : " (session)", ag->url,
+               ag->reachable ? "reachable" : "NOT reachable",
+               ag->version[0] != '\0' ? ag->version : "unknown",
+               (unsigned long long)ag->info_ok,
+               (unsigned long long)ag->info_failed);
+        print_outcome("/info", "answer", &ag->info);
+        for (size_t i = 0; i < DESTINATIONS; i++) {
+            print_outcome(destinations[i].label, "delivery", &ag->dest[i]);
+        }
+    }
+    for (size_t i = 0; i < DESTINATIONS; i++) {
         const destination_view_t *d = &s->dest[i];
-        printf("  %-17s delivered %llu %s, buffered %llu B, dropped %llu, "
+        printf("  %-17s delivered %llu %s, buffered %llu B, dropped %llu %s, "
                "failed requests %llu\n",
-               d->label, (unsigned long long)d->delivered,
-               strcmp(d->unit, "traces") == 0 ? "traces" : "batches",
+               d->label, (unsigned long long)d->delivered, d->unit,
                (unsigned long long)d->buffered_bytes,
-               (unsigned long long)d->dropped,
+               (unsigned long long)d->dropped, d->unit,
                (unsigned long long)d->failed_requests);
     }
     printf("  (every counter: sidecar stats --endpoint %s)\n", cli->endpoint);
+}
+
+static void json_text(sc_json_t *j, const char *key, const char *value)
+{
+    sc_json_key_str(j, key);
+    sc_json_string(j, value, strlen(value));
+}
+
+/* "last_ok" and "last_error": {"message", "time"}, each when it happened. */
+static void json_outcome(sc_json_t *j, const char *ok_key, const outcome_t *o)
+{
+    if (o->last_ok[0] != '\0') {
+        json_text(j, ok_key, o->last_ok);
+    }
+    if (o->error_time[0] != '\0') {
+        sc_json_key_str(j, "last_error");
+        sc_json_object_begin(j);
+        json_text(j, "message", o->error);
+        json_text(j, "time", o->error_time);
+        sc_json_object_end(j);
+    }
 }
 
 static void json_status(const cli_t *cli, const status_view_t *s,
@@ -229,48 +351,74 @@ static void json_status(const cli_t *cli, const status_view_t *s,
     sc_json_t j;
     sc_json_init(&j, &buf);
     sc_json_object_begin(&j);
-    sc_json_key_str(&j, "endpoint");
-    sc_json_string(&j, cli->endpoint, strlen(cli->endpoint));
+    json_text(&j, "endpoint", cli->endpoint);
     sc_json_key_str(&j, "running");
     sc_json_bool(&j, s != NULL || exit_code == EXIT_NOT_ADMITTED);
     if (s == NULL) {
-        const char *state = exit_code == EXIT_NOT_ADMITTED ? "not admitted"
-                                                           : "not running";
-        sc_json_key_str(&j, "state");
-        sc_json_string(&j, state, strlen(state));
-        sc_json_key_str(&j, "error");
-        sc_json_string(&j, error, strlen(error));
+        json_text(&j, "state",
+                  exit_code == EXIT_NOT_ADMITTED ? "not admitted"
+                                                 : "not running");
+        json_text(&j, "error", error);
     } else {
+        const agent_view_t *def = default_agent(s);
         sc_json_key_str(&j, "pid");
         sc_json_uint64(&j, s->pid);
-        sc_json_key_str(&j, "version");
-        sc_json_string(&j, s->version, strlen(s->version));
-        sc_json_key_str(&j, "mode");
-        sc_json_string(&j, s->mode, strlen(s->mode));
+        json_text(&j, "version", s->version);
+        json_text(&j, "mode", s->mode);
         sc_json_key_str(&j, "uptime_ms");
         sc_json_uint64(&j, s->uptime_ms);
         sc_json_key_str(&j, "clients");
         sc_json_uint64(&j, s->clients);
         sc_json_key_str(&j, "rss_bytes");
         sc_json_uint64(&j, s->rss);
-        sc_json_key_str(&j, "agent");
-        sc_json_string(&j, s->agent, strlen(s->agent));
+        json_text(&j, "agent", def->url);
         sc_json_key_str(&j, "agent_reachable");
-        sc_json_bool(&j, agent_reachable(s));
-        for (size_t i = 0; i < 3; i++) {
+        sc_json_bool(&j, def->reachable);
+        if (def->version[0] != '\0') {
+            json_text(&j, "agent_version", def->version);
+        }
+        for (size_t i = 0; i < DESTINATIONS; i++) {
             const destination_view_t *d = &s->dest[i];
             sc_json_key_str(&j, d->key);
             sc_json_object_begin(&j);
             sc_json_key_str(&j, "delivered");
             sc_json_uint64(&j, d->delivered);
+            json_text(&j, "unit", d->unit);
             sc_json_key_str(&j, "buffered_bytes");
             sc_json_uint64(&j, d->buffered_bytes);
             sc_json_key_str(&j, "dropped");
             sc_json_uint64(&j, d->dropped);
             sc_json_key_str(&j, "failed_requests");
             sc_json_uint64(&j, d->failed_requests);
+            json_outcome(&j, "last_delivery", &def->dest[i]);
             sc_json_object_end(&j);
         }
+        sc_json_key_str(&j, "agents");
+        sc_json_array_begin(&j);
+        for (size_t a = 0; a < s->agent_count; a++) {
+            const agent_view_t *ag = &s->agents[a];
+            sc_json_object_begin(&j);
+            json_text(&j, "agent", ag->url);
+            sc_json_key_str(&j, "default");
+            sc_json_bool(&j, ag->is_default);
+            sc_json_key_str(&j, "reachable");
+            sc_json_bool(&j, ag->reachable);
+            if (ag->version[0] != '\0') {
+                json_text(&j, "agent_version", ag->version);
+            }
+            sc_json_key_str(&j, "info");
+            sc_json_object_begin(&j);
+            json_outcome(&j, "last_answer", &ag->info);
+            sc_json_object_end(&j);
+            for (size_t i = 0; i < DESTINATIONS; i++) {
+                sc_json_key_str(&j, destinations[i].key);
+                sc_json_object_begin(&j);
+                json_outcome(&j, "last_delivery", &ag->dest[i]);
+                sc_json_object_end(&j);
+            }
+            sc_json_object_end(&j);
+        }
+        sc_json_array_end(&j);
     }
     sc_json_object_end(&j);
     if (sc_json_ok(&j)) {
@@ -453,12 +601,47 @@ static const char *skip_value(const char *p)
     return p;
 }
 
+/* Past the value at `p` and the comma after it, if any. */
+static const char *next_item(const char *p)
+{
+    p = skip_value(p);
+    if (p == NULL) {
+        return NULL;
+    }
+    p = skip_ws(p);
+    return *p == ',' ? skip_ws(p + 1) : p;
+}
+
+/* The `index`-th value of the array at `p` (on its '['), or NULL. */
+static const char *array_item(const char *p, unsigned long index)
+{
+    p = skip_ws(p + 1);
+    for (unsigned long i = 0; *p != ']' && *p != '\0'; i++) {
+        if (i == index) {
+            return p;
+        }
+        p = next_item(p);
+        if (p == NULL) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 const char *cli_json_find(const char *doc, const char *path, size_t *len)
 {
     const char *p = skip_ws(doc);
     while (*path != '\0') {
         const char *dot = strchr(path, '.');
         size_t seg = dot != NULL ? (size_t)(dot - path) : strlen(path);
+        if (*p == '[' && seg > 0 && strspn(path, "0123456789") == seg) {
+            p = array_item(p, strtoul(path, NULL, 10));
+            if (p == NULL) {
+                return NULL;
+            }
+            path += seg + (dot != NULL ? 1 : 0);
+            continue;
+        }
         if (*p != '{') {
             return NULL;
         }
@@ -480,13 +663,9 @@ const char *cli_json_find(const char *doc, const char *path, size_t *len)
                 found = true;
                 break;
             }
-            p = skip_value(p);
+            p = next_item(p);
             if (p == NULL) {
                 return NULL;
-            }
-            p = skip_ws(p);
-            if (*p == ',') {
-                p = skip_ws(p + 1);
             }
         }
         if (!found) {

@@ -1,9 +1,9 @@
 /* Layout checks for the public option structs. The library only ever grows
  * them at the end; struct_size tells which version a caller was compiled
- * against. Today one layout exists, so a check accepts it (or 0) and
- * rejects anything else rather than read past the caller's struct. A later
- * version that grows a struct keeps the older sizes in these tables and
- * fills what an older caller lacks with defaults. */
+ * against. A check accepts a size in these tables (or 0, the 0.1 layout)
+ * and rejects anything else rather than read past the caller's struct;
+ * sc_abi_config_copy fills what an older caller lacks with defaults.
+ * sc_config_t: the 0.1 layout, then + rss_cap_bytes. */
 #include "abi.h"
 
 #include "log.h"
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
-static const size_t config_sizes[] = {sizeof(sc_config_t)};
+static const size_t config_sizes[] = {SC_CONFIG_SIZE_0_1, sizeof(sc_config_t)};
 static const size_t client_options_sizes[] = {sizeof(sc_client_options_t)};
 
 static bool known(uint32_t size, const size_t *sizes, size_t n)
@@ -63,4 +63,12 @@ int sc_abi_client_options_check(const sc_client_options_t *options)
     return check_size(
         "sc_client_options_t", options->struct_size, client_options_sizes,
         sizeof client_options_sizes / sizeof client_options_sizes[0]);
+}
+
+void sc_abi_config_copy(sc_config_t *dst, const sc_config_t *src)
+{
+    sc_config_defaults(dst);
+    size_t size = src->struct_size == 0 ? SC_CONFIG_SIZE_0_1 : src->struct_size;
+    memcpy(dst, src, size < sizeof *dst ? size : sizeof *dst);
+    dst->struct_size = (uint32_t)sizeof *dst;
 }

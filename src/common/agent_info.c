@@ -76,6 +76,22 @@ static void free_endpoints(char **endpoints, size_t count)
     free(endpoints);
 }
 
+/* The "version" member, cut to fit and made printable: it ends up in logs,
+ * the stats document and a terminal. */
+static void read_version(const cJSON *root, char *out, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "version");
+    out[0] = '\0';
+    if (!cJSON_IsString(v)) {
+        return;
+    }
+    size_t n = 0;
+    for (const char *p = v->valuestring; *p != '\0' && n + 1 < size; p++) {
+        out[n++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+    }
+    out[n] = '\0';
+}
+
 bool sc_agent_info_parse(const char *json, size_t len, sc_agent_info_t *out)
 {
     cJSON *root = parse(json, len);
@@ -97,6 +113,8 @@ bool sc_agent_info_parse(const char *json, size_t len, sc_agent_info_t *out)
             ok = endpoints[n++] != NULL;
         }
     }
+    char version[SC_AGENT_VERSION_MAX];
+    read_version(root, version, sizeof version);
     cJSON_Delete(root);
     if (!ok) {
         free(raw);
@@ -113,6 +131,7 @@ bool sc_agent_info_parse(const char *json, size_t len, sc_agent_info_t *out)
     out->raw_len = len;
     out->endpoints = endpoints;
     out->endpoint_count = n;
+    memcpy(out->version, version, sizeof version);
     return true;
 }
 
@@ -169,16 +188,21 @@ static void on_info_done(sc_http_req_t *req)
         uv_timeval64_t now;
         uv_gettimeofday(&now);
         f->info.fetched_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
+        sc_endpoint_note_ok(&f->info_stats);
         f->info_stats.ok++;
         f->info_failures = 0;
         if (f->hooks.on_agent_info != NULL) {
             f->hooks.on_agent_info(&f->info, f->hooks.data);
         }
     } else {
-        char why[128];
-        SC_LOG_LIMITED(SC_LOG_INFO, "flusher: GET /info failed: %s",
-                       answered ? "not a JSON object"
-                                : sc_http_outcome(req, why, sizeof why));
+        char why[128], what[SC_AGENT_URL_MAX + SC_AGENT_UNIX_PATH_MAX + 32];
+        SC_LOG_LIMITED(SC_LOG_INFO, "flusher: %s",
+                       sc_endpoint_note_error(
+                           &f->info_stats, "%s failed: %s",
+                           sc_flusher_describe_request(f, "GET", "/info", what,
+                                                       sizeof what),
+                           answered ? "the answer is not a JSON object"
+                                    : sc_http_outcome(req, why, sizeof why)));
         f->info_stats.failed++;
         uint32_t shift = f->info_failures < 16 ? f->info_failures : 16;
         f->info_failures++;
@@ -215,6 +239,10 @@ static void fetch_info(sc_flusher_t *f)
         f->info_inflight = true;
         f->info_stats.requests++;
     } else {
+        char what[SC_AGENT_URL_MAX + SC_AGENT_UNIX_PATH_MAX + 32];
+        sc_endpoint_note_error(
+            &f->info_stats, "%s could not start",
+            sc_flusher_describe_request(f, "GET", "/info", what, sizeof what));
         f->info_stats.failed++;
         uv_timer_start(&f->info_timer, on_info_timer, INFO_RETRY_MS, 0);
     }

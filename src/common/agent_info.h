@@ -11,11 +11,17 @@
 /* Agent answers nested deeper than this are refused unread. */
 #define SC_AGENT_JSON_MAX_DEPTH 64
 
+/* Room for the agent's version (longer ones are cut). */
+#define SC_AGENT_VERSION_MAX 64
+
 /* What GET /info told us. */
 typedef struct sc_agent_info {
     bool valid;         /* at least one /info answer was parsed */
     int64_t fetched_ms; /* epoch ms of that answer */
-    char *raw_json;     /* the answer, NUL-terminated */
+    /* Its "version" string, printable ASCII ('?' for any other byte),
+     * "" when absent or not a string. */
+    char version[SC_AGENT_VERSION_MAX];
+    char *raw_json; /* the answer, NUL-terminated */
     size_t raw_len;
     char **endpoints; /* "endpoints": paths the agent serves */
     size_t endpoint_count;

@@ -1,5 +1,6 @@
 /* Process configuration: defaults, connection-mode names and the DD_*
  * environment (docs/runtime.md lists every setting). */
+#include "abi.h"
 #include "access.h"
 #include "install_paths.h"
 #include "log.h"
@@ -8,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* A sidecar the runtime starts exits above this RSS (sc_config_t). */
+#define SC_DEFAULT_RSS_CAP ((uint64_t)512 * 1024 * 1024)
 
 const char *sc_connection_mode_name(sc_connection_mode_t mode)
 {
@@ -37,12 +41,14 @@ int sc_connection_mode_parse(const char *s, sc_connection_mode_t *out)
 void sc_config_defaults(sc_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = (uint32_t)sizeof *cfg;
     cfg->mode = SC_MODE_AUTO;
     cfg->sidecar_path = sc_install_sidecar_path();
     cfg->connect_timeout_ms = 1000;
     cfg->idle_timeout_ms = 60000;
     cfg->exit_flush_timeout_ms = 1000;
     cfg->flag_evaluation_counts = -1;
+    cfg->rss_cap_bytes = SC_DEFAULT_RSS_CAP;
 }
 
 static int env_u32(const char *name, uint32_t *out)
@@ -59,6 +65,26 @@ static int env_u32(const char *name, uint32_t *out)
         return UV_EINVAL;
     }
     *out = (uint32_t)n;
+    return 0;
+}
+
+/* A byte count: digits only, or UV_EINVAL (logged, `*out` untouched). */
+static int env_bytes(const char *name, uint64_t *out)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        return 0;
+    }
+    uint64_t n = 0;
+    for (const char *p = v; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || n > (UINT64_MAX - 9) / 10) {
+            sc_log(SC_LOG_WARN, "ignoring %s=%s: not a number of bytes", name,
+                   v);
+            return UV_EINVAL;
+        }
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    *out = n;
     return 0;
 }
 
@@ -114,6 +140,11 @@ int sc_config_from_env(sc_config_t *cfg)
         } else {
             cfg->allowed_sids = sids;
         }
+    }
+    /* A caller of the 0.1 layout has no such field: not ours to write. */
+    if (SC_CONFIG_HAS(cfg, rss_cap_bytes) &&
+        env_bytes("DD_TRACE_SIDECAR_RSS_CAP", &cfg->rss_cap_bytes) != 0) {
+        rc = UV_EINVAL;
     }
     env_str("DD_SERVICE", &cfg->client.service);
     env_str("DD_ENV", &cfg->client.env);

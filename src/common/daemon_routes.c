@@ -225,7 +225,9 @@ void sc_daemon_routes_stats(sc_daemon_t *d, sc_stats_t *st)
         const sc_flusher_config_t *cfg = sc_flusher_config(r->flusher);
         sc_agent_addr_describe(&cfg->agent, a->agent, sizeof a->agent);
         a->is_default = r->is_default;
-        a->agent_info = sc_flusher_agent_info(r->flusher)->valid;
+        const sc_agent_info_t *info = sc_flusher_agent_info(r->flusher);
+        a->agent_info = info->valid;
+        memcpy(a->agent_version, info->version, sizeof a->agent_version);
         a->sessions = r->sessions + (r->is_default ? unbound : 0);
         a->flush_interval_ms = cfg->flush_interval_ms;
         a->request_timeout_ms = cfg->request_timeout_ms;

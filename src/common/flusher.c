@@ -4,11 +4,49 @@
 #include "flusher_internal.h"
 #include "ledger.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+
+/* ---- last outcomes (for people: sidecar status) -------------------------- */
+
+static int64_t wall_ms(void)
+{
+    uv_timeval64_t tv;
+    return uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;
+}
+
+void sc_endpoint_note_ok(sc_endpoint_stats_t *e)
+{
+    e->last_ok_ms = wall_ms();
+}
+
+const char *sc_endpoint_note_error(sc_endpoint_stats_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->last_error, sizeof e->last_error, fmt, ap);
+    va_end(ap);
+    e->last_error_ms = wall_ms();
+    return e->last_error;
+}
+
+const char *sc_flusher_describe_request(const sc_flusher_t *f,
+                                        const char *method, const char *path,
+                                        char *out, size_t size)
+{
+    const sc_agent_addr_t *a = &f->cfg.agent;
+    if (a->unix_path[0] != '\0') {
+        snprintf(out, size, "%s %s%s (unix://%s)", method, a->url, path,
+                 a->unix_path);
+    } else {
+        snprintf(out, size, "%s %s%s", method, a->url, path);
+    }
+    return out;
+}
 
 /* ---- lists and accounting ---------------------------------------------- */
 
@@ -47,7 +85,9 @@ void sc_flusher_account(sc_dest_state_t *d, int64_t bytes, int64_t payloads,
     d->stats.buffered_traces += (uint64_t)traces;
     if (d->held != NULL) {
         d->held->payloads += (uint64_t)payloads;
-        d->held->traces += (uint64_t)traces;
+        if (d->held_traces) { /* other destinations count other items */
+            d->held->traces += (uint64_t)traces;
+        }
     }
     if (d->stats.buffered_bytes > d->stats.buffered_bytes_max) {
         d->stats.buffered_bytes_max = d->stats.buffered_bytes;
@@ -58,6 +98,7 @@ void sc_flusher_set_ledger(sc_flusher_t *f, struct sc_ledger_held *held)
 {
     for (int i = 0; i < SC_DEST_COUNT; i++) {
         f->dest[i].held = held;
+        f->dest[i].held_traces = i == SC_DEST_TRACES;
     }
 }
 
@@ -93,7 +134,7 @@ static void batch_free(sc_flusher_t *f, sc_batch_t *b)
                        -(int64_t)b->traces);
     if (b->started && d->held != NULL) {
         d->held->sent_payloads -= b->payloads;
-        d->held->sent_traces -= b->traces;
+        d->held->sent_traces -= d->held_traces ? b->traces : 0;
     }
     curl_slist_free_all(b->headers);
     sc_buf_free(&b->req.response);
@@ -253,6 +294,12 @@ static void start_attempt(sc_flusher_t *f, sc_batch_t *b)
     req->data = b;
     int rc = sc_http_start(f->http, req);
     if (rc != 0) {
+        char what[SC_AGENT_URL_MAX + SC_FLUSHER_PATH_MAX + 140];
+        sc_endpoint_note_error(&d->stats.delivery, "%s could not start: %s",
+                               sc_flusher_describe_request(f, def->method,
+                                                           f->cfg.path[b->dest],
+                                                           what, sizeof what),
+                               uv_strerror(rc));
         d->stats.delivery.failed++;
         drop_batch(f, b,
                    rc == UV_ENOMEM ? SC_DROP_NO_MEMORY : SC_DROP_REQUEST_ERROR);
@@ -262,7 +309,7 @@ static void start_attempt(sc_flusher_t *f, sc_batch_t *b)
     if (!b->started && d->held != NULL) {
         /* From now on the agent may have it, whatever we hear back. */
         d->held->sent_payloads += b->payloads;
-        d->held->sent_traces += b->traces;
+        d->held->sent_traces += d->held_traces ? b->traces : 0;
     }
     b->started = true;
     b->inflight = true;
@@ -340,6 +387,19 @@ static sc_drop_reason_t failure_reason(const sc_http_req_t *req)
                                   : SC_DROP_REQUEST_ERROR;
 }
 
+/* Records a failed attempt of `b` in its destination's stats; returns the
+ * message ("PUT http://.../v0.4/traces failed: why"), kept there. */
+static const char *note_failure(sc_flusher_t *f, const sc_batch_t *b,
+                                const sc_http_req_t *req)
+{
+    char why[128], what[SC_AGENT_URL_MAX + SC_FLUSHER_PATH_MAX + 140];
+    return sc_endpoint_note_error(
+        &f->dest[b->dest].stats.delivery, "%s failed: %s",
+        sc_flusher_describe_request(f, sc_dest_defs[b->dest].method,
+                                    f->cfg.path[b->dest], what, sizeof what),
+        sc_http_outcome(req, why, sizeof why));
+}
+
 static void on_batch_done(sc_http_req_t *req)
 {
     sc_batch_t *b = req->data;
@@ -348,8 +408,8 @@ static void on_batch_done(sc_http_req_t *req)
     const sc_dest_def_t *def = &sc_dest_defs[b->dest];
     b->inflight = false;
     d->inflight--;
-    char why[128];
     if (req->curl_code == CURLE_OK && req->status >= 200 && req->status < 300) {
+        sc_endpoint_note_ok(&d->stats.delivery);
         d->stats.delivery.ok++;
         d->stats.delivery.bytes_sent += b->body_len;
         d->stats.delivered_payloads += b->payloads;
@@ -365,12 +425,10 @@ static void on_batch_done(sc_http_req_t *req)
             uv_now(f->loop) + ((uint64_t)f->cfg.retry_base_ms << shift);
         d->stats.delivery.retried++;
         sc_buf_free(&req->response);
-        SC_LOG_LIMITED(SC_LOG_INFO, "flusher: %s attempt %u failed (%s), retry",
-                       def->name, b->attempts,
-                       sc_http_outcome(req, why, sizeof why));
+        SC_LOG_LIMITED(SC_LOG_INFO, "flusher: %s (attempt %u), retry",
+                       note_failure(f, b, req), b->attempts);
     } else {
-        SC_LOG_LIMITED(SC_LOG_WARN, "flusher: %s request failed: %s", def->name,
-                       sc_http_outcome(req, why, sizeof why));
+        SC_LOG_LIMITED(SC_LOG_WARN, "flusher: %s", note_failure(f, b, req));
         d->stats.delivery.failed++;
         drop_batch(f, b, failure_reason(req));
     }

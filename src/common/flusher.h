@@ -38,7 +38,10 @@ typedef enum sc_drop_reason {
     SC_DROP_REASON_COUNT
 } sc_drop_reason_t;
 
-const char *sc_dest_name(sc_dest_t dest);              /* "traces"... */
+const char *sc_dest_name(sc_dest_t dest); /* "traces"... */
+/* What a destination's submissions hold, the stats key that counts them:
+ * "traces", "events" (flag-evaluation events), "exposures". */
+const char *sc_dest_item_name(sc_dest_t dest);
 const char *sc_drop_reason_name(sc_drop_reason_t why); /* "buffer_full"... */
 
 #define SC_FLUSHER_PATH_MAX 128
@@ -65,18 +68,38 @@ void sc_flusher_config_defaults(sc_flusher_config_t *cfg);
 
 struct sc_ledger_held;
 
-/* Delivery counters of one endpoint. */
+/* Room for the last error of an endpoint: "<METHOD> <URL> failed: why". */
+#define SC_LAST_ERROR_MAX 384
+
+/* Delivery counters of one endpoint, and its last outcomes for people
+ * (`sidecar status`): wall-clock times in epoch ms, 0 for never. */
 typedef struct sc_endpoint_stats {
-    uint64_t requests;   /* attempts started */
-    uint64_t ok;         /* 2xx answers */
-    uint64_t failed;     /* batches given up (see the drop reasons) */
-    uint64_t retried;    /* retries scheduled after a retryable failure */
-    uint64_t bytes_sent; /* body bytes answered 2xx */
+    uint64_t requests;     /* attempts started */
+    uint64_t ok;           /* 2xx answers */
+    uint64_t failed;       /* batches given up (see the drop reasons) */
+    uint64_t retried;      /* retries scheduled after a retryable failure */
+    uint64_t bytes_sent;   /* body bytes answered 2xx */
+    int64_t last_ok_ms;    /* the last 2xx answer */
+    int64_t last_error_ms; /* the last failed attempt */
+    char last_error[SC_LAST_ERROR_MAX]; /* what it was, as logged */
 } sc_endpoint_stats_t;
 
+/* Records a 2xx answer (now) in `e`. */
+void sc_endpoint_note_ok(sc_endpoint_stats_t *e);
+
+/* Records a failed attempt (now) in `e`, its message from `fmt`, and
+ * returns the message. */
+const char *sc_endpoint_note_error(sc_endpoint_stats_t *e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(SC_PRINTF_ARCHETYPE, 2, 3)))
+#endif
+    ;
+
+/* `traces` counts the items of a destination's submissions: traces,
+ * flag-evaluation events or exposures (sc_dest_item_name). */
 typedef struct sc_drop_stats {
     uint64_t payloads; /* submissions */
-    uint64_t traces;   /* traces in them (trace destination only) */
+    uint64_t traces;   /* items in them */
     uint64_t bytes;
 } sc_drop_stats_t;
 
@@ -142,9 +165,11 @@ int sc_flusher_submit_traces(sc_flusher_t *f, const sc_trace_meta_t *meta,
 
 /* Queues one JSON body (copied) for an EVP destination
  * (SC_DEST_FLAGEVALUATIONS or SC_DEST_EXPOSURES), posted as is with
- * X-Datadog-EVP-Subdomain: event-platform-intake. Same results. */
+ * X-Datadog-EVP-Subdomain: event-platform-intake. `items`: the events or
+ * exposures it holds, counted like a trace payload's traces. Same
+ * results. */
 int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
-                          size_t len);
+                          size_t len, uint32_t items);
 
 /* Sends what is buffered now instead of at the next flush interval. */
 void sc_flusher_flush_now(sc_flusher_t *f);
@@ -179,6 +204,14 @@ void sc_flusher_close(sc_flusher_t *f, uint32_t deadline_ms,
                       void (*cb)(sc_flusher_t *f, void *data), void *data);
 
 void sc_flusher_get_stats(const sc_flusher_t *f, sc_flusher_stats_t *out);
+
+/* "<METHOD> <URL>" of a request to `path` on the agent in use, as logs
+ * and stats name it: "PUT http://localhost:8126/v0.4/traces", or for a
+ * Unix socket "PUT http://localhost/v0.4/traces
+ * (unix:///var/run/datadog/apm.socket)". Returns `out`. */
+const char *sc_flusher_describe_request(const sc_flusher_t *f,
+                                        const char *method, const char *path,
+                                        char *out, size_t size);
 
 /* The latest /info state (valid == false before the first answer). */
 const sc_agent_info_t *sc_flusher_agent_info(const sc_flusher_t *f);

@@ -13,6 +13,7 @@
 
 const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
     [SC_DEST_TRACES] = {.name = "traces",
+                        .item_name = "traces",
                         .default_path = "/v0.4/traces",
                         .method = "PUT",
                         .content_type = "application/msgpack",
@@ -23,6 +24,7 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                         .release = sc_traces_release,
                         .on_ok = sc_traces_on_ok},
     [SC_DEST_FLAGEVALUATIONS] = {.name = "flagevaluations",
+                                 .item_name = "events",
                                  .default_path =
                                      "/evp_proxy/v2/api/v2/flagevaluations",
                                  .method = "POST",
@@ -31,6 +33,7 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                                  .max_response = EVP_RESPONSE_MAX,
                                  .add_headers = sc_evp_headers},
     [SC_DEST_EXPOSURES] = {.name = "exposures",
+                           .item_name = "exposures",
                            .default_path = "/evp_proxy/v2/api/v2/exposures",
                            .method = "POST",
                            .content_type = "application/json",
@@ -46,6 +49,11 @@ static const char *const drop_names[SC_DROP_REASON_COUNT] = {
 const char *sc_dest_name(sc_dest_t dest)
 {
     return dest < SC_DEST_COUNT ? sc_dest_defs[dest].name : "unknown";
+}
+
+const char *sc_dest_item_name(sc_dest_t dest)
+{
+    return dest < SC_DEST_COUNT ? sc_dest_defs[dest].item_name : "unknown";
 }
 
 const char *sc_drop_reason_name(sc_drop_reason_t why)

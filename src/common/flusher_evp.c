@@ -18,36 +18,37 @@ bool sc_evp_headers(const sc_batch_t *b, struct curl_slist **h)
 }
 
 int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
-                          size_t len)
+                          size_t len, uint32_t items)
 {
     if (dest != SC_DEST_FLAGEVALUATIONS && dest != SC_DEST_EXPOSURES) {
         return UV_EINVAL;
     }
-    sc_flusher_count_submitted(f, dest, len, 0);
+    sc_flusher_count_submitted(f, dest, len, items);
     if (f->closing) {
-        return sc_flusher_refuse(f, dest, SC_DROP_SHUTDOWN, len, 0);
+        return sc_flusher_refuse(f, dest, SC_DROP_SHUTDOWN, len, items);
     }
     if (len == 0) {
-        return sc_flusher_refuse(f, dest, SC_DROP_REJECTED_PAYLOAD, len, 0);
+        return sc_flusher_refuse(f, dest, SC_DROP_REJECTED_PAYLOAD, len, items);
     }
     if (len > f->cfg.max_body_bytes) {
-        return sc_flusher_refuse(f, dest, SC_DROP_TOO_LARGE, len, 0);
+        return sc_flusher_refuse(f, dest, SC_DROP_TOO_LARGE, len, items);
     }
     if (!sc_flusher_make_room(f, dest, len)) {
-        return sc_flusher_refuse(f, dest, SC_DROP_BUFFER_FULL, len, 0);
+        return sc_flusher_refuse(f, dest, SC_DROP_BUFFER_FULL, len, items);
     }
     sc_batch_t *b = sc_batch_new(f, dest);
     if (b == NULL || !sc_buf_append(&b->owned, json, len)) {
         free(b);
-        return sc_flusher_refuse(f, dest, SC_DROP_NO_MEMORY, len, 0);
+        return sc_flusher_refuse(f, dest, SC_DROP_NO_MEMORY, len, items);
     }
     b->body = b->owned.data;
     b->body_len = len;
     b->bytes = len;
     b->payloads = 1;
+    b->traces = items; /* the events or exposures in the body */
     b->first_seq = ++f->seq;
     sc_batch_list_push(&f->dest[dest].queue, b);
-    sc_flusher_account(&f->dest[dest], (int64_t)len, 1, 0);
+    sc_flusher_account(&f->dest[dest], (int64_t)len, 1, items);
     sc_flusher_pump(f);
     return 0;
 }

@@ -30,9 +30,9 @@ struct sc_batch {
     sc_buf_t owned;      /* a body copied whole (other destinations) */
     const uint8_t *body; /* set when cut */
     size_t body_len;
-    size_t bytes; /* counted against the destination's cap */
-    uint64_t payloads, traces;
-    uint64_t first_seq; /* oldest submission inside */
+    size_t bytes;              /* counted against the destination's cap */
+    uint64_t payloads, traces; /* traces: items (sc_dest_item_name) */
+    uint64_t first_seq;        /* oldest submission inside */
     uint32_t attempts;
     bool started; /* handed to libcurl at least once */
     bool inflight;
@@ -45,6 +45,7 @@ struct sc_batch {
  * exposures (and what a new destination adds: one entry and its encoder). */
 typedef struct sc_dest_def {
     const char *name;         /* stats key */
+    const char *item_name;    /* what a submission holds (stats key) */
     const char *default_path; /* sc_flusher_config_t.path */
     const char *method;
     const char *content_type;
@@ -72,6 +73,7 @@ typedef struct sc_dest_state {
     unsigned inflight;
     sc_dest_stats_t stats;
     struct sc_ledger_held *held; /* the ledger's, or NULL (ledger.h) */
+    bool held_traces;            /* this destination's items are traces */
 } sc_dest_state_t;
 
 /* Spare trace batch buffers a flusher keeps (flusher_traces.c). */

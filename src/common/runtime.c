@@ -3,6 +3,7 @@
  * state this works on, the fork handlers and the lock order. */
 #include "runtime.h"
 
+#include "abi.h"
 #include "client.h"
 #include "log.h"
 #include "platform.h"
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_RSS_CAP "536870912" /* 512 MiB, subprocess watchdog */
 /* Connections a new listener queues before it accepts (SOMAXCONN caps it). */
 #define LISTEN_BACKLOG 1024
 /* Between failed starts of a sidecar (runtime.h, next_spawn_ns). */
@@ -66,14 +66,17 @@ static int spawn_sidecar(sc_runtime_t *rt, const char *endpoint)
     if (rc != 0) {
         return rc;
     }
-    char idle[16], handle[24];
+    char idle[16], handle[24], rss_cap[24];
     snprintf(idle, sizeof idle, "%u", (unsigned)rt->cfg.idle_timeout_ms);
+    /* Past what `run --rss-cap` accepts (2^48), a cap never bites: off. */
+    uint64_t cap = rt->cfg.rss_cap_bytes;
+    snprintf(rss_cap, sizeof rss_cap, "%llu",
+             (unsigned long long)(cap > (1ull << 48) ? 0 : cap));
     snprintf(handle, sizeof handle, "%lld",
              (long long)sc_plat_passed_handle_value(fd));
     const char *argv[16 + 2 * (SC_MAX_ALLOWED_UIDS + SC_MAX_ALLOWED_SIDS)] = {
-        rt->sidecar_path, "run",          "--endpoint",     endpoint,
-        "--listen-fd",    handle,         "--idle-timeout", idle,
-        "--rss-cap",      DEFAULT_RSS_CAP};
+        rt->sidecar_path, "run", "--endpoint", endpoint, "--listen-fd", handle,
+        "--idle-timeout", idle,  "--rss-cap",  rss_cap};
     size_t argc = 10;
     char uids[SC_MAX_ALLOWED_UIDS][12];
     for (size_t i = 0; i < rt->access.allowed_uid_count; i++) {
@@ -385,7 +388,7 @@ static void copy_str(char *dst, size_t size, const char *src)
 void sc_runtime_init(sc_runtime_t *rt, const sc_config_t *cfg)
 {
     memset(rt, 0, sizeof *rt);
-    rt->cfg = *cfg;
+    sc_abi_config_copy(&rt->cfg, cfg); /* the caller's layout, checked */
     copy_str(rt->sidecar_path, sizeof rt->sidecar_path, cfg->sidecar_path);
     copy_str(rt->endpoint_dir, sizeof rt->endpoint_dir, cfg->endpoint_dir);
     rt->cfg.sidecar_path = rt->sidecar_path;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
 
 static void uint_member(sc_json_t *j, const char *key, uint64_t v)
 {
@@ -22,12 +23,25 @@ static void uint_object(sc_json_t *j, const char *key, const char *const *names,
     sc_json_object_end(j);
 }
 
-static void counters(sc_json_t *j, const char *key, uint64_t payloads,
-                     uint64_t traces, uint64_t bytes)
+/* {"payloads":..,"<items>":..,"bytes":..}: `items` names what the
+ * destination's payloads hold (traces, events, exposures). */
+static void counters(sc_json_t *j, const char *key, const char *items,
+                     uint64_t payloads, uint64_t count, uint64_t bytes)
 {
-    static const char *const names[] = {"payloads", "traces", "bytes"};
-    const uint64_t values[] = {payloads, traces, bytes};
+    const char *const names[] = {"payloads", items, "bytes"};
+    const uint64_t values[] = {payloads, count, bytes};
     uint_object(j, key, names, values, 3);
+}
+
+/* "key":"2026-01-31T23:59:59.123Z" when `epoch_ms` is set. */
+static void time_member(sc_json_t *j, const char *key, int64_t epoch_ms)
+{
+    if (epoch_ms > 0) {
+        char when[32];
+        sc_log_format_time(epoch_ms, when, sizeof when);
+        sc_json_key_str(j, key);
+        sc_json_string(j, when, strlen(when));
+    }
 }
 
 static void endpoint(sc_json_t *j, const char *key,
@@ -37,19 +51,35 @@ static void endpoint(sc_json_t *j, const char *key,
                                         "bytes_sent"};
     const uint64_t values[] = {e->requests, e->ok, e->failed, e->retried,
                                e->bytes_sent};
-    uint_object(j, key, names, values, 5);
+    sc_json_key_str(j, key);
+    sc_json_object_begin(j);
+    for (size_t i = 0; i < 5; i++) {
+        uint_member(j, names[i], values[i]);
+    }
+    /* Absent until it happens (never null). */
+    time_member(j, "last_ok", e->last_ok_ms);
+    if (e->last_error_ms > 0) {
+        sc_json_key_str(j, "last_error");
+        sc_json_object_begin(j);
+        sc_json_key_str(j, "message");
+        sc_json_string(j, e->last_error, strlen(e->last_error));
+        time_member(j, "time", e->last_error_ms);
+        sc_json_object_end(j);
+    }
+    sc_json_object_end(j);
 }
 
 static void destination(sc_json_t *j, sc_dest_t dest, const sc_dest_stats_t *s,
                         uint64_t cap_bytes)
 {
+    const char *items = sc_dest_item_name(dest);
     sc_json_key_str(j, sc_dest_name(dest));
     sc_json_object_begin(j);
-    counters(j, "submitted", s->submitted_payloads, s->submitted_traces,
+    counters(j, "submitted", items, s->submitted_payloads, s->submitted_traces,
              s->submitted_bytes);
-    counters(j, "delivered", s->delivered_payloads, s->delivered_traces,
+    counters(j, "delivered", items, s->delivered_payloads, s->delivered_traces,
              s->delivery.bytes_sent);
-    counters(j, "buffered", s->buffered_payloads, s->buffered_traces,
+    counters(j, "buffered", items, s->buffered_payloads, s->buffered_traces,
              s->buffered_bytes);
     uint_member(j, "buffered_bytes_max", s->buffered_bytes_max);
     uint_member(j, "cap_bytes", cap_bytes);
@@ -58,8 +88,8 @@ static void destination(sc_json_t *j, sc_dest_t dest, const sc_dest_stats_t *s,
     sc_json_object_begin(j);
     for (int r = 0; r < SC_DROP_REASON_COUNT; r++) {
         const sc_drop_stats_t *d = &s->drops[r];
-        counters(j, sc_drop_reason_name((sc_drop_reason_t)r), d->payloads,
-                 d->traces, d->bytes);
+        counters(j, sc_drop_reason_name((sc_drop_reason_t)r), items,
+                 d->payloads, d->traces, d->bytes);
     }
     sc_json_object_end(j);
     sc_json_object_end(j);
@@ -68,18 +98,23 @@ static void destination(sc_json_t *j, sc_dest_t dest, const sc_dest_stats_t *s,
 /* The members of one delivery object (an agent's, or the totals). */
 static void delivery_members(sc_json_t *j, const sc_flusher_stats_t *st,
                              const uint64_t cap_bytes[SC_DEST_COUNT],
-                             const char *agent, bool agent_info)
+                             const sc_stats_agent_t *agent)
 {
     for (int i = 0; i < SC_DEST_COUNT; i++) {
         destination(j, (sc_dest_t)i, &st->dest[i], cap_bytes[i]);
     }
     endpoint(j, "info", &st->info);
     sc_json_key_str(j, "agent");
-    sc_json_string(j, agent, strlen(agent));
+    sc_json_string(j, agent->agent, strlen(agent->agent));
     sc_json_key_str(j, "agent_info");
-    sc_json_bool(j, agent_info);
+    sc_json_bool(j, agent->agent_info);
+    if (agent->agent_version[0] != '\0') {
+        sc_json_key_str(j, "agent_version");
+        sc_json_string(j, agent->agent_version, strlen(agent->agent_version));
+    }
 }
 
+/* Totals: counters add up; the last outcomes are the latest of any agent. */
 static void add_endpoint(sc_endpoint_stats_t *to, const sc_endpoint_stats_t *e)
 {
     to->requests += e->requests;
@@ -87,6 +122,13 @@ static void add_endpoint(sc_endpoint_stats_t *to, const sc_endpoint_stats_t *e)
     to->failed += e->failed;
     to->retried += e->retried;
     to->bytes_sent += e->bytes_sent;
+    if (e->last_ok_ms > to->last_ok_ms) {
+        to->last_ok_ms = e->last_ok_ms;
+    }
+    if (e->last_error_ms > to->last_error_ms) {
+        to->last_error_ms = e->last_error_ms;
+        memcpy(to->last_error, e->last_error, sizeof to->last_error);
+    }
 }
 
 /* Sums one agent's counters into the totals. */
@@ -123,7 +165,7 @@ bool sc_stats_agent_json(const sc_stats_agent_t *a, sc_buf_t *out)
     sc_json_t j;
     sc_json_init(&j, out);
     sc_json_object_begin(&j);
-    delivery_members(&j, &a->delivery, caps, a->agent, a->agent_info);
+    delivery_members(&j, &a->delivery, caps, a);
     sc_json_object_end(&j);
     return sc_json_ok(&j);
 }
@@ -142,7 +184,7 @@ static void delivery(sc_json_t *j, const sc_stats_t *s)
     const sc_stats_agent_t *def = &s->agents[0];
     sc_json_key_str(j, "delivery");
     sc_json_object_begin(j);
-    delivery_members(j, &total, caps, def->agent, def->agent_info);
+    delivery_members(j, &total, caps, def);
     sc_json_object_end(j);
 
     sc_json_key_str(j, "agents");
@@ -154,8 +196,7 @@ static void delivery(sc_json_t *j, const sc_stats_t *s)
             agent_caps[i] = ag->cap_bytes[i];
         }
         sc_json_object_begin(j);
-        delivery_members(j, &ag->delivery, agent_caps, ag->agent,
-                         ag->agent_info);
+        delivery_members(j, &ag->delivery, agent_caps, ag);
         sc_json_key_str(j, "default");
         sc_json_bool(j, ag->is_default);
         uint_member(j, "sessions", ag->sessions);

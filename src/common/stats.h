@@ -24,7 +24,8 @@ typedef struct sc_stats_agent {
     char agent[SC_AGENT_URL_MAX + 8]; /* as a user writes it */
     bool is_default;                  /* the sidecar's own (environment) */
     bool agent_info;                  /* an /info answer is held */
-    uint64_t sessions;                /* connections routed to it now */
+    char agent_version[SC_AGENT_VERSION_MAX]; /* its "version", or "" */
+    uint64_t sessions;                        /* connections routed to it now */
     uint32_t flush_interval_ms, request_timeout_ms;
     size_t cap_bytes[SC_DEST_COUNT];
     sc_flusher_stats_t delivery;

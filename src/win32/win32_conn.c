@@ -179,12 +179,12 @@ static int issued(op_t *op, BOOL ok)
 
 /* One attempt at the owner's pipe. 1: connected; 0: try again (busy,
  * or the owner is between names); < 0: error. */
-static int try_pipe(const char *endpoint, const win32_rendezvous_entry_t *e,
+static int try_pipe(const char *endpoint, const sc_rendezvous_t *e,
                     uint64_t deadline, sc_plat_conn_t **out)
 {
     char name[SC_ENDPOINT_MAX + 32];
     WCHAR wname[SC_ENDPOINT_MAX + 32];
-    int rc = win32_listen_pipe_name(endpoint, e, name, sizeof name);
+    int rc = sc_rendezvous_pipe_name(endpoint, e, name, sizeof name);
     if (rc == 0) {
         rc = win32_widen(name, wname, SC_ENDPOINT_MAX + 32);
     }
@@ -222,7 +222,7 @@ int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
 {
     uint64_t deadline = now_ms() + timeout_ms;
     for (;;) {
-        win32_rendezvous_entry_t e;
+        sc_rendezvous_t e;
         int rc = win32_rendezvous_read(endpoint, &e);
         if (rc != 0) {
             return rc; /* UV_ENOENT: nobody owns the name */
@@ -230,7 +230,7 @@ int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
         if (!win32_process_running(e.pid)) {
             return UV_ECONNREFUSED; /* its owner died: an election is due */
         }
-        if (e.state == WIN32_OWNER_LISTENING) {
+        if (e.state == SC_RENDEZVOUS_LISTENING) {
             rc = try_pipe(endpoint, &e, deadline, out);
             if (rc != 0) {
                 return rc > 0 ? 0 : rc;

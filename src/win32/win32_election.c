@@ -7,12 +7,13 @@
  *
  * The owner does not listen on <base> itself but on "<base>-<pid>[-<n>]",
  * published in the rendezvous "Local\<base>-rendezvous" (one 64-bit word:
- * pid, state, generation). A pipe name lives on while any client still
- * holds a handle to it, even after its server died; libuv 1.44 creates its
- * first instance with FILE_FLAG_FIRST_PIPE_INSTANCE, so a successor could
- * not bind the same name until every stale client had noticed. Per-owner
- * names never collide, and the rendezvous also lets a client tell "an
- * owner is starting, wait" (state STARTING) from "nobody owns it". */
+ * pid, state, generation; its layout and checks are src/common/rendezvous.c). A
+ * pipe name lives on while any client still holds a handle to it, even after
+ * its server died; libuv 1.44 creates its first instance with
+ * FILE_FLAG_FIRST_PIPE_INSTANCE, so a successor could not bind the same name
+ * until every stale client had noticed. Per-owner names never collide, and the
+ * rendezvous also lets a client tell "an owner is starting, wait" (state
+ * STARTING) from "nobody owns it". */
 #include "win32_internal.h"
 
 #include <stdlib.h>
@@ -42,19 +43,6 @@ static bool is_held(const char *endpoint)
     }
     ReleaseSRWLockShared(&held_lock);
     return found;
-}
-
-static uint64_t pack(const win32_rendezvous_entry_t *e)
-{
-    return (uint64_t)e->pid | (uint64_t)(e->state & 0xff) << 32 |
-           (uint64_t)(e->generation & 0xffffff) << 40;
-}
-
-static void unpack(uint64_t w, win32_rendezvous_entry_t *e)
-{
-    e->pid = (uint32_t)w;
-    e->state = (win32_owner_state_t)((w >> 32) & 0xff);
-    e->generation = (uint32_t)(w >> 40);
 }
 
 /* Creates (or opens) the rendezvous mapping, private to this user. */
@@ -134,9 +122,12 @@ int win32_claim(const char *endpoint, uint32_t wait_ms, HANDLE signal_first,
     return 0;
 }
 
-void win32_claim_publish(win32_claim_t *c, const win32_rendezvous_entry_t *e)
+void win32_claim_publish(win32_claim_t *c, const sc_rendezvous_t *e)
 {
-    InterlockedExchange64((volatile LONG64 *)c->view, (LONG64)pack(e));
+    uint64_t word;
+    if (sc_rendezvous_pack(e, &word) == 0) {
+        InterlockedExchange64((volatile LONG64 *)c->view, (LONG64)word);
+    }
 }
 
 HANDLE win32_claim_mutex(const win32_claim_t *c)
@@ -180,7 +171,7 @@ void win32_claim_release(win32_claim_t *c, bool keep_entry)
     free(c);
 }
 
-int win32_rendezvous_read(const char *endpoint, win32_rendezvous_entry_t *e)
+int win32_rendezvous_read(const char *endpoint, sc_rendezvous_t *e)
 {
     WCHAR name[WIN32_NAME_MAX];
     int rc = win32_object_name(endpoint, "-rendezvous", name, WIN32_NAME_MAX);
@@ -199,8 +190,8 @@ int win32_rendezvous_read(const char *endpoint, win32_rendezvous_entry_t *e)
         return rc;
     }
     /* An aligned 64-bit load is atomic; the writer uses Interlocked. */
-    unpack((uint64_t) * (const volatile LONG64 *)view, e);
+    uint64_t word = (uint64_t) * (const volatile LONG64 *)view;
     UnmapViewOfFile(view);
     CloseHandle(h);
-    return e->state == WIN32_OWNER_NONE ? UV_ENOENT : 0;
+    return sc_rendezvous_parse(word, e);
 }

@@ -88,16 +88,3 @@ int win32_object_name(const char *endpoint, const char *suffix, WCHAR *out,
     }
     return win32_widen(name, out, count);
 }
-
-int win32_listen_pipe_name(const char *endpoint,
-                           const win32_rendezvous_entry_t *e, char *out,
-                           size_t size)
-{
-    char gen[16] = "";
-    if (e->generation != 0) {
-        snprintf(gen, sizeof gen, "-%u", (unsigned)e->generation);
-    }
-    int n = snprintf(out, size, "%s-%u%s", endpoint, (unsigned)e->pid, gen);
-    /* Pipe names are limited to 256 characters. */
-    return n > 0 && (size_t)n < size && n <= 256 ? 0 : UV_ENAMETOOLONG;
-}

@@ -77,8 +77,8 @@ int sc_plat_bind_handoff(const char *endpoint, int backlog, int64_t *handle)
         return rc;
     }
     ResetEvent(h->ready); /* left set by an earlier handover of ours */
-    win32_rendezvous_entry_t e = {.pid = GetCurrentProcessId(),
-                                  .state = WIN32_OWNER_STARTING};
+    sc_rendezvous_t e = {.pid = GetCurrentProcessId(),
+                         .state = SC_RENDEZVOUS_STARTING};
     win32_claim_publish(h->claim, &e);
     AcquireSRWLockExclusive(&handoffs_lock);
     h->next = handoffs;
@@ -122,8 +122,8 @@ void sc_plat_close_raw(int64_t handle)
      * keep waiting for the daemon meanwhile. Without a daemon waiting,
      * the name is free again. */
     if (h->daemon_pid != 0) {
-        win32_rendezvous_entry_t e = {.pid = h->daemon_pid,
-                                      .state = WIN32_OWNER_STARTING};
+        sc_rendezvous_t e = {.pid = h->daemon_pid,
+                             .state = SC_RENDEZVOUS_STARTING};
         win32_claim_publish(h->claim, &e);
     }
     win32_claim_release(h->claim, h->daemon_pid != 0);

@@ -5,6 +5,7 @@
 
 #include "endpoint.h" /* SC_ENDPOINT_MAX */
 #include "platform.h"
+#include "rendezvous.h"
 
 #include <windows.h>
 
@@ -78,17 +79,8 @@ int win32_object_name(const char *endpoint, const char *suffix, WCHAR *out,
  * publishes where it listens in a small named mapping, the rendezvous, that
  * clients read before connecting. */
 
-typedef enum win32_owner_state {
-    WIN32_OWNER_NONE = 0,
-    WIN32_OWNER_STARTING = 1,  /* elected; the pipe is not listening yet */
-    WIN32_OWNER_LISTENING = 2, /* the pipe of `pid` (and `generation`) */
-} win32_owner_state_t;
-
-typedef struct win32_rendezvous_entry {
-    uint32_t pid;
-    win32_owner_state_t state;
-    uint32_t generation; /* the owner's listen count for this endpoint */
-} win32_rendezvous_entry_t;
+/* The record itself (sc_rendezvous_t), its states and the pipe names it
+ * leads to: src/common/rendezvous.h. */
 
 typedef struct win32_claim win32_claim_t;
 
@@ -105,8 +97,9 @@ int win32_claim(const char *endpoint, uint32_t wait_ms, HANDLE signal_first,
  * spawner's handle. */
 int win32_rendezvous_hold(const char *endpoint, HANDLE *mapping);
 
-/* Publishes this owner's state in the rendezvous. */
-void win32_claim_publish(win32_claim_t *c, const win32_rendezvous_entry_t *e);
+/* Publishes this owner's state in the rendezvous. `e` is an owner's
+ * record (sc_rendezvous_pack accepts it); any other leaves it unchanged. */
+void win32_claim_publish(win32_claim_t *c, const sc_rendezvous_t *e);
 
 /* The mutex handle (the value sc_plat_bind_handoff hands out). */
 HANDLE win32_claim_mutex(const win32_claim_t *c);
@@ -117,13 +110,9 @@ const char *win32_claim_endpoint(const win32_claim_t *c);
  * the claim. Must run on the thread that claimed. */
 void win32_claim_release(win32_claim_t *c, bool keep_entry);
 
-/* Reads the rendezvous. UV_ENOENT when there is none (nobody owns). */
-int win32_rendezvous_read(const char *endpoint, win32_rendezvous_entry_t *e);
-
-/* "\\.\pipe\<base>-<pid>" (generation 0) or "...-<pid>-<generation>". */
-int win32_listen_pipe_name(const char *endpoint,
-                           const win32_rendezvous_entry_t *e, char *out,
-                           size_t size);
+/* Reads the rendezvous (sc_rendezvous_parse): UV_ENOENT when there is none
+ * (nobody owns), UV_EPROTO when the record is damaged. */
+int win32_rendezvous_read(const char *endpoint, sc_rendezvous_t *e);
 
 /* sc_plat_spawn_detached with a handover (win32_handoff.c): waits until
  * the daemon is ready to take the election over, exits, or 5 s pass. */

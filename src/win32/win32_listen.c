@@ -55,16 +55,19 @@ static int listen_claimed(uv_pipe_t *server, win32_claim_t *claim, int backlog,
                           uv_connection_cb on_connection)
 {
     const char *endpoint = win32_claim_endpoint(claim);
-    win32_rendezvous_entry_t e = {.pid = GetCurrentProcessId(),
-                                  .state = WIN32_OWNER_STARTING};
+    sc_rendezvous_t e = {.pid = GetCurrentProcessId(),
+                         .state = SC_RENDEZVOUS_STARTING};
     char name[SC_ENDPOINT_MAX + 32];
     int rc = UV_EADDRINUSE;
     /* A name of ours from an earlier life of this pid may still be held
      * open by a stale client: take the next generation then. */
     for (int attempt = 0; attempt < 4 && rc == UV_EADDRINUSE; attempt++) {
-        e.generation = (uint32_t)InterlockedIncrement(&generations) - 1;
+        /* The record holds 24 bits of it: the name must be the one a
+         * client builds from the record. */
+        e.generation = ((uint32_t)InterlockedIncrement(&generations) - 1) &
+                       SC_RENDEZVOUS_GENERATION_MAX;
         win32_claim_publish(claim, &e);
-        rc = win32_listen_pipe_name(endpoint, &e, name, sizeof name);
+        rc = sc_rendezvous_pipe_name(endpoint, &e, name, sizeof name);
         if (rc == 0) {
             rc = uv_pipe_bind(server, name);
         }
@@ -80,7 +83,7 @@ static int listen_claimed(uv_pipe_t *server, win32_claim_t *claim, int backlog,
         win32_claim_release(claim, false);
         return rc != 0 ? rc : UV_ENOMEM;
     }
-    e.state = WIN32_OWNER_LISTENING;
+    e.state = SC_RENDEZVOUS_LISTENING;
     win32_claim_publish(claim, &e);
     l->claim = claim;
     AcquireSRWLockExclusive(&listening_lock);

@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 from checks import check, verdict  # noqa: E402
 
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[sidecar pid=\d+ (error|warn|info|debug)\] ")
 
 
@@ -91,6 +92,23 @@ def daemon_checks(binary, tmp):
         doc = json.loads(out) if rc == 0 else {}
         check(doc.get("running") is True and doc.get("pid") == daemon.pid and doc.get("agent_reachable") is False
               and "traces" in doc, "status --json: one object with pid, agent, destinations")
+        # The agent at 127.0.0.1:9 refuses: its last error, with the URL and an
+        # ISO-8601 time, in status (human and JSON) and in the log.
+        deadline = time.monotonic() + 10
+        info = {}
+        while time.monotonic() < deadline and "last_error" not in info:
+            rc, out, _ = run(binary, "status", "--endpoint", endpoint, "--json")
+            agents = json.loads(out).get("agents", []) if rc == 0 else []
+            info = agents[0]["info"] if agents else {}
+            time.sleep(0.05)
+        err = info.get("last_error", {})
+        check(err.get("message", "").startswith("GET http://127.0.0.1:9/info failed: ")
+              and ISO_TIME.match(err.get("time", "")), "status --json: /info's last error with its URL (%r)" % err)
+        rc, out, _ = run(binary, "status", "--endpoint", endpoint)
+        check(re.search(r"/info +last answer never; last error \d{4}-\d\d-\d\dT[0-9:.]+Z: "
+                        r"GET http://127\.0\.0\.1:9/info failed: ", out) is not None
+              and re.search(r"traces +last delivery never", out) is not None,
+              "status: last answer, last error and last delivery of the agent\n" + out)
         rc, out, err = run(binary, "status", "--endpoint", "@sidecar-cli-check-nobody-here", "--json")
         doc = json.loads(out) if out.strip() else {}
         check(rc == 3 and doc.get("running") is False and doc.get("state") == "not running",
@@ -118,6 +136,8 @@ def daemon_checks(binary, tmp):
     check(len(banner) == 1 and endpoint in banner[0] and "agent=http://127.0.0.1:9" in banner[0]
           and "pid=%d" % daemon.pid in banner[0] and "sidecar " in banner[0], "one start banner with endpoint, agent, pid")
     check(any(" debug] settings:" in line for line in lines), "DD_TRACE_SIDECAR_LOG_LEVEL=debug gives debug lines")
+    check(any("flusher: GET http://127.0.0.1:9/info failed: " in line for line in lines),
+          "a delivery failure in the log names the full URL")
 
 
 def default_level(binary, tmp):

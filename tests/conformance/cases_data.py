@@ -1,11 +1,13 @@
 """Conformance cases: TracePayload, FlagEvaluationBatch, ExposureBatch."""
 
 import math
+import re
 import time
 
 import msgpack  # Debian's python3-msgpack
 
 from harness import EVALS, EXPOSURES, TRACES, case, check, eq, evaluation, expect_invalid, send_invalid
+import intake  # noqa: E402  (tests/intake, on the path harness sets: the /info it answers)
 
 
 # ---- TracePayload ---------------------------------------------------------------
@@ -217,3 +219,56 @@ def exposure_batch_invalid(ctx):
     c.send(exposure_batch=pb.ExposureBatch())
     c.flush()
     eq(ctx.stats()["exposures"]["sent"], before, "an empty batch sends nothing")
+
+
+# ---- what the stats say about delivery ---------------------------------------------------
+
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@case
+def stats_items_and_last_outcomes(ctx):
+    """Each destination counts what its payloads hold under its own key
+    (traces, events, exposures; never "traces" for the EVP ones); each
+    endpoint says when it last delivered and its last error, with the full
+    URL (ISO-8601 times); the agent's version comes from its /info."""
+    pb = ctx.pb
+    c = ctx.conn()
+    before = ctx.stats()["delivery"]
+    for dest, items in (("traces", "traces"), ("flagevaluations", "events"), ("exposures", "exposures")):
+        for part in ["submitted", "delivered", "buffered"] + ["drops." + r for r in before[dest]["drops"]]:
+            counters = before[dest]
+            for key in part.split("."):
+                counters = counters[key]
+            eq(sorted(counters), sorted(["payloads", items, "bytes"]), "%s.%s keys" % (dest, part))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="s1"), pb.Exposure(flag_key="s2")]))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[
+        evaluation(pb, "f1", count=3), evaluation(pb, "f2", count=1)]))
+    c.flush(deliver_now=True)
+    ctx.delivered(EXPOSURES)
+    ctx.delivered(EVALS)
+    after = ctx.stats()["delivery"]
+    ex, fe = after["exposures"], after["flagevaluations"]
+    eq(ex["delivered"]["exposures"], before["exposures"]["delivered"]["exposures"] + 2, "exposures delivered")
+    eq(fe["delivered"]["events"], before["flagevaluations"]["delivered"]["events"] + 2, "events delivered")
+    for name, d in (("exposures", ex), ("flagevaluations", fe)):
+        check(ISO_TIME.match(d["delivery"].get("last_ok", "")), "%s: last_ok %r" % (name, d["delivery"]))
+    check(ISO_TIME.match(after["info"].get("last_ok", "")), "info.last_ok %r" % after["info"])
+    eq(after.get("agent_version"), intake.AGENT_INFO["version"], "agent_version from /info")
+
+    # A refused request: its message names the method, the URL and why.
+    ctx.intake.behavior(path_prefix=EXPOSURES, mode="status", status=400, count=1)
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="s3")]))
+    c.flush(deliver_now=True)
+    ctx.delivered(EXPOSURES)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        err = ctx.stats()["delivery"]["exposures"]["delivery"].get("last_error")
+        if err is not None:
+            break
+        time.sleep(0.05)
+    check(err is not None, "exposures: a last_error after an HTTP 400")
+    eq(err["message"], "POST %s%s failed: HTTP 400" % (ctx.intake.url, EXPOSURES), "last_error.message")
+    check(ISO_TIME.match(err["time"]), "last_error.time %r" % err["time"])
+    agent = ctx.stats()["agents"][0]
+    eq(agent["exposures"]["delivery"]["last_error"], err, "the agent's own object says the same")

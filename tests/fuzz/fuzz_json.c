@@ -2,7 +2,8 @@
  * /info documents and /v0.4/traces answers. Whatever the bytes, the
  * reader returns (no crash, no sanitizer report, no leak), and what it
  * accepts is consistent: the raw text kept is the input, every endpoint is
- * a string, a rate_by_service it finds reads back as an object.
+ * a string, the agent version is printable and NUL-terminated, a
+ * rate_by_service it finds reads back as an object.
  *
  * Built as a libFuzzer binary (fuzz_json, -DSIDECAR_FUZZ=ON, clang) and, in
  * every build, with SC_FUZZ_JSON_DRIVER as its own driver: the seed
@@ -33,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcmp(info.raw_json, json, size) != 0 ||
             info.raw_json[size] != '\0') {
             fail("accepted /info not kept whole");
+        }
+        if (memchr(info.version, 0, sizeof info.version) == NULL) {
+            fail("agent version without its NUL");
+        }
+        for (const char *p = info.version; *p != '\0'; p++) {
+            if (*p < 0x20 || *p > 0x7e) {
+                fail("agent version not printable");
+            }
         }
         for (size_t i = 0; i < info.endpoint_count; i++) {
             if (info.endpoints[i] == NULL ||
@@ -74,6 +83,9 @@ static const char *const seeds[] = {
     "{\"version\":\"7.50.0\",\"endpoints\":[\"/v0.4/traces\",\"/v0.5/traces\","
     "\"/evp_proxy/v2/\"],\"feature_flags\":[],\"config\":{\"statsd_port\":"
     "8125,\"a\":[1,2.5e3,-0.1,true,false,null]}}",
+    "{\"version\":\"7.\\u0001\\u00e9\\\"x-"
+    "0123456789012345678901234567890123456789"
+    "012345678901234567890123456789\"}",
     "{\"rate_by_service\":{\"service:,env:\":1,\"service:web,env:prod\":0.5}}",
     "{\"endpoints\":[\"/a\\u0041\\n\",1,{\"x\":[]},\"\\ud83d\\ude00\"]}",
     "{\"x\": tru}",

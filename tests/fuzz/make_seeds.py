@@ -100,6 +100,94 @@ def main():
     head = struct.pack("<IIqII", 4242, 3, 1700000000000, len(info), 19)
     write(out, "shared_state", "healthy", head + info + bytes(64))
     write(out, "shared_state", "empty", struct.pack("<IIqII", 1, 1, 0, 0, 0))
+    # rendezvous: the word (pid | state << 32 | generation << 40, stored
+    # little-endian) as the Windows owner publishes it, then an endpoint.
+    pipe = b"\\\\.\\pipe\\sidecar-0.1.0-S-1-5-21-1004336348-1177238915-682003330-1001"
+    records = {"starting": (5120, 1, 0), "listening": (5120, 2, 0),
+               "listening_gen3": (777, 2, 3), "gen_max": (0xFFFFFFFF, 2, 0xFFFFFF),
+               "nobody": (0, 0, 0), "damaged_state": (5120, 3, 0),
+               "owner_without_pid": (0, 2, 1)}
+    for k, (pid, state, gen) in records.items():
+        word = pid | state << 32 | gen << 40
+        write(out, "rendezvous", k, struct.pack("<Q", word) + pipe)
+    write(out, "rendezvous", "thread_mode", struct.pack("<Q", 4242 | 2 << 32) + pipe + b"-thread")
+    write(out, "rendezvous", "long_name", struct.pack("<Q", 4242 | 2 << 32 | 9 << 40) + b"p" * 250)
+    for name, data in exposure_recipes().items():
+        write(out, "exposures", name, data)
+
+
+def exposure_recipes():
+    """Inputs of fuzz_exposures: recipes of exposure batches (the reader is
+    read_recipe in fuzz_exposures.c)."""
+    def s(b):
+        return bytes([len(b)]) + b
+    STRING, NUMBER, BOOL, NONE, TWO, SMALL = range(6)
+
+    def exposure(flag, alloc=None, variant=None, subject=None, ts=None,
+                 attrs=(), no_flag=False):
+        f = (alloc is not None) | (variant is not None) << 1 | \
+            (subject is not None) << 2 | no_flag << 3 | (ts is not None) << 4 | \
+            len(attrs) << 5
+        out = bytes([f])
+        if ts is not None:
+            out += struct.pack("<q", ts)
+        if not no_flag:
+            out += s(flag)
+        for v in (alloc, variant, subject):
+            if v is not None:
+                out += s(v)
+        for key, kind, value in attrs:
+            out += s(key) + bytes([kind])
+            if kind in (STRING, TWO):
+                out += s(value if kind == STRING else value[0])
+            if kind in (NUMBER, TWO):
+                out += struct.pack("<d", value if kind == NUMBER else value[1])
+            if kind == SMALL:
+                out += bytes([value & 0xff])
+            if kind == BOOL:
+                out += bytes([value])
+        return out
+
+    def batch(context, exposures):
+        present = sum(1 << i for i, c in enumerate(context) if c is not None)
+        out = bytes([present])
+        for c in context:
+            if c is not None:
+                out += s(c)
+        return out + bytes([len(exposures)]) + b"".join(exposures)
+
+    real = exposure(b"new-checkout", b"alloc-2024-q1", b"treatment", b"user-42",
+                    ts=1700000000123,
+                    attrs=[(b"plan", STRING, b"pro"), (b"age", SMALL, 132),
+                           (b"beta", BOOL, 1), (b"score", NUMBER, 0.75)])
+    return {
+        "one": batch((b"web", b"prod", b"1.2.3"), [real]),
+        "several": batch((b"web", None, b""), [
+            real, exposure(b"dark-mode"), exposure(b"f", b"", b"", b""),
+            exposure(b"limits", subject=b"acct-7",
+                     attrs=[(b"region", STRING, b"eu-west-1"),
+                            (b"ratio", NUMBER, float("nan")),
+                            (b"big", NUMBER, float("inf"))])]),
+        "empty_batch": batch((None, None, None), []),
+        "utf8": batch((b"caf\xc3\xa9", None, None), [
+            exposure("clé-ü".encode(), subject="ユーザー".encode(),
+                     attrs=[("ключ".encode(), STRING, "значение".encode())])]),
+        "raw_bytes": batch((b"\xff\xfe\x00x", b"\x01\x1f\"\\", None), [
+            exposure(b"\xc0\xaf\xed\xa0\x80", b"\x00", b"\x7f", b"\xf4\x90\x80\x80",
+                     attrs=[(b"\x00k", STRING, b"\xe2\x82"), (b"", BOOL, 0)])]),
+        "no_flag_key": batch((b"web", None, None), [real, exposure(b"", no_flag=True)]),
+        "empty_flag_key": batch((b"web", None, None), [exposure(b"")]),
+        "attribute_without_value": batch((b"web", None, None), [
+            exposure(b"f", attrs=[(b"k", NONE, None)])]),
+        "attribute_with_two": batch((b"web", None, None), [
+            exposure(b"f", attrs=[(b"k", TWO, (b"v", 1.5))])]),
+        "duplicate_keys": batch((b"web", None, None), [
+            exposure(b"f", attrs=[(b"k", STRING, b"a"), (b"k", STRING, b"b"),
+                                  (b"k", BOOL, 1)])]),
+        "old_and_negative_time": batch((None, b"prod", None), [
+            exposure(b"f", ts=-1), exposure(b"g", ts=-(1 << 63)),
+            exposure(b"h", ts=(1 << 63) - 1)]),
+    }
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ static void submit_evp(run_t *r, sc_dest_t dest, size_t pad)
     sc_json_string(&j, pad_text, pad);
     free(pad_text);
     sc_json_object_end(&j);
-    int rc = sc_flusher_submit_evp(r->f, dest, body.data, body.len);
+    int rc = sc_flusher_submit_evp(r->f, dest, body.data, body.len, 1);
     CHECK(rc == 0, "submit_evp returned %d", rc);
     /* The report lists each body as a JSON string. */
     sc_buf_t *list = &r->evp[dest];

@@ -72,7 +72,8 @@ def main():
         intake = Intake.start(tmp)
         cli_env = dict(env, DD_TRACE_CLI_ENABLED="true", DD_TRACE_AGENT_URL=intake.url,
                        DD_TRACE_SIDECAR_CONNECTION_MODE="subprocess")
-        r = subprocess.run(php + ["-d", "sidecar.service=php-check", "--ri", "sidecar"], env=cli_env,
+        r = subprocess.run(php + ["-d", "sidecar.service=php-check", "-d", "sidecar.rss_cap=268435456",
+                                  "--ri", "sidecar"], env=cli_env,
                            stdout=subprocess.PIPE, text=True)
         ri = r.stdout
         check("sidecar support => enabled" in ri, "DD_TRACE_CLI_ENABLED=true enables it on the CLI")
@@ -80,6 +81,8 @@ def main():
         check("agent => %s (env)" % intake.url in ri, "php --ri: the agent URL from the environment")
         check("sidecar binary => %s" % prefix in ri, "php --ri: the daemon of the install, found next to the library")
         check("connection mode (configured) => subprocess (env)" in ri, "php --ri: mode from the environment")
+        check("sidecar memory cap => 268435456 bytes (256.0 MiB) (INI)" in ri,
+              "php --ri: the sidecar's memory cap from INI")
 
         script = os.path.join(args.source, "bindings", "php", "tests", "exposures.php")
         r = subprocess.run(php + [script, "php-check-cli"], env=cli_env, stdout=subprocess.PIPE,

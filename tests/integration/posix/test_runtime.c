@@ -316,6 +316,59 @@ static int idle_exit(void)
     return 0;
 }
 
+/* ---- subprocess: the memory cap from the environment ---------------------
+ * DD_TRACE_SIDECAR_RSS_CAP reaches the sidecar the runtime starts (its
+ * command line says --rss-cap with that value), whose watchdog then acts on
+ * it: with a cap of 4 KiB it exits within a watchdog period or two. */
+
+static bool cmdline_has(uint32_t pid, const char *want)
+{
+    char path[64], cmd[4096];
+    snprintf(path, sizeof path, "/proc/%u/cmdline", (unsigned)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t len = fread(cmd, 1, sizeof cmd - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < len; i++) {
+        cmd[i] = cmd[i] == '\0' ? ' ' : cmd[i];
+    }
+    cmd[len] = '\0';
+    printf("rss cap: sidecar %u runs as: %s\n", (unsigned)pid, cmd);
+    return strstr(cmd, want) != NULL;
+}
+
+static int rss_cap_env(void)
+{
+    setenv("DD_TRACE_SIDECAR_RSS_CAP", "4096", 1);
+    sc_config_t cfg;
+    base_config(&cfg, SC_MODE_SUBPROCESS);
+    CHECK(sc_config_from_env(&cfg) == 0);
+    CHECK(cfg.rss_cap_bytes == 4096);
+    CHECK(sc_init(&cfg) == 0);
+    CHECK(send_and_flush(1, 0) == 0);
+    sc_runtime_info_t info;
+    sc_runtime_info(&info);
+    uint32_t first = info.sidecar_pid;
+    CHECK(first != 0);
+    CHECK(cmdline_has(first, " --rss-cap 4096 "));
+    /* Over its cap from the start: the watchdog (1 s period) stops it. */
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; i++) {
+        gone = kill((pid_t)first, 0) != 0;
+        usleep(10000);
+    }
+    printf("rss cap: sidecar %u %s\n", (unsigned)first,
+           gone ? "exited on its watchdog" : "still runs after 5 s");
+    CHECK(gone);
+    sc_shutdown();
+    unsetenv("DD_TRACE_SIDECAR_RSS_CAP");
+    kill_sidecars();
+    CHECK(count_zombie_children() == 0);
+    return 0;
+}
+
 /* ---- descriptors stay flat over 10 000 connect/disconnect cycles ----------
  */
 
@@ -1110,6 +1163,8 @@ int main(int argc, char **argv)
         rc = spawn_race();
     } else if (strcmp(s, "sidecar_killed") == 0) {
         rc = sidecar_killed();
+    } else if (strcmp(s, "rss_cap_env") == 0) {
+        rc = rss_cap_env();
     } else if (strcmp(s, "idle_exit") == 0) {
         rc = idle_exit();
     } else if (strcmp(s, "fd_flat") == 0) {

@@ -375,9 +375,9 @@ static void first_instance_is_refused(void **state)
     uv_loop_init(&loop);
     uv_pipe_t server, second;
     assert_int_equal(listen_here(&loop, &server, ep), 0);
-    win32_rendezvous_entry_t e;
+    sc_rendezvous_t e;
     assert_int_equal(win32_rendezvous_read(ep, &e), 0);
-    assert_int_equal(win32_listen_pipe_name(ep, &e, name, sizeof name), 0);
+    assert_int_equal(sc_rendezvous_pipe_name(ep, &e, name, sizeof name), 0);
     uv_pipe_init(&loop, &second, 0);
     int rc = uv_pipe_bind(&second, name);
     printf("second bind of %s: %s\n", name, rc == 0 ? "ok" : uv_err_name(rc));
