@@ -152,12 +152,33 @@ static void register_atfork(void)
  * request) hands them over and waits for the barrier, within
  * exit_flush_timeout_ms: otherwise they would die with its buffer. A
  * master's listener delivers what it holds before the process ends. */
+static int flush_barrier(uint32_t timeout_ms, bool delivered);
+
+static bool sent_anything(sc_client_t *c)
+{
+    sc_client_stats_t st;
+    sc_client_stats(c, &st);
+    for (int k = 0; k < SC_ACTION_KIND_COUNT; k++) {
+        if (st.enqueued[k] != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void at_exit(void)
 {
     if (!initialized) {
         return;
     }
-    if (sc_client_has_unflushed(client)) {
+    /* Pid 1 of a container (or a child of it, which a shell as pid 1
+     * follows out): its end kills every process of the namespace, its
+     * sidecar too, so handing over is not enough -- the barrier waits for
+     * delivery itself, retries included, within the same time. */
+    bool takes_sidecar_along = sc_plat_getpid() == 1 || sc_plat_getppid() == 1;
+    if (takes_sidecar_along && sent_anything(client)) {
+        flush_barrier(rt.cfg.exit_flush_timeout_ms, true);
+    } else if (sc_client_has_unflushed(client)) {
         sc_flush_sync(rt.cfg.exit_flush_timeout_ms);
     }
     if (sc_runtime_listener_here(&rt)) {
@@ -252,22 +273,28 @@ int sc_flush(void)
     return rc;
 }
 
-int sc_flush_sync(uint32_t timeout_ms)
+/* A barrier (until delivery itself with `delivered`). A sidecar that died
+ * is started again (or this process promoted) and the barrier tried once
+ * more, a few times at most, within the time. */
+static int flush_barrier(uint32_t timeout_ms, bool delivered)
 {
     sc_client_t *c = sc_process_client();
     if (c == NULL) {
         return UV_EINVAL;
     }
     uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-    int rc = sc_client_flush_sync(c, timeout_ms);
-    /* A sidecar that died is started again (or this process promoted) and
-     * the barrier tried once more, a few times at most, within the time. */
+    int rc = sc_client_flush_until(c, timeout_ms, delivered);
     for (int i = 0; i < 4 && rc != 0 && uv_hrtime() < deadline &&
                     recover_if_unreachable(c);
          i++) {
-        rc = sc_client_flush_sync(c, ms_left(deadline));
+        rc = sc_client_flush_until(c, ms_left(deadline), delivered);
     }
     return rc;
+}
+
+int sc_flush_sync(uint32_t timeout_ms)
+{
+    return flush_barrier(timeout_ms, false);
 }
 
 int sc_ping(uint32_t timeout_ms, sc_ping_result_t *out)
