@@ -720,6 +720,62 @@ def lifecycle_master_killed(leg, mode):
                note="%d post-kill, %d dropped" % (produced, not_sent + dropped_later), scn=scn)
 
 
+def lifecycle_worker_killed(leg, mode):
+    """SIGKILL of every worker in the middle of a request (asleep before
+    its work, as a worker waiting on a database would be). What each worker
+    had handed over in earlier requests is delivered -- frames it wrote
+    stay readable for the sidecar after it died, and a frame it left half
+    written is sent by nobody and counted by nobody (the sidecar closes that
+    connection); the master replaces the workers, which serve on; the
+    requests in flight produced nothing. No duplicates, no zombies, the
+    listener (sidecar or master) undisturbed."""
+    scn = "%s-worker-killed" % mode
+    problems = []
+    fpm = Fpm(leg, scn, mode)
+    fpm.start()
+    n = WORKERS * 3
+    answers = run_requests(fpm, scn, "before", n)
+    victims = fpm.workers()
+    cut = []
+
+    def doomed():
+        try:
+            fpm.request("request.php", "scn=%s&phase=killed&sleep_ms=5000" % scn)
+        except RuntimeError:
+            cut.append(1)  # no answer: its worker was killed
+
+    threads = [threading.Thread(target=doomed, daemon=True) for _ in range(WORKERS)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_gone(victims, 5)
+    fpm.wait_ready(not_served_by=victims, timeout=30)
+    answers += run_requests(fpm, scn, "after", n)
+    for t in threads:
+        t.join(timeout=10)
+    check_answers(answers, effective_mode(mode), fpm.master, problems)
+    desc = check_listeners(leg, effective_mode(mode), fpm, problems)
+    log("  %s: workers %s SIGKILLed mid-request (%d requests cut); new workers %s; listener: %s"
+        % (scn, victims, len(cut), fpm.workers(), desc))
+    pids = {fpm.master} | set(fpm.workers())
+    fpm.stop()
+    traces, evals = check_delivery(leg, scn, {"before": n, "after": n},
+                                   2 * n * EVALS_PER_REQUEST, problems)
+    phases, _, dups = leg.delivered(scn)
+    if phases.get("killed", 0):
+        problems.append("requests killed before their work delivered %d traces" % phases["killed"])
+    if dups:
+        problems.append("duplicate trace ids %s" % dups[:5])
+    leg.stop_sidecars()
+    check_zombies(pids | set(victims) | {os.getpid()}, problems)
+    leg.record(mode, "worker SIGKILL", 2 * n, traces, 2 * n * EVALS_PER_REQUEST, evals, problems, scn=scn)
+
+
 def lifecycle_cli_fork(leg, mode):
     scn = "%s-cli" % mode
     problems = []
@@ -886,8 +942,8 @@ def main():
     ap.add_argument("--version", required=True, help="sidecar version (endpoint names)")
     ap.add_argument("--modes", default="thread,subprocess,auto")
     ap.add_argument("--lifecycles",
-                    default="foreground,daemonized,reload,sigkill,cli,killswitch,fallback,sidecargone,twoagents,"
-                            "twousers")
+                    default="foreground,daemonized,reload,sigkill,workerkill,cli,killswitch,fallback,sidecargone,"
+                            "twoagents,twousers")
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
@@ -900,6 +956,7 @@ def main():
         ("daemonized", lambda m: lifecycle_simple(leg, m, True)),
         ("reload", lambda m: lifecycle_reload(leg, m)),
         ("sigkill", lambda m: lifecycle_master_killed(leg, m)),
+        ("workerkill", lambda m: lifecycle_worker_killed(leg, m)),
         ("cli", lambda m: lifecycle_cli_fork(leg, m)),
         ("killswitch", lambda m: lifecycle_kill_switch(leg, m)),
         ("fallback", lambda m: lifecycle_fallback(leg, m)),  # auto only
