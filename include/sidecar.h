@@ -68,6 +68,7 @@ typedef enum sc_action_kind {
     SC_ACTION_FLUSH,
     SC_ACTION_PING,
     SC_ACTION_STATS,
+    SC_ACTION_METRIC,
     SC_ACTION_KIND_COUNT
 } sc_action_kind_t;
 
@@ -375,6 +376,52 @@ typedef struct sc_exposure {
 /* Sends `n` exposures as one ExposureBatch action, posted by the sidecar to
  * /evp_proxy/v2/api/v2/exposures. Returns 0, SC_EDROPPED, or UV_EINVAL. */
 SC_API int sc_send_exposures(const sc_exposure_t *exposures, size_t n);
+
+/* ---- DogStatsD metrics (docs/metrics.md) ------------------------------------
+ *
+ * A metric point is one action like any other (same buffer, same enqueue
+ * budget, same drop counting, under SC_ACTION_METRIC). The sidecar
+ * aggregates the points of every process per (name, type, tags) over its
+ * flush interval (10 s by default) and sends DogStatsD datagrams to the
+ * agent: the request never waits for the network. */
+
+typedef enum sc_metric_type {
+    SC_METRIC_COUNT = 1,        /* summed; sent as |c */
+    SC_METRIC_GAUGE = 2,        /* last value wins; |g */
+    SC_METRIC_RATE = 3,         /* summed, sent per second of the interval */
+    SC_METRIC_HISTOGRAM = 4,    /* every value; |h */
+    SC_METRIC_DISTRIBUTION = 5, /* every value; |d */
+    SC_METRIC_SET = 6,          /* distinct members; |s */
+} sc_metric_type_t;
+
+/* One point. Strings are NUL-terminated; NULL means absent. */
+typedef struct sc_metric {
+    sc_metric_type_t type;
+    /* 1 to 200 bytes: an ASCII letter, then ASCII letters, digits, '_' and
+     * '.' (e.g. "php.requests"). */
+    const char *name;
+    double value; /* finite */
+    /* "key:value,key2:value2": at most 64 tags of at most 200 bytes each,
+     * each starting with a letter, without spaces, control characters or
+     * any of | , # @ (the comma separates them). NULL or "": none. */
+    const char *tags;
+    /* The fraction of events the caller reports (it sampled them itself),
+     * in (0, 1]; 0 means 1 (unsampled). docs/metrics.md says how each type
+     * uses it. */
+    double sample_rate;
+    /* SET only: the member (at most 200 bytes, without | , : # spaces or
+     * control characters); NULL: `value` is the member. */
+    const char *set_member;
+} sc_metric_t;
+
+/* Enqueues one metric point as a Metric action. Returns 0, SC_EDROPPED
+ * (counted by the client), or UV_EINVAL when the point breaks one of the
+ * rules above (nothing is sent; the sidecar would refuse it). */
+SC_API int sc_client_send_metric(sc_client_t *c, const sc_metric_t *m);
+
+/* sc_client_send_metric on the runtime's client; SC_EDROPPED before
+ * sc_init(). */
+SC_API int sc_send_metric(const sc_metric_t *m);
 
 #ifdef __cplusplus
 }

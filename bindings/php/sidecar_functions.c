@@ -323,7 +323,7 @@ ZEND_FUNCTION(sidecar_flush)
 /* The public sc_action_kind_t, in order. */
 static const char *const action_names[SC_ACTION_KIND_COUNT] = {
     "hello",     "session_config", "trace", "flag_evaluations",
-    "exposures", "flush",          "ping",  "stats",
+    "exposures", "flush",          "ping",  "stats", "metric",
 };
 
 static void add_u64(zval *arr, const char *key, uint64_t v)

@@ -16,6 +16,8 @@ void sc_daemon_options_defaults(sc_daemon_options_t *o)
     o->listen_handle = -1;
     o->final_flush_ms = 2000;
     sc_flusher_config_defaults(&o->flusher);
+    sc_metrics_config_defaults(&o->metrics);
+    sc_metrics_config_from_env(&o->metrics); /* a bad value is logged */
     if (sc_agent_addr_from_env(&o->flusher.agent) != 0) {
         sc_log(SC_LOG_WARN, "invalid agent address in the environment; "
                             "using the fallback");
@@ -195,6 +197,7 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
 {
     sc_daemon_t *d = ctx;
     sc_daemon_flush_flag_evaluations(d);
+    sc_metrics_daemon_flush(d->metrics);
     flush_wait_t *w = malloc(sizeof *w);
     uint32_t timeout = m->has_timeout_ms ? m->timeout_ms : 3000;
     if (w == NULL) {
@@ -226,6 +229,18 @@ static void collect_stats(void *ctx, sc_stats_t *st)
     sc_daemon_t *d = ctx;
     sc_daemon_routes_stats(d, st);
     sc_daemon_flag_stats(d, st);
+    if (d->metrics != NULL) {
+        st->has_metrics = true;
+        sc_metrics_daemon_report(d->metrics, &st->metrics);
+    }
+}
+
+static sc_handler_result_t on_metric(void *ctx, sc_server_conn_t *conn,
+                                     const sidecar_v1_Metric *m)
+{
+    (void)conn;
+    sc_daemon_t *d = ctx;
+    return sc_metrics_daemon_add(d->metrics, m);
 }
 
 static void on_released(void *ctx, sc_server_conn_t *conn)
@@ -293,6 +308,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         .on_trace = on_trace,
         .on_flag_evaluations = sc_daemon_on_flag_evaluations,
         .on_exposures = sc_daemon_on_exposures,
+        .on_metric = on_metric,
         .on_flush = on_flush,
         .collect_stats = collect_stats,
         .on_admitted = on_admitted,
@@ -308,9 +324,15 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
                  : sc_server_listen(d->server, o->endpoint);
     }
     if (rc == 0) {
+        rc = sc_metrics_daemon_new(loop, &o->metrics, &d->metrics);
+    }
+    if (rc == 0) {
         rc = sc_daemon_routes_open(d);
     }
     if (rc != 0) {
+        if (d->metrics != NULL) {
+            sc_metrics_daemon_close(d->metrics, NULL, NULL);
+        }
         if (d->server != NULL) {
             sc_server_close(d->server, NULL, NULL);
             uv_run(loop, UV_RUN_NOWAIT); /* let the closes finish */
@@ -347,11 +369,19 @@ static void on_route_closed(sc_daemon_t *d)
     one_closed(d);
 }
 
+static void on_metrics_closed(void *arg)
+{
+    sc_daemon_t *d = arg;
+    d->metrics = NULL;
+    one_closed(d);
+}
+
 /* Connections are gone: everything they sent is with their routes, which
- * now get their final delivery. */
+ * now get their final delivery (metrics: their last datagrams). */
 static void on_server_closed(void *arg)
 {
     sc_daemon_t *d = arg;
+    sc_metrics_daemon_close(d->metrics, on_metrics_closed, d);
     sc_daemon_flush_flag_evaluations(d);
     sc_daemon_routes_close(d, on_route_closed);
 }
@@ -369,8 +399,8 @@ void sc_daemon_stop(sc_daemon_t *d, void (*done)(void *arg), void *arg)
     d->stopping = true;
     d->done = done;
     d->done_arg = arg;
-    /* every route's flusher, the flag timer */
-    d->pending_closes = (int)d->route_count + 1;
+    /* every route's flusher, the flag timer, the metrics */
+    d->pending_closes = (int)d->route_count + 2;
     uv_close((uv_handle_t *)&d->flag_timer, on_timer_closed);
     if (d->watchdog_on) {
         d->pending_closes++;

@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "flageval.h"
 #include "flusher.h"
+#include "metrics_daemon.h"
 #include "shared_state.h"
 #include "stats.h"
 
@@ -44,6 +45,7 @@ struct sc_daemon {
     uv_loop_t *loop;
     sc_daemon_options_t opt;
     sc_server_t *server;
+    sc_metrics_daemon_t *metrics; /* NULL once closed */
     sc_route_t *routes[SC_DAEMON_MAX_AGENTS]; /* [0]: the default agent */
     size_t route_count;
     uv_timer_t watchdog;

@@ -374,6 +374,14 @@ static const char *run_handler(sc_server_conn_t *c,
         return h->on_exposures != NULL
                    ? h->on_exposures(h->ctx, c, &env->action.exposure_batch)
                    : NULL;
+    case sidecar_v1_Envelope_metric_tag:
+        *kind = SC_ACTION_METRIC;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_metric != NULL
+                   ? h->on_metric(h->ctx, c, &env->action.metric)
+                   : NULL;
     case sidecar_v1_Envelope_flush_tag:
         *kind = SC_ACTION_FLUSH;
         return NULL;

@@ -13,6 +13,7 @@
 #include "agent_url.h"
 #include "buf.h"
 #include "flusher.h"
+#include "metrics_daemon.h"
 #include "server.h"
 
 /* At most this many agents are listed (the daemon's limit). */
@@ -59,6 +60,9 @@ typedef struct sc_stats {
     sc_stats_agent_t agents[SC_STATS_MAX_AGENTS]; /* [0]: the default */
     sc_stats_flags_t flags;
     sc_stats_exposures_t exposures;
+    /* The metrics pipeline (metrics_daemon.c). */
+    bool has_metrics;
+    sc_metrics_report_t metrics;
 } sc_stats_t;
 
 /* Writes the whole document (one JSON object) to `out`. */

@@ -97,6 +97,10 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
         SET_TEXT(h->tags[1], "tier:1");
         break;
     }
+    case sidecar_v1newer_Envelope_metric_tag:
+        env->action.metric.has_unit = true;
+        SET_TEXT(env->action.metric.unit, "millisecond");
+        break;
     case sidecar_v1newer_Envelope_session_config_tag:
         env->action.session_config.has_max_frame_bytes = true;
         env->action.session_config.max_frame_bytes = 4194304;
@@ -249,7 +253,7 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id,
- * FlagEvaluation.targeting_rule_key and the stats_request action
+ * FlagEvaluation.targeting_rule_key, the stats_request and metric actions
  * (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
@@ -261,6 +265,7 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
         out->action.hello.runtime_id = (sc_view_t){NULL, 0};
         break;
     case sidecar_v1_Envelope_stats_request_tag:
+    case sidecar_v1_Envelope_metric_tag:
         out->which_action = 0;
         memset(&out->action, 0, sizeof out->action);
         break;

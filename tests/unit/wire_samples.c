@@ -245,6 +245,33 @@ static const sidecar_v1_Envelope exposure_batch_zero = {
         .version = LIT(""),
     }};
 
+static const sidecar_v1_Envelope metric_full = {
+    .seq = 11,
+    .which_action = sidecar_v1_Envelope_metric_tag,
+    .action.metric = {
+        .type = sidecar_v1_Metric_METRIC_TYPE_SET,
+        .name = LIT("php.users"),
+        .value = -2.5,
+        .tags = LIT("env:prod,route:/a"),
+        .has_sample_rate = true,
+        .sample_rate = 0.25,
+        .set_member = LIT("user-7"),
+    }};
+
+static const sidecar_v1_Envelope metric_absent = {
+    .which_action = sidecar_v1_Envelope_metric_tag,
+};
+
+static const sidecar_v1_Envelope metric_zero = {
+    .seq = 5,
+    .which_action = sidecar_v1_Envelope_metric_tag,
+    .action.metric = {
+        .tags = LIT(""),
+        .has_sample_rate = true,
+        .sample_rate = 0.0,
+        .set_member = LIT(""),
+    }};
+
 static const sidecar_v1_Envelope flush_full = {
     .seq = UINT64_MAX,
     .which_action = sidecar_v1_Envelope_flush_tag,
@@ -354,6 +381,9 @@ const sc_wire_sample_t sc_wire_samples[] = {
     {"exposure_batch_full", SC_SAMPLE_FULL, &exposure_batch_full},
     {"exposure_batch_absent", SC_SAMPLE_ABSENT, &exposure_batch_absent},
     {"exposure_batch_zero", SC_SAMPLE_ZERO, &exposure_batch_zero},
+    {"metric_full", SC_SAMPLE_FULL, &metric_full},
+    {"metric_absent", SC_SAMPLE_ABSENT, &metric_absent},
+    {"metric_zero", SC_SAMPLE_ZERO, &metric_zero},
     {"flush_full", SC_SAMPLE_FULL, &flush_full},
     {"flush_absent", SC_SAMPLE_ABSENT, &flush_absent},
     {"flush_zero", SC_SAMPLE_ZERO, &flush_zero},
@@ -406,6 +436,7 @@ static const message_info_t messages[] = {
     MESSAGE(FlagEvaluationBatch),
     MESSAGE(Exposure),
     MESSAGE(ExposureBatch),
+    MESSAGE(Metric),
     MESSAGE(Flush),
     MESSAGE(Ping),
     MESSAGE(StatsRequest),
