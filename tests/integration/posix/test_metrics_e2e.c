@@ -1,0 +1,224 @@
+/* Metrics end to end through the real pieces: 8 client processes send
+ * metric points of every type to the real sidecar binary, which aggregates
+ * them and sends DogStatsD datagrams to the local intake's DogStatsD
+ * receiver, over UDP (datagrams limited to 512 bytes) and then over a Unix
+ * datagram socket. tests/intake/dogstatsd_check.py then parses what
+ * arrived with its own parser and checks the exact totals: counts summed
+ * (sample rate applied), one line per context, the last gauge, every
+ * distinct set member once, every distribution and histogram value, the
+ * cardinality bound (contexts over it counted, never sent), and that the
+ * intake received exactly the datagrams and lines the sidecar counts as
+ * sent. */
+#include "harness.h"
+#include "sidecar.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define PROCS        8
+#define MAX_CONTEXTS 100
+#define FIXED        7  /* contexts the parent seeds first */
+#define CARD         20 /* one-point contexts per process */
+
+static sc_client_t *connect_client(const char *endpoint)
+{
+    sc_client_options_t o = {.endpoint = endpoint, .language = "php"};
+    return sc_client_new(&o);
+}
+
+static int send_metric(sc_client_t *c, sc_metric_type_t type, const char *name,
+                       double value, const char *tags, double rate)
+{
+    sc_metric_t m = {.type = type,
+                     .name = name,
+                     .value = value,
+                     .tags = tags,
+                     .sample_rate = rate};
+    return sc_client_send_metric(c, &m) != 0;
+}
+
+static int send_member(sc_client_t *c, const char *member)
+{
+    sc_metric_t m = {
+        .type = SC_METRIC_SET, .name = "e2e.users", .set_member = member};
+    return sc_client_send_metric(c, &m) != 0;
+}
+
+/* A ping answers after every earlier action of the connection was read. */
+static int settle(sc_client_t *c)
+{
+    sc_ping_result_t r;
+    return sc_client_ping(c, 5000, &r) != 0;
+}
+
+static int client(const char *endpoint, int i)
+{
+    sc_client_t *c = connect_client(endpoint);
+    int failures = 0;
+    char buf[64];
+    for (int r = 0; r < 200; r++) {
+        failures += send_metric(c, SC_METRIC_COUNT, "e2e.requests", 1,
+                                "proc:all,env:e2e", 0);
+        failures += send_metric(c, SC_METRIC_DISTRIBUTION, "e2e.latency",
+                                i * 1000 + r, "env:e2e", 0);
+    }
+    for (int r = 0; r < 100; r++) {
+        snprintf(buf, sizeof buf, "u%d", i * 50 + r);
+        failures += send_member(c, buf);
+        failures +=
+            send_metric(c, SC_METRIC_HISTOGRAM, "e2e.hist", r, NULL, 0.5);
+        failures +=
+            send_metric(c, SC_METRIC_COUNT, "e2e.sampled", 1, NULL, 0.25);
+    }
+    for (int r = 0; r < 10; r++) {
+        failures += send_metric(c, SC_METRIC_RATE, "e2e.rate", 3, NULL, 0);
+        failures +=
+            send_metric(c, SC_METRIC_GAUGE, "e2e.gauge", i * 10 + r, NULL, 0);
+    }
+    for (int k = 0; k < CARD; k++) {
+        snprintf(buf, sizeof buf, "id:%d_%d", i, k);
+        failures += send_metric(c, SC_METRIC_COUNT, "e2e.card", 1, buf, 0);
+    }
+    /* Refused by the client itself: nothing is sent. */
+    failures += send_metric(c, SC_METRIC_COUNT, "bad name", 1, NULL, 0) == 0;
+    failures += send_metric(c, SC_METRIC_COUNT, "e2e.x", 1, "a|b", 0) == 0;
+    failures += settle(c);
+    sc_client_stats_t st;
+    sc_client_stats(c, &st);
+    failures += st.dropped_full[SC_ACTION_METRIC] != 0;
+    sc_client_free(c);
+    if (failures != 0) {
+        fprintf(stderr, "client %d: %d failures\n", i, failures);
+    }
+    return failures != 0;
+}
+
+static uint64_t stat_of(const char *endpoint, const char *key)
+{
+    char *json = th_stats(endpoint);
+    uint64_t v = th_json_u64(json, key);
+    free(json);
+    return v;
+}
+
+static int run(const char *self, bool over_unix)
+{
+    char dir[] = "/tmp/sidecar-metrics-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    char port_file[300], unix_path[300], url[400];
+    snprintf(port_file, sizeof port_file, "%s/dsd.port", dir);
+    snprintf(unix_path, sizeof unix_path, "%s/dsd.socket", dir);
+    const char *udp_args[] = {"--dogstatsd-port-file", port_file, NULL};
+    const char *unix_args[] = {"--dogstatsd-unix", unix_path, NULL};
+    if (th_intake_start_args(dir, over_unix ? unix_args : udp_args) == 0) {
+        fprintf(stderr, "intake did not start\n");
+        return 1;
+    }
+    if (over_unix) {
+        snprintf(url, sizeof url, "unix://%s", unix_path);
+        unsetenv("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM");
+    } else {
+        FILE *f = fopen(port_file, "r");
+        int port = 0;
+        if (f == NULL || fscanf(f, "%d", &port) != 1) {
+            return 1;
+        }
+        fclose(f);
+        snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
+        setenv("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", "512", 1);
+    }
+    setenv("DD_DOGSTATSD_URL", url, 1);
+    /* Nothing but the explicit Flush below drains: one line per context. */
+    setenv("DD_TRACE_SIDECAR_METRICS_FLUSH_INTERVAL", "3600000", 1);
+    char contexts[16];
+    snprintf(contexts, sizeof contexts, "%d", MAX_CONTEXTS);
+    setenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS", contexts, 1);
+
+    char ep[256];
+    th_endpoint(ep, sizeof ep, over_unix ? "metrics-unix" : "metrics-udp");
+    int pid = th_sidecar_start(ep, NULL);
+    if (pid == 0) {
+        fprintf(stderr, "sidecar did not start\n");
+        return 1;
+    }
+    /* The fixed contexts exist before the one-point ones compete for the
+     * rest: exactly MAX_CONTEXTS - FIXED of those get in. */
+    sc_client_t *c = connect_client(ep);
+    int failures = 0;
+    failures += send_metric(c, SC_METRIC_COUNT, "e2e.requests", 0,
+                            "env:e2e,proc:all", 0);
+    failures +=
+        send_metric(c, SC_METRIC_DISTRIBUTION, "e2e.latency", -1, "env:e2e", 0);
+    failures += send_member(c, "u0");
+    failures += send_metric(c, SC_METRIC_HISTOGRAM, "e2e.hist", -1, NULL, 0.5);
+    failures += send_metric(c, SC_METRIC_COUNT, "e2e.sampled", 0, NULL, 0.25);
+    failures += send_metric(c, SC_METRIC_RATE, "e2e.rate", 0, NULL, 0);
+    failures += send_metric(c, SC_METRIC_GAUGE, "e2e.gauge", 0, NULL, 0);
+    failures += settle(c);
+
+    const char *args[] = {"client", ep, NULL};
+    int failed = th_run_children(self, PROCS, args);
+
+    failures += send_metric(c, SC_METRIC_GAUGE, "e2e.gauge", 4242, NULL, 0);
+    failures += settle(c);
+    uint64_t points = stat_of(ep, "points");
+    uint64_t overflow = stat_of(ep, "contexts_overflow");
+    uint64_t invalid = stat_of(ep, "invalid_actions");
+    /* Flush with deliver_now: the interval is drained and sent now. */
+    failures += sc_client_flush_sync(c, 5000) != 0;
+    sc_client_free(c);
+    uint64_t lines = stat_of(ep, "lines_sent");
+    uint64_t datagrams = stat_of(ep, "datagrams_sent");
+    uint64_t unsent = stat_of(ep, "lines_unsent");
+    uint64_t too_large = stat_of(ep, "lines_too_large");
+    th_sidecar_stop(pid, false);
+    th_intake_stop();
+
+    uint64_t card_in = MAX_CONTEXTS - FIXED;
+    uint64_t want_points =
+        FIXED + 1 + (uint64_t)PROCS * (400 + 300 + 20) + card_in;
+    uint64_t want_overflow = (uint64_t)PROCS * CARD - card_in;
+    printf("%s: points %llu (expected %llu), contexts_overflow %llu "
+           "(expected %llu), invalid %llu, lines %llu in %llu datagrams, "
+           "unsent %llu, too large %llu\n",
+           over_unix ? "unix" : "udp", (unsigned long long)points,
+           (unsigned long long)want_points, (unsigned long long)overflow,
+           (unsigned long long)want_overflow, (unsigned long long)invalid,
+           (unsigned long long)lines, (unsigned long long)datagrams,
+           (unsigned long long)unsent, (unsigned long long)too_large);
+    bool ok = failed == 0 && failures == 0 && points == want_points &&
+              overflow == want_overflow && invalid == 0 && unsent == 0 &&
+              too_large == 0;
+
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "%s %s/tests/intake/dogstatsd_check.py %s/records.jsonl "
+             "--transport %s --max-datagram %d --procs %d --card-lines %llu "
+             "--lines %llu --datagrams %llu",
+             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir,
+             over_unix ? "unix" : "udp", over_unix ? 8192 : 512, PROCS,
+             (unsigned long long)card_in, (unsigned long long)lines,
+             (unsigned long long)datagrams);
+    int check = system(cmd);
+    ok = ok && WIFEXITED(check) && WEXITSTATUS(check) == 0;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    printf("%s: %s\n", over_unix ? "unix" : "udp", ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "client") == 0) {
+        return client(argv[2], atoi(argv[3]));
+    }
+    int rc = run(argv[0], false);
+    rc |= run(argv[0], true);
+    return rc;
+}
