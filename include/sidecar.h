@@ -69,6 +69,7 @@ typedef enum sc_action_kind {
     SC_ACTION_PING,
     SC_ACTION_STATS,
     SC_ACTION_METRIC,
+    SC_ACTION_TELEMETRY,
     SC_ACTION_KIND_COUNT
 } sc_action_kind_t;
 
@@ -422,6 +423,69 @@ SC_API int sc_client_send_metric(sc_client_t *c, const sc_metric_t *m);
 /* sc_client_send_metric on the runtime's client; SC_EDROPPED before
  * sc_init(). */
 SC_API int sc_send_metric(const sc_metric_t *m);
+
+/* ---- instrumentation telemetry (docs/telemetry.md) --------------------------
+ *
+ * Lifecycle events of the application this process belongs to (the
+ * service, env, version, language, language version and tracer version of
+ * its client). The sidecar turns the events of all the processes of an
+ * application into telemetry v2 requests: one app-started however many
+ * processes start, what is new of their dependencies and integrations, a
+ * heartbeat while any of them is connected, and app-closing when the last
+ * one is gone. Strings are NUL-terminated; NULL means absent. */
+
+typedef enum sc_telemetry_event {
+    SC_TELEMETRY_APP_STARTED = 1,
+    SC_TELEMETRY_DEPENDENCIES_LOADED = 2,
+    SC_TELEMETRY_INTEGRATIONS_CHANGE = 3,
+    SC_TELEMETRY_APP_CLOSING = 4,
+} sc_telemetry_event_t;
+
+/* A configuration setting; `origin`: env_var, code, dd_config,
+ * remote_config, app.config, default or unknown (NULL: unknown). */
+typedef struct sc_telemetry_config {
+    const char *name;
+    const char *value;
+    const char *origin;
+} sc_telemetry_config_t;
+
+typedef struct sc_telemetry_dependency {
+    const char *name;
+    const char *version;
+} sc_telemetry_dependency_t;
+
+/* `compatible`, `auto_enabled`: -1 unknown (not sent), 0 false, 1 true. */
+typedef struct sc_telemetry_integration {
+    const char *name;
+    const char *version;
+    bool enabled;
+    int compatible;
+    int auto_enabled;
+} sc_telemetry_integration_t;
+
+/* One event. Only the list the event takes may be non-empty:
+ * configuration for APP_STARTED, dependencies for DEPENDENCIES_LOADED,
+ * integrations for INTEGRATIONS_CHANGE; each at most 1024 items. Names are
+ * required; strings at most 256 bytes (values 4096) of UTF-8 without
+ * control characters. */
+typedef struct sc_telemetry {
+    sc_telemetry_event_t event;
+    const sc_telemetry_config_t *configuration;
+    size_t configuration_len;
+    const sc_telemetry_dependency_t *dependencies;
+    size_t dependencies_len;
+    const sc_telemetry_integration_t *integrations;
+    size_t integrations_len;
+} sc_telemetry_t;
+
+/* Enqueues one event as a Telemetry action (SC_ACTION_TELEMETRY). Returns
+ * 0, SC_EDROPPED, or UV_EINVAL when it breaks a rule above (nothing is
+ * sent). */
+SC_API int sc_client_send_telemetry(sc_client_t *c, const sc_telemetry_t *t);
+
+/* sc_client_send_telemetry on the runtime's client; SC_EDROPPED before
+ * sc_init(). */
+SC_API int sc_send_telemetry(const sc_telemetry_t *t);
 
 #ifdef __cplusplus
 }

@@ -324,6 +324,7 @@ ZEND_FUNCTION(sidecar_flush)
 static const char *const action_names[SC_ACTION_KIND_COUNT] = {
     "hello",     "session_config", "trace", "flag_evaluations",
     "exposures", "flush",          "ping",  "stats", "metric",
+    "telemetry",
 };
 
 static void add_u64(zval *arr, const char *key, uint64_t v)

@@ -18,6 +18,8 @@ void sc_daemon_options_defaults(sc_daemon_options_t *o)
     sc_flusher_config_defaults(&o->flusher);
     sc_metrics_config_defaults(&o->metrics);
     sc_metrics_config_from_env(&o->metrics); /* a bad value is logged */
+    sc_telemetry_settings_defaults(&o->telemetry);
+    sc_telemetry_settings_from_env(&o->telemetry);
     if (sc_agent_addr_from_env(&o->flusher.agent) != 0) {
         sc_log(SC_LOG_WARN, "invalid agent address in the environment; "
                             "using the fallback");
@@ -198,6 +200,7 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
     sc_daemon_t *d = ctx;
     sc_daemon_flush_flag_evaluations(d);
     sc_metrics_daemon_flush(d->metrics);
+    sc_tel_daemon_flush(d->telemetry);
     flush_wait_t *w = malloc(sizeof *w);
     uint32_t timeout = m->has_timeout_ms ? m->timeout_ms : 3000;
     if (w == NULL) {
@@ -233,6 +236,17 @@ static void collect_stats(void *ctx, sc_stats_t *st)
         st->has_metrics = true;
         sc_metrics_daemon_report(d->metrics, &st->metrics);
     }
+    if (d->telemetry != NULL) {
+        st->has_telemetry = true;
+        sc_tel_daemon_report(d->telemetry, &st->telemetry);
+    }
+}
+
+static sc_handler_result_t on_telemetry(void *ctx, sc_server_conn_t *conn,
+                                        const sidecar_v1_Telemetry *m)
+{
+    sc_daemon_t *d = ctx;
+    return sc_tel_daemon_event(d->telemetry, conn, m);
 }
 
 static sc_handler_result_t on_metric(void *ctx, sc_server_conn_t *conn,
@@ -245,6 +259,10 @@ static sc_handler_result_t on_metric(void *ctx, sc_server_conn_t *conn,
 
 static void on_released(void *ctx, sc_server_conn_t *conn)
 {
+    sc_daemon_t *d = ctx;
+    if (d->telemetry != NULL) {
+        sc_tel_daemon_conn_gone(d->telemetry, conn);
+    }
     sc_daemon_route_release(ctx, conn);
 }
 
@@ -309,6 +327,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         .on_flag_evaluations = sc_daemon_on_flag_evaluations,
         .on_exposures = sc_daemon_on_exposures,
         .on_metric = on_metric,
+        .on_telemetry = on_telemetry,
         .on_flush = on_flush,
         .collect_stats = collect_stats,
         .on_admitted = on_admitted,
@@ -327,11 +346,17 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         rc = sc_metrics_daemon_new(loop, &o->metrics, &d->metrics);
     }
     if (rc == 0) {
+        rc = sc_tel_daemon_new(d, &o->telemetry, &d->telemetry);
+    }
+    if (rc == 0) {
         rc = sc_daemon_routes_open(d);
     }
     if (rc != 0) {
         if (d->metrics != NULL) {
             sc_metrics_daemon_close(d->metrics, NULL, NULL);
+        }
+        if (d->telemetry != NULL) {
+            sc_tel_daemon_close(d->telemetry, NULL, NULL);
         }
         if (d->server != NULL) {
             sc_server_close(d->server, NULL, NULL);
@@ -376,12 +401,21 @@ static void on_metrics_closed(void *arg)
     one_closed(d);
 }
 
+static void on_telemetry_closed(void *arg)
+{
+    sc_daemon_t *d = arg;
+    d->telemetry = NULL;
+    one_closed(d);
+}
+
 /* Connections are gone: everything they sent is with their routes, which
  * now get their final delivery (metrics: their last datagrams). */
 static void on_server_closed(void *arg)
 {
     sc_daemon_t *d = arg;
     sc_metrics_daemon_close(d->metrics, on_metrics_closed, d);
+    /* app-closing of every application, before the flushers close */
+    sc_tel_daemon_close(d->telemetry, on_telemetry_closed, d);
     sc_daemon_flush_flag_evaluations(d);
     sc_daemon_routes_close(d, on_route_closed);
 }
@@ -399,8 +433,8 @@ void sc_daemon_stop(sc_daemon_t *d, void (*done)(void *arg), void *arg)
     d->stopping = true;
     d->done = done;
     d->done_arg = arg;
-    /* every route's flusher, the flag timer, the metrics */
-    d->pending_closes = (int)d->route_count + 2;
+    /* every route's flusher, the flag timer, the metrics, the telemetry */
+    d->pending_closes = (int)d->route_count + 3;
     uv_close((uv_handle_t *)&d->flag_timer, on_timer_closed);
     if (d->watchdog_on) {
         d->pending_closes++;

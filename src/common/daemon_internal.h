@@ -46,6 +46,7 @@ struct sc_daemon {
     sc_daemon_options_t opt;
     sc_server_t *server;
     sc_metrics_daemon_t *metrics; /* NULL once closed */
+    sc_tel_daemon_t *telemetry;   /* NULL once closed */
     sc_route_t *routes[SC_DAEMON_MAX_AGENTS]; /* [0]: the default agent */
     size_t route_count;
     uv_timer_t watchdog;

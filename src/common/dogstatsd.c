@@ -4,6 +4,7 @@
  * so a slow or absent agent never holds memory in the sidecar. */
 #include "dogstatsd.h"
 
+#include "env.h"
 #include "log.h"
 #include "platform.h"
 
@@ -71,53 +72,39 @@ int sc_dogstatsd_parse_url(const char *url, sc_dogstatsd_config_t *cfg)
     return 0;
 }
 
-/* uv_os_getenv: on Windows the C runtime's copy of the environment misses
- * what SetEnvironmentVariable set. */
-static const char *env(const char *name, char *buf, size_t size)
-{
-    size_t len = size;
-    return uv_os_getenv(name, buf, &len) == 0 && buf[0] != '\0' ? buf : NULL;
-}
-
-static int invalid(const char *name, const char *value)
-{
-    sc_log(SC_LOG_WARN, "ignoring %s=%s", name, value);
-    return UV_EINVAL;
-}
-
 int sc_dogstatsd_config_from_env(sc_dogstatsd_config_t *cfg)
 {
     char url[512], host[256], port[32], size[32];
     int rc = 0;
-    const char *v = env("DD_DOGSTATSD_URL", url, sizeof url);
+    const char *v = sc_env("DD_DOGSTATSD_URL", url, sizeof url);
     sc_dogstatsd_config_t parsed = *cfg;
     if (v != NULL && sc_dogstatsd_parse_url(v, &parsed) != 0) {
-        rc = invalid("DD_DOGSTATSD_URL", v);
+        rc = sc_env_invalid("DD_DOGSTATSD_URL", v);
         v = NULL;
     }
     if (v != NULL) {
         *cfg = parsed;
     } else {
-        const char *h = env("DD_DOGSTATSD_HOST", host, sizeof host);
+        const char *h = sc_env("DD_DOGSTATSD_HOST", host, sizeof host);
         if (h == NULL) {
-            h = env("DD_AGENT_HOST", host, sizeof host);
+            h = sc_env("DD_AGENT_HOST", host, sizeof host);
         }
         if (h != NULL) {
             snprintf(cfg->host, sizeof cfg->host, "%s", h);
         }
-        const char *p = env("DD_DOGSTATSD_PORT", port, sizeof port);
+        const char *p = sc_env("DD_DOGSTATSD_PORT", port, sizeof port);
         if (p != NULL && parse_port(p, &cfg->port) != 0) {
-            rc = invalid("DD_DOGSTATSD_PORT", p);
+            rc = sc_env_invalid("DD_DOGSTATSD_PORT", p);
         }
     }
     const char *s =
-        env("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", size, sizeof size);
+        sc_env("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", size, sizeof size);
     if (s != NULL) {
         char *end = NULL;
         unsigned long n = strtoul(s, &end, 10);
         if (*end != '\0' || s[0] == '-' || n < 64 ||
             n > SC_DOGSTATSD_DATAGRAM_MAX) {
-            rc = invalid("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", s);
+            rc = sc_env_invalid("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", s);
         } else {
             cfg->max_datagram = n;
         }

@@ -1,6 +1,7 @@
 /* EVP submissions (docs/delivery.md, "EVP"): one JSON body each, posted as
  * is through the agent's EVP proxy. Coalescing and splitting happen before,
- * in the aggregator's body builder. */
+ * in the aggregator's body builder. sc_flusher_submit_body serves every
+ * destination whose requests are one body each (telemetry too). */
 #include "flusher_internal.h"
 
 #include <stdlib.h>
@@ -23,6 +24,12 @@ int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
     if (dest != SC_DEST_FLAGEVALUATIONS && dest != SC_DEST_EXPOSURES) {
         return UV_EINVAL;
     }
+    return sc_flusher_submit_body(f, dest, json, len, NULL);
+}
+
+int sc_flusher_submit_body(sc_flusher_t *f, sc_dest_t dest, const void *json,
+                           size_t len, void *enc)
+{
     sc_flusher_count_submitted(f, dest, len, 0);
     if (f->closing) {
         return sc_flusher_refuse(f, dest, SC_DROP_SHUTDOWN, len, 0);
@@ -41,6 +48,7 @@ int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
         free(b);
         return sc_flusher_refuse(f, dest, SC_DROP_NO_MEMORY, len, 0);
     }
+    b->enc = enc;
     b->body = b->owned.data;
     b->body_len = len;
     b->bytes = len;

@@ -2,6 +2,7 @@
  * -> DogStatsD lines -> datagrams (dogstatsd.c), on the daemon's loop. */
 #include "metrics_daemon.h"
 
+#include "env.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -34,8 +35,7 @@ void sc_metrics_config_defaults(sc_metrics_config_t *cfg)
 static int env_count(const char *name, uint64_t max, uint64_t *out)
 {
     char buf[32];
-    size_t len = sizeof buf;
-    if (uv_os_getenv(name, buf, &len) != 0 || buf[0] == '\0') {
+    if (sc_env(name, buf, sizeof buf) == NULL) {
         return 0;
     }
     char *end = NULL;

@@ -382,6 +382,14 @@ static const char *run_handler(sc_server_conn_t *c,
         return h->on_metric != NULL
                    ? h->on_metric(h->ctx, c, &env->action.metric)
                    : NULL;
+    case sidecar_v1_Envelope_telemetry_tag:
+        *kind = SC_ACTION_TELEMETRY;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_telemetry != NULL
+                   ? h->on_telemetry(h->ctx, c, &env->action.telemetry)
+                   : NULL;
     case sidecar_v1_Envelope_flush_tag:
         *kind = SC_ACTION_FLUSH;
         return NULL;

@@ -241,6 +241,42 @@ static void metrics(sc_json_t *j, const sc_metrics_report_t *m)
     sc_json_object_end(j);
 }
 
+/* Instrumentation telemetry (docs/telemetry.md): settings, applications,
+ * events reported and what deduplication kept back. Delivery and drops of
+ * the bodies are the "telemetry" destination of "delivery". */
+static void telemetry(sc_json_t *j, const sc_telemetry_report_t *t)
+{
+    sc_json_key_str(j, "telemetry");
+    sc_json_object_begin(j);
+    sc_json_key_str(j, "enabled");
+    sc_json_bool(j, t->settings.enabled);
+    const sc_tel_stats_t *h = &t->hub;
+    static const char *const names[] = {
+        "heartbeat_interval_ms", "closing_delay_ms",
+        "applications",          "events",
+        "events_disabled",       "applications_started",
+        "app_started_joined",    "dependencies_sent",
+        "dependencies_known",    "integrations_sent",
+        "integrations_unchanged", "heartbeats",
+        "app_closing",           "requests",
+        "message_batches",       "applications_overflow",
+        "dependencies_overflow", "no_memory"};
+    const uint64_t values[] = {
+        t->settings.heartbeat_ms, t->settings.closing_delay_ms,
+        h->applications,          h->events,
+        h->events_disabled,       h->applications_started,
+        h->app_started_joined,    h->dependencies_sent,
+        h->dependencies_known,    h->integrations_sent,
+        h->integrations_unchanged, h->heartbeats,
+        h->app_closing,           h->requests,
+        h->message_batches,       h->applications_overflow,
+        h->dependencies_overflow, h->no_memory};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        uint_member(j, names[i], values[i]);
+    }
+    sc_json_object_end(j);
+}
+
 static void server(sc_json_t *j, const sc_stats_t *s)
 {
     const sc_server_stats_t *st = &s->server;
@@ -297,6 +333,9 @@ bool sc_stats_json(const sc_stats_t *s, sc_buf_t *out)
     }
     if (s->has_metrics) {
         metrics(&j, &s->metrics);
+    }
+    if (s->has_telemetry) {
+        telemetry(&j, &s->telemetry);
     }
     sc_json_object_end(&j);
     return sc_json_ok(&j);

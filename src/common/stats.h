@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "flusher.h"
 #include "metrics_daemon.h"
+#include "telemetry_daemon.h"
 #include "server.h"
 
 /* At most this many agents are listed (the daemon's limit). */
@@ -63,6 +64,9 @@ typedef struct sc_stats {
     /* The metrics pipeline (metrics_daemon.c). */
     bool has_metrics;
     sc_metrics_report_t metrics;
+    /* Instrumentation telemetry (telemetry_daemon.c). */
+    bool has_telemetry;
+    sc_telemetry_report_t telemetry;
 } sc_stats_t;
 
 /* Writes the whole document (one JSON object) to `out`. */

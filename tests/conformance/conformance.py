@@ -39,6 +39,7 @@ import cases_data  # noqa: E402,F401
 import cases_requests  # noqa: E402,F401
 import cases_protocol  # noqa: E402,F401
 import cases_metrics  # noqa: E402,F401
+import cases_telemetry  # noqa: E402,F401
 
 
 # ---- runner --------------------------------------------------------------------------------

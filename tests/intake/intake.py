@@ -42,6 +42,7 @@ AGENT_INFO = {
         "/evp_proxy/v2/",
         "/evp_proxy/v2/api/v2/flagevaluations",
         "/evp_proxy/v2/api/v2/exposures",
+        "/telemetry/proxy/",
         "/info",
     ],
     "client_drop_p0s": True,
@@ -52,6 +53,7 @@ EVP_PATHS = (
     "/evp_proxy/v2/api/v2/flagevaluations",
     "/evp_proxy/v2/api/v2/exposures",
 )
+TELEMETRY_PATH = "/telemetry/proxy/api/v2/apmtelemetry"
 MODES = ("ok", "status", "stall", "close")
 
 # A stalled answer re-checks the client and the shutdown flag this often, so
@@ -313,6 +315,8 @@ class IntakeHandler(http.server.BaseHTTPRequestHandler):
             return 200, TRACES_RESPONSE
         if path in EVP_PATHS and self.command == "POST":
             return 202, b"{}"
+        if path == TELEMETRY_PATH and self.command == "POST":
+            return 202, b""
         return 404, json.dumps({"error": "not found"}).encode()
 
     def stall(self, seconds):

@@ -97,6 +97,24 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
         SET_TEXT(h->tags[1], "tier:1");
         break;
     }
+    case sidecar_v1newer_Envelope_telemetry_event_tag: {
+        sidecar_v1newer_Telemetry *t = &env->action.telemetry_event;
+        t->has_namespace = true;
+        SET_TEXT(t->namespace, "tracers");
+        for (pb_size_t i = 0; i < t->configuration_count; i++) {
+            t->configuration[i].has_seq_id = true;
+            t->configuration[i].seq_id = 3 + i;
+        }
+        for (pb_size_t i = 0; i < t->dependencies_count; i++) {
+            t->dependencies[i].has_hash = true;
+            SET_TEXT(t->dependencies[i].hash, "abc");
+        }
+        for (pb_size_t i = 0; i < t->integrations_count; i++) {
+            t->integrations[i].has_error = true;
+            SET_TEXT(t->integrations[i].error, "none");
+        }
+        break;
+    }
     case sidecar_v1newer_Envelope_metric_tag:
         env->action.metric.has_unit = true;
         SET_TEXT(env->action.metric.unit, "millisecond");
@@ -253,7 +271,8 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id,
- * FlagEvaluation.targeting_rule_key, the stats_request and metric actions
+ * FlagEvaluation.targeting_rule_key, the stats_request, metric and
+ * telemetry actions
  * (SessionConfig.idle_timeout_ms is reserved in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
@@ -266,6 +285,7 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
         break;
     case sidecar_v1_Envelope_stats_request_tag:
     case sidecar_v1_Envelope_metric_tag:
+    case sidecar_v1_Envelope_telemetry_tag:
         out->which_action = 0;
         memset(&out->action, 0, sizeof out->action);
         break;

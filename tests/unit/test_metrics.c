@@ -76,9 +76,9 @@ static void test_rules(void **state)
     tags[200] = '\0';
     assert_null(check(SC_MTYPE_COUNT, "a", tags));
     /* value, rate, member */
-    sc_metric_point_t p = point(SC_MTYPE_COUNT, "a", NAN, NULL);
+    sc_metric_point_t p = point(SC_MTYPE_COUNT, "a", (double)NAN, NULL);
     assert_non_null(sc_metric_check(&p));
-    p.value = INFINITY;
+    p.value = (double)INFINITY;
     assert_non_null(sc_metric_check(&p));
     p.value = 1;
     p.has_rate = true;
@@ -86,7 +86,7 @@ static void test_rules(void **state)
     assert_non_null(sc_metric_check(&p));
     p.rate = 1.5;
     assert_non_null(sc_metric_check(&p));
-    p.rate = NAN;
+    p.rate = (double)NAN;
     assert_non_null(sc_metric_check(&p));
     p.rate = 1;
     assert_null(sc_metric_check(&p));
@@ -94,7 +94,7 @@ static void test_rules(void **state)
     assert_non_null(sc_metric_check(&p)); /* not a set */
     p.type = SC_MTYPE_SET;
     assert_null(sc_metric_check(&p));
-    p.value = NAN; /* the member stands for the value */
+    p.value = (double)NAN; /* the member stands for the value */
     assert_null(sc_metric_check(&p));
     static const char *const bad_members[] = {"",    "a:b", "a|b",
                                               "a,b", "a b", "a\n"};

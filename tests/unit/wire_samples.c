@@ -272,6 +272,61 @@ static const sidecar_v1_Envelope metric_zero = {
         .set_member = LIT(""),
     }};
 
+static const sidecar_v1_TelemetryConfiguration telemetry_config[] = {
+    {.name = LIT("DD_SERVICE"), .value = LIT("shop"), .origin = LIT("env_var")},
+    {.name = LIT("trace.enabled")}, /* value and origin empty */
+};
+
+static const sidecar_v1_TelemetryDependency telemetry_deps[] = {
+    {.name = LIT("guzzlehttp/guzzle"), .version = LIT("7.8.1")},
+    {.name = LIT("psr/log")},
+};
+
+static const sidecar_v1_TelemetryIntegration telemetry_integrations[] = {
+    {.name = LIT("curl"),
+     .enabled = true,
+     .version = LIT("8.1"),
+     .has_compatible = true,
+     .compatible = true,
+     .has_auto_enabled = true,
+     .auto_enabled = false},
+    {.name = LIT("pdo")},
+};
+
+/* One sample carries every list (the wire allows it; the sidecar then
+ * refuses it as invalid: an event takes one list). */
+static const sidecar_v1_Envelope telemetry_full = {
+    .seq = 12,
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+    .action.telemetry = {
+        .event = sidecar_v1_Telemetry_EVENT_INTEGRATIONS_CHANGE,
+        .configuration = LIST(telemetry_config),
+        .dependencies = LIST(telemetry_deps),
+        .integrations = LIST(telemetry_integrations),
+    }};
+
+static const sidecar_v1_Envelope telemetry_absent = {
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+};
+
+static const sidecar_v1_TelemetryDependency telemetry_zero_deps[] = {
+    {.version = LIT("")}, /* empty name: not on the wire (proto3) */
+};
+
+static const sidecar_v1_TelemetryIntegration telemetry_zero_integrations[] = {
+    {.version = LIT(""),
+     .has_compatible = true,
+     .has_auto_enabled = true},
+};
+
+static const sidecar_v1_Envelope telemetry_zero = {
+    .seq = 6,
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+    .action.telemetry = {
+        .dependencies = LIST(telemetry_zero_deps),
+        .integrations = LIST(telemetry_zero_integrations),
+    }};
+
 static const sidecar_v1_Envelope flush_full = {
     .seq = UINT64_MAX,
     .which_action = sidecar_v1_Envelope_flush_tag,
@@ -384,6 +439,9 @@ const sc_wire_sample_t sc_wire_samples[] = {
     {"metric_full", SC_SAMPLE_FULL, &metric_full},
     {"metric_absent", SC_SAMPLE_ABSENT, &metric_absent},
     {"metric_zero", SC_SAMPLE_ZERO, &metric_zero},
+    {"telemetry_full", SC_SAMPLE_FULL, &telemetry_full},
+    {"telemetry_absent", SC_SAMPLE_ABSENT, &telemetry_absent},
+    {"telemetry_zero", SC_SAMPLE_ZERO, &telemetry_zero},
     {"flush_full", SC_SAMPLE_FULL, &flush_full},
     {"flush_absent", SC_SAMPLE_ABSENT, &flush_absent},
     {"flush_zero", SC_SAMPLE_ZERO, &flush_zero},
@@ -437,6 +495,10 @@ static const message_info_t messages[] = {
     MESSAGE(Exposure),
     MESSAGE(ExposureBatch),
     MESSAGE(Metric),
+    MESSAGE(Telemetry),
+    MESSAGE(TelemetryConfiguration),
+    MESSAGE(TelemetryDependency),
+    MESSAGE(TelemetryIntegration),
     MESSAGE(Flush),
     MESSAGE(Ping),
     MESSAGE(StatsRequest),
@@ -473,6 +535,9 @@ typedef union any_item {
     sidecar_v1_FlagEvaluation evaluation;
     sidecar_v1_ContextAttribute attribute;
     sidecar_v1_Exposure exposure;
+    sidecar_v1_TelemetryConfiguration configuration;
+    sidecar_v1_TelemetryDependency dependency;
+    sidecar_v1_TelemetryIntegration integration;
 } any_item_t;
 
 /* Storage large enough for any message (pointer arithmetic of
