@@ -1,5 +1,6 @@
 /* The sidecar: the server's action handlers feeding the flusher. */
 #include "daemon_internal.h"
+#include "metrics_self.h"
 
 #include "log.h"
 #include "platform.h"
@@ -276,6 +277,12 @@ static void on_admitted(void *ctx, uint32_t uid)
     }
 }
 
+static void emit_self_metrics(void *ctx, sc_metrics_daemon_t *md)
+{
+    sc_daemon_t *d = ctx;
+    sc_metrics_self_emit(d->self_metrics, md);
+}
+
 static void on_idle(void *ctx)
 {
     self_stop(ctx, "idle timeout with no connections");
@@ -348,6 +355,13 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
     if (rc == 0) {
         rc = sc_tel_daemon_new(d, &o->telemetry, &d->telemetry);
     }
+    if (rc == 0 && o->metrics.self_metrics) {
+        d->self_metrics = sc_metrics_self_new(d);
+        rc = d->self_metrics != NULL ? 0 : UV_ENOMEM;
+        if (rc == 0) {
+            sc_metrics_daemon_on_drain(d->metrics, emit_self_metrics, d);
+        }
+    }
     if (rc == 0) {
         rc = sc_daemon_routes_open(d);
     }
@@ -364,6 +378,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
             sc_server_free(d->server);
         }
         sc_flageval_free(d->disabled_agg);
+        sc_metrics_self_free(d->self_metrics);
         free(d);
         return rc;
     }
@@ -449,6 +464,7 @@ void sc_daemon_free(sc_daemon_t *d)
         sc_server_free(d->server);
         sc_daemon_routes_free(d);
         sc_flageval_free(d->disabled_agg);
+        sc_metrics_self_free(d->self_metrics);
         free(d);
     }
 }

@@ -47,6 +47,7 @@ struct sc_daemon {
     sc_server_t *server;
     sc_metrics_daemon_t *metrics; /* NULL once closed */
     sc_tel_daemon_t *telemetry;   /* NULL once closed */
+    struct sc_metrics_self *self_metrics; /* NULL: off */
     sc_route_t *routes[SC_DAEMON_MAX_AGENTS]; /* [0]: the default agent */
     size_t route_count;
     uv_timer_t watchdog;

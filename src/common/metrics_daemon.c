@@ -16,6 +16,8 @@ struct sc_metrics_daemon {
     sc_dogstatsd_t *statsd;
     uv_timer_t timer;
     uint64_t flushes;
+    void (*on_drain)(void *ctx, sc_metrics_daemon_t *md);
+    void *on_drain_ctx;
     unsigned pending; /* timer and sender not yet closed */
     void (*done)(void *arg);
     void *done_arg;
@@ -65,6 +67,11 @@ int sc_metrics_config_from_env(sc_metrics_config_t *cfg)
     cfg->flush_interval_ms = (uint32_t)interval;
     cfg->max_contexts = (size_t)contexts;
     cfg->max_values = (size_t)values;
+    char flag[16];
+    const char *v = sc_env("DD_TRACE_SIDECAR_SELF_METRICS", flag, sizeof flag);
+    if (v != NULL && !sc_env_bool(v, &cfg->self_metrics)) {
+        rc = sc_env_invalid("DD_TRACE_SIDECAR_SELF_METRICS", v);
+    }
     return rc;
 }
 
@@ -131,8 +138,19 @@ static void pack_line(void *ctx, const char *line, size_t len)
     sc_dgram_packer_add(ctx, line, len);
 }
 
+void sc_metrics_daemon_on_drain(sc_metrics_daemon_t *md,
+                                void (*fn)(void *ctx, sc_metrics_daemon_t *md),
+                                void *ctx)
+{
+    md->on_drain = fn;
+    md->on_drain_ctx = ctx;
+}
+
 void sc_metrics_daemon_flush(sc_metrics_daemon_t *md)
 {
+    if (md->on_drain != NULL) {
+        md->on_drain(md->on_drain_ctx, md);
+    }
     sc_metrics_stats_t st;
     sc_metrics_stats(md->agg, &st);
     if (st.contexts == 0) {

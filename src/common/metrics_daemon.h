@@ -17,9 +17,11 @@ typedef struct sc_metrics_config {
     uint32_t flush_interval_ms; /* DD_TRACE_SIDECAR_METRICS_FLUSH_INTERVAL */
     size_t max_contexts;        /* DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS */
     size_t max_values;          /* DD_TRACE_SIDECAR_METRICS_MAX_VALUES */
+    bool self_metrics;          /* DD_TRACE_SIDECAR_SELF_METRICS */
 } sc_metrics_config_t;
 
-/* 10000 ms, 4096 contexts, 65536 values, DogStatsD at 127.0.0.1:8125. */
+/* 10000 ms, 4096 contexts, 65536 values, DogStatsD at 127.0.0.1:8125,
+ * no self-telemetry. */
 void sc_metrics_config_defaults(sc_metrics_config_t *cfg);
 
 /* Applies the variables named above and those of
@@ -46,6 +48,12 @@ int sc_metrics_daemon_new(uv_loop_t *loop, const sc_metrics_config_t *cfg,
  * it is invalid (a rule of proto/sidecar.proto). */
 const char *sc_metrics_daemon_add(sc_metrics_daemon_t *md,
                                   const sidecar_v1_Metric *m);
+
+/* Called at the start of every drain (the sidecar's own counters are
+ * added then, metrics_self.c); NULL: none. */
+void sc_metrics_daemon_on_drain(sc_metrics_daemon_t *md,
+                                void (*fn)(void *ctx, sc_metrics_daemon_t *md),
+                                void *ctx);
 
 /* Drains and sends everything now. */
 void sc_metrics_daemon_flush(sc_metrics_daemon_t *md);

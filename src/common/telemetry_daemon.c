@@ -7,7 +7,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct sc_tel_daemon {
     sc_daemon_t *d;
@@ -34,16 +33,8 @@ int sc_telemetry_settings_from_env(sc_telemetry_settings_t *s)
     int rc = 0;
     const char *v =
         sc_env("DD_INSTRUMENTATION_TELEMETRY_ENABLED", buf, sizeof buf);
-    if (v != NULL) {
-        if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
-            strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0) {
-            s->enabled = true;
-        } else if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 ||
-                   strcasecmp(v, "no") == 0 || strcasecmp(v, "off") == 0) {
-            s->enabled = false;
-        } else {
-            rc = sc_env_invalid("DD_INSTRUMENTATION_TELEMETRY_ENABLED", v);
-        }
+    if (v != NULL && !sc_env_bool(v, &s->enabled)) {
+        rc = sc_env_invalid("DD_INSTRUMENTATION_TELEMETRY_ENABLED", v);
     }
     /* Seconds, as the tracers read it; fractions allowed (tests). */
     v = sc_env("DD_TELEMETRY_HEARTBEAT_INTERVAL", buf, sizeof buf);

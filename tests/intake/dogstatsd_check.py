@@ -9,6 +9,7 @@ the test for what each process sends.
 
     dogstatsd_check.py RECORDS --transport udp|unix --max-datagram N
         --procs N --card-lines N --lines N --datagrams N
+    dogstatsd_check.py RECORDS --self
 """
 
 import argparse
@@ -50,7 +51,50 @@ def parse_line(line):
     return name, vals, mtype, rate, tags
 
 
+def read_lines(path):
+    """[[lines of one datagram], ...] of the recorded datagrams, in order."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            r = json.loads(raw)
+            if r["method"] == "DATAGRAM":
+                text = base64.b64decode(r["body_b64"]).decode("utf-8")
+                out.append([line for line in text.split("\n") if line])
+    return out
+
+
+def check_self(path):
+    """The self-telemetry scenario: 10 points, an invalid trace, a drain,
+    5 points, a drain. Counts are per drain (what happened since the
+    previous one), so sidecar.actions{kind:metric} is 10 then 5."""
+    failures = []
+    metric_counts, invalid_traces, rss = [], [], []
+    for lines in read_lines(path):
+        for line in lines:
+            name, values, mtype, _, tags = parse_line(line)
+            if name == "sidecar.actions" and tags == ("kind:metric",):
+                metric_counts.append((mtype, values))
+            if name == "sidecar.actions.invalid" and tags == ("kind:trace",):
+                invalid_traces.append((mtype, values))
+            if name == "sidecar.rss_bytes":
+                rss.append((mtype, values))
+    if metric_counts != [("c", [10.0]), ("c", [5.0])]:
+        failures.append("sidecar.actions{kind:metric}: %r, expected 10 then 5" % metric_counts)
+    if invalid_traces != [("c", [1.0])]:
+        failures.append("sidecar.actions.invalid{kind:trace}: %r, expected one 1" % invalid_traces)
+    if len(rss) < 2 or any(t != "g" or v[0] <= 0 for t, v in rss):
+        failures.append("sidecar.rss_bytes gauges: %r" % rss)
+    print("dogstatsd_check --self: %s" % ("PASS" if not failures else "FAIL"))
+    for f in failures:
+        print("FAIL " + f)
+    return 0 if not failures else 1
+
+
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--self" in argv:
+        return check_self([a for a in argv if a != "--self"][0])
     ap = argparse.ArgumentParser()
     ap.add_argument("records")
     ap.add_argument("--transport", required=True)

@@ -213,6 +213,62 @@ static int run(const char *self, bool over_unix)
     return ok ? 0 : 1;
 }
 
+/* Self-telemetry: the sidecar's counters as "sidecar." metrics, counts of
+ * what happened since the previous drain. */
+static int run_self(void)
+{
+    char dir[] = "/tmp/sidecar-metrics-self-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    char port_file[300], url[64];
+    snprintf(port_file, sizeof port_file, "%s/dsd.port", dir);
+    const char *udp_args[] = {"--dogstatsd-port-file", port_file, NULL};
+    int port = 0;
+    FILE *f = NULL;
+    if (th_intake_start_args(dir, udp_args) == 0 ||
+        (f = fopen(port_file, "r")) == NULL || fscanf(f, "%d", &port) != 1) {
+        return 1;
+    }
+    fclose(f);
+    snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
+    setenv("DD_DOGSTATSD_URL", url, 1);
+    unsetenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS");
+    setenv("DD_TRACE_SIDECAR_SELF_METRICS", "true", 1);
+    char ep[256];
+    th_endpoint(ep, sizeof ep, "metrics-self");
+    int pid = th_sidecar_start(ep, NULL);
+    unsetenv("DD_TRACE_SIDECAR_SELF_METRICS");
+    if (pid == 0) {
+        return 1;
+    }
+    sc_client_t *c = connect_client(ep);
+    int failures = 0;
+    for (int i = 0; i < 10; i++) {
+        failures += send_metric(c, SC_METRIC_COUNT, "app.hits", 1, NULL, 0);
+    }
+    /* Not a msgpack array: refused by the sidecar (invalid.trace). */
+    failures += sc_client_send_trace(c, "\x01", 1, 1) != 0;
+    failures += sc_client_flush_sync(c, 5000) != 0; /* drain 1 */
+    for (int i = 0; i < 5; i++) {
+        failures += send_metric(c, SC_METRIC_COUNT, "app.hits", 1, NULL, 0);
+    }
+    failures += sc_client_flush_sync(c, 5000) != 0; /* drain 2 */
+    sc_client_free(c);
+    th_sidecar_stop(pid, false);
+    th_intake_stop();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "%s %s/tests/intake/dogstatsd_check.py %s/records.jsonl --self",
+             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir);
+    int check = system(cmd);
+    bool ok = failures == 0 && WIFEXITED(check) && WEXITSTATUS(check) == 0;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)!system(cmd);
+    printf("self: %s\n", ok ? "PASS" : "FAIL");
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
@@ -220,5 +276,6 @@ int main(int argc, char **argv)
     }
     int rc = run(argv[0], false);
     rc |= run(argv[0], true);
+    rc |= run_self();
     return rc;
 }
