@@ -3,6 +3,7 @@
 import json
 
 from harness import case, check, eq, send_invalid
+from wire import field_bytes, field_varint
 
 TELEMETRY = "/telemetry/proxy/api/v2/apmtelemetry"
 
@@ -85,3 +86,26 @@ def telemetry_app_started_delivered(ctx):
     check(s["app_started_joined"] >= 1 and s["dependencies_known"] >= 1 and s["integrations_unchanged"] >= 1,
           "the second process's repeats are counted: %r" % s)
     eq(ctx.stats()["delivery"]["telemetry"]["drops"]["buffer_full"]["payloads"], 0, "no drops")
+
+
+@case
+def telemetry_twice_in_one_envelope_merges(ctx):
+    """The Telemetry field twice in one Envelope is one action, the merge of
+    both (lists concatenated), as Google's runtime parses it."""
+    pb = ctx.pb
+    T = pb.Telemetry
+    c = ctx.conn(service="conf-tel-merge")
+    t1 = T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="m1")]).SerializeToString()
+    t2 = T(dependencies=[pb.TelemetryDependency(name="m2", version="2")]).SerializeToString()
+    body = field_varint(1, 50) + field_bytes(12, t1) + field_bytes(12, t2)
+    parsed = pb.Envelope()
+    parsed.ParseFromString(body)
+    eq([d.name for d in parsed.telemetry.dependencies], ["m1", "m2"], "reference parse")
+    c.send_raw(body)
+    c.flush()
+    (r,) = ctx.delivered(TELEMETRY)
+    b = json.loads(ctx.intake.body(r))
+    eq(b["request_type"], "message-batch", "app-started and the dependencies")
+    deps = [i["payload"] for i in b["payload"] if i["request_type"] == "app-dependencies-loaded"]
+    eq(deps, [{"dependencies": [{"name": "m1"}, {"name": "m2", "version": "2"}]}], "both dependencies")
+
