@@ -97,8 +97,8 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
         SET_TEXT(h->tags[1], "tier:1");
         break;
     }
-    case sidecar_v1newer_Envelope_telemetry_event_tag: {
-        sidecar_v1newer_Telemetry *t = &env->action.telemetry_event;
+    case sidecar_v1newer_Envelope_telemetry_tag: {
+        sidecar_v1newer_Telemetry *t = &env->action.telemetry;
         t->has_namespace = true;
         SET_TEXT(t->namespace, "tracers");
         for (pb_size_t i = 0; i < t->configuration_count; i++) {
@@ -232,9 +232,9 @@ static void test_newer_action_is_unknown(void **state)
     (void)state;
     memset(&newer, 0, sizeof newer);
     newer.seq = 77;
-    newer.which_action = sidecar_v1newer_Envelope_telemetry_tag;
-    SET_TEXT(newer.action.telemetry.name, "gc.pause");
-    newer.action.telemetry.value = 12;
+    newer.which_action = sidecar_v1newer_Envelope_sample_tag;
+    SET_TEXT(newer.action.sample.name, "gc.pause");
+    newer.action.sample.value = 12;
     newer.has_sent_at_ns = true;
     newer.sent_at_ns = 5;
     size_t len =

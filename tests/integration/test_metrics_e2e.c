@@ -1,22 +1,22 @@
 /* Metrics end to end through the real pieces: 8 client processes send
  * metric points of every type to the real sidecar binary, which aggregates
  * them and sends DogStatsD datagrams to the local intake's DogStatsD
- * receiver, over UDP (datagrams limited to 512 bytes) and then over a Unix
- * datagram socket. tests/intake/dogstatsd_check.py then parses what
+ * receiver, over UDP (datagrams limited to 512 bytes) and then (POSIX) over
+ * a Unix datagram socket; under Wine the intake runs on the build host
+ * (e2e.h). tests/intake/dogstatsd_check.py then parses what
  * arrived with its own parser and checks the exact totals: counts summed
  * (sample rate applied), one line per context, the last gauge, every
  * distinct set member once, every distribution and histogram value, the
  * cardinality bound (contexts over it counted, never sent), and that the
  * intake received exactly the datagrams and lines the sidecar counts as
  * sent. */
+#include "e2e.h"
 #include "harness.h"
 #include "sidecar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <uv.h>
 
 #define PROCS        8
@@ -107,38 +107,18 @@ static uint64_t stat_of(const char *endpoint, const char *key)
 
 static int run(const char *self, bool over_unix)
 {
-    char dir[] = "/tmp/sidecar-metrics-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    th_e2e_t e;
+    if (!th_e2e_start(&e, !over_unix, over_unix)) {
         return 1;
     }
-    char port_file[300], unix_path[300], url[400];
-    snprintf(port_file, sizeof port_file, "%s/dsd.port", dir);
-    snprintf(unix_path, sizeof unix_path, "%s/dsd.socket", dir);
-    const char *udp_args[] = {"--dogstatsd-port-file", port_file, NULL};
-    const char *unix_args[] = {"--dogstatsd-unix", unix_path, NULL};
-    if (th_intake_start_args(dir, over_unix ? unix_args : udp_args) == 0) {
-        fprintf(stderr, "intake did not start\n");
-        return 1;
-    }
-    if (over_unix) {
-        snprintf(url, sizeof url, "unix://%s", unix_path);
-        unsetenv("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM");
-    } else {
-        FILE *f = fopen(port_file, "r");
-        int port = 0;
-        if (f == NULL || fscanf(f, "%d", &port) != 1) {
-            return 1;
-        }
-        fclose(f);
-        snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
-        setenv("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM", "512", 1);
-    }
-    setenv("DD_DOGSTATSD_URL", url, 1);
+    /* UDP: small datagrams, so that packing is exercised. */
+    th_setenv("DD_TRACE_SIDECAR_DOGSTATSD_MAX_DATAGRAM",
+              over_unix ? NULL : "512");
     /* Nothing but the explicit Flush below drains: one line per context. */
-    setenv("DD_TRACE_SIDECAR_METRICS_FLUSH_INTERVAL", "3600000", 1);
+    th_setenv("DD_TRACE_SIDECAR_METRICS_FLUSH_INTERVAL", "3600000");
     char contexts[16];
     snprintf(contexts, sizeof contexts, "%d", MAX_CONTEXTS);
-    setenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS", contexts, 1);
+    th_setenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS", contexts);
 
     char ep[256];
     th_endpoint(ep, sizeof ep, over_unix ? "metrics-unix" : "metrics-udp");
@@ -178,7 +158,7 @@ static int run(const char *self, bool over_unix)
     uint64_t unsent = stat_of(ep, "lines_unsent");
     uint64_t too_large = stat_of(ep, "lines_too_large");
     th_sidecar_stop(pid, false);
-    th_intake_stop();
+    th_e2e_stop(&e);
 
     uint64_t card_in = MAX_CONTEXTS - FIXED;
     uint64_t want_points =
@@ -195,20 +175,15 @@ static int run(const char *self, bool over_unix)
     bool ok = failed == 0 && failures == 0 && points == want_points &&
               overflow == want_overflow && invalid == 0 && unsent == 0 &&
               too_large == 0;
-
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd,
-             "%s %s/tests/intake/dogstatsd_check.py %s/records.jsonl "
+    char check[300];
+    snprintf(check, sizeof check,
              "--transport %s --max-datagram %d --procs %d --card-lines %llu "
              "--lines %llu --datagrams %llu",
-             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir,
              over_unix ? "unix" : "udp", over_unix ? 8192 : 512, PROCS,
              (unsigned long long)card_in, (unsigned long long)lines,
              (unsigned long long)datagrams);
-    int check = system(cmd);
-    ok = ok && WIFEXITED(check) && WEXITSTATUS(check) == 0;
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    ok = th_e2e_check(&e, "dogstatsd_check.py", check) && ok;
+    th_e2e_cleanup(&e);
     printf("%s: %s\n", over_unix ? "unix" : "udp", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }
@@ -217,28 +192,16 @@ static int run(const char *self, bool over_unix)
  * what happened since the previous drain. */
 static int run_self(void)
 {
-    char dir[] = "/tmp/sidecar-metrics-self-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    th_e2e_t e;
+    if (!th_e2e_start(&e, true, false)) {
         return 1;
     }
-    char port_file[300], url[64];
-    snprintf(port_file, sizeof port_file, "%s/dsd.port", dir);
-    const char *udp_args[] = {"--dogstatsd-port-file", port_file, NULL};
-    int port = 0;
-    FILE *f = NULL;
-    if (th_intake_start_args(dir, udp_args) == 0 ||
-        (f = fopen(port_file, "r")) == NULL || fscanf(f, "%d", &port) != 1) {
-        return 1;
-    }
-    fclose(f);
-    snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
-    setenv("DD_DOGSTATSD_URL", url, 1);
-    unsetenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS");
-    setenv("DD_TRACE_SIDECAR_SELF_METRICS", "true", 1);
+    th_setenv("DD_TRACE_SIDECAR_METRICS_MAX_CONTEXTS", NULL);
+    th_setenv("DD_TRACE_SIDECAR_SELF_METRICS", "true");
     char ep[256];
     th_endpoint(ep, sizeof ep, "metrics-self");
     int pid = th_sidecar_start(ep, NULL);
-    unsetenv("DD_TRACE_SIDECAR_SELF_METRICS");
+    th_setenv("DD_TRACE_SIDECAR_SELF_METRICS", NULL);
     if (pid == 0) {
         return 1;
     }
@@ -256,26 +219,30 @@ static int run_self(void)
     failures += sc_client_flush_sync(c, 5000) != 0; /* drain 2 */
     sc_client_free(c);
     th_sidecar_stop(pid, false);
-    th_intake_stop();
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd,
-             "%s %s/tests/intake/dogstatsd_check.py %s/records.jsonl --self",
-             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir);
-    int check = system(cmd);
-    bool ok = failures == 0 && WIFEXITED(check) && WEXITSTATUS(check) == 0;
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    th_e2e_stop(&e);
+    bool ok = th_e2e_check(&e, "dogstatsd_check.py", "--self") && failures == 0;
+    th_e2e_cleanup(&e);
     printf("self: %s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }
 
+/* Without arguments every run (Linux: udp, unix, self); a driver names the
+ * runs it wants (e2e_driver.py, Wine: udp and self). */
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
         return client(argv[2], atoi(argv[3]));
     }
-    int rc = run(argv[0], false);
-    rc |= run(argv[0], true);
-    rc |= run_self();
+    static const char *const all[] = {"udp", "unix", "self"};
+    const char *const *runs = argc > 1 ? (const char *const *)argv + 1 : all;
+    int n = argc > 1 ? argc - 1 : 3;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(runs[i], "self") == 0) {
+            rc |= run_self();
+        } else {
+            rc |= run(argv[0], strcmp(runs[i], "unix") == 0);
+        }
+    }
     return rc;
 }

@@ -5,19 +5,19 @@
  * switched on by half of them), stay connected for a few heartbeat
  * intervals and exit; one process of another application reports
  * app-closing itself while it stays connected. The local intake plays the
- * agent; tests/intake/telemetry_check.py validates every body against a
+ * agent (under Wine on the build host, e2e.h);
+ * tests/intake/telemetry_check.py validates every body against a
  * JSON Schema of the v2 API and checks: one app-started per application,
  * seq_ids 1..N, each dependency once, integrations on change only,
  * heartbeats at the interval while processes live, one app-closing after
  * the last one left. */
+#include "e2e.h"
 #include "harness.h"
 #include "sidecar.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <uv.h>
 
 #define PROCS        16
@@ -103,22 +103,15 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
         return client(argv[2], atoi(argv[3]));
     }
-    char dir[] = "/tmp/sidecar-telemetry-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
+    th_e2e_t e;
+    if (!th_e2e_start(&e, false, false)) {
         return 1;
     }
-    int port = th_intake_start(dir);
-    if (port == 0) {
-        fprintf(stderr, "intake did not start\n");
-        return 1;
-    }
-    char url[64], beat[32], closing[32];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char beat[32], closing[32];
     snprintf(beat, sizeof beat, "%g", HEARTBEAT_MS / 1000.0);
     snprintf(closing, sizeof closing, "%d", CLOSING_MS);
-    setenv("DD_TRACE_AGENT_URL", url, 1);
-    setenv("DD_TELEMETRY_HEARTBEAT_INTERVAL", beat, 1);
-    setenv("DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY", closing, 1);
+    th_setenv("DD_TELEMETRY_HEARTBEAT_INTERVAL", beat);
+    th_setenv("DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY", closing);
     char ep[256];
     th_endpoint(ep, sizeof ep, "telemetry");
     int pid = th_sidecar_start(ep, NULL);
@@ -152,7 +145,7 @@ int main(int argc, char **argv)
     sc_client_flush_sync(other, 5000);
     sc_client_free(other);
     th_sidecar_stop(pid, false);
-    th_intake_stop();
+    th_e2e_stop(&e);
     printf("applications %llu, started %llu, joined %llu, dependencies "
            "known %llu, app-closing %llu\n",
            (unsigned long long)apps, (unsigned long long)started_apps,
@@ -160,16 +153,11 @@ int main(int argc, char **argv)
            (unsigned long long)closed);
     bool ok = failed == 0 && failures == 0 && apps == 0 && started_apps == 2 &&
               joined == PROCS - 1 && known == 3 * (PROCS - 1) && closed == 2;
-
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s %s/tests/intake/telemetry_check.py %s/records.jsonl "
-             "--procs %d --heartbeat-ms %d",
-             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir, PROCS, HEARTBEAT_MS);
-    int check = system(cmd);
-    ok = ok && WIFEXITED(check) && WEXITSTATUS(check) == 0;
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
+    char check[64];
+    snprintf(check, sizeof check, "--procs %d --heartbeat-ms %d", PROCS,
+             HEARTBEAT_MS);
+    ok = th_e2e_check(&e, "telemetry_check.py", check) && ok;
+    th_e2e_cleanup(&e);
     printf("%s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }
