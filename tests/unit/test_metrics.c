@@ -19,6 +19,12 @@
 
 #include <math.h>
 #include <uv.h>
+#if !defined(_WIN32)
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
 
 static sc_metric_point_t point(int type, const char *name, double value,
                                const char *tags)
@@ -505,6 +511,131 @@ static void test_udp_pipeline(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A host name: resolved in the background; until it is, every datagram is
+ * counted as unsent, then they arrive. Every line is either sent or
+ * counted. */
+static void test_host_name(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    static receiver_t r;
+    memset(&r, 0, sizeof r);
+    uv_udp_init(&loop, &r.udp);
+    r.udp.data = &r;
+    /* "localhost" may resolve to ::1 or 127.0.0.1: a dual-stack receiver
+     * when the machine has IPv6. */
+    struct sockaddr_in6 any6;
+    struct sockaddr_in any4;
+    uv_ip6_addr("::", 0, &any6);
+    uv_ip4_addr("127.0.0.1", 0, &any4);
+    bool v6 = uv_udp_bind(&r.udp, (struct sockaddr *)&any6, 0) == 0;
+    if (!v6) {
+        assert_int_equal(uv_udp_bind(&r.udp, (struct sockaddr *)&any4, 0), 0);
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_udp_getsockname(&r.udp, (struct sockaddr *)&bound, &blen);
+    uv_udp_recv_start(&r.udp, rx_alloc, rx_read);
+
+    sc_metrics_config_t cfg;
+    sc_metrics_config_defaults(&cfg);
+    snprintf(cfg.statsd.host, sizeof cfg.statsd.host, "localhost");
+    cfg.statsd.port = v6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    cfg.flush_interval_ms = 3600000;
+    sc_metrics_daemon_t *md;
+    assert_int_equal(sc_metrics_daemon_new(&loop, &cfg, &md), 0);
+    uint64_t attempts = 0;
+    for (int i = 0; i < 500 && r.datagrams == 0; i++) {
+        sidecar_v1_Metric c = wire(SC_MTYPE_COUNT, "x", 1, NULL);
+        assert_null(sc_metrics_daemon_add(md, &c));
+        sc_metrics_daemon_flush(md);
+        attempts++;
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_sleep(5);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    assert_true(r.datagrams > 0);
+    sc_metrics_report_t rep;
+    sc_metrics_daemon_report(md, &rep);
+    assert_int_equal(rep.sent.lines_sent + rep.sent.lines_failed, attempts);
+    assert_true(rep.sent.lines_sent >= 1);
+    close_pipeline(&loop, md);
+    uv_close((uv_handle_t *)&r.udp, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+#if !defined(_WIN32)
+/* A Unix datagram receiver at `path` (the agent's DogStatsD socket). */
+static int unix_receiver(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static bool unix_received(int fd, const char *want)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char buf[256];
+    if (poll(&p, 1, 2000) != 1) {
+        return false;
+    }
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return strcmp(buf, want) == 0;
+}
+
+static void flush_one(uv_loop_t *loop, sc_metrics_daemon_t *md)
+{
+    sidecar_v1_Metric c = wire(SC_MTYPE_COUNT, "x", 1, NULL);
+    assert_null(sc_metrics_daemon_add(md, &c));
+    sc_metrics_daemon_flush(md);
+    uv_run(loop, UV_RUN_NOWAIT); /* a dropped socket finishes closing */
+}
+
+/* The agent's socket goes away and comes back: the datagram sent meanwhile
+ * is counted, the next one finds the new socket. */
+static void test_unix_agent_restarts(void **state)
+{
+    (void)state;
+    char path[108];
+    snprintf(path, sizeof path, "/tmp/sidecar-test-dsd-%d.sock", (int)getpid());
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sc_metrics_config_t cfg;
+    sc_metrics_config_defaults(&cfg);
+    snprintf(cfg.statsd.unix_path, sizeof cfg.statsd.unix_path, "%s", path);
+    sc_metrics_daemon_t *md;
+    assert_int_equal(sc_metrics_daemon_new(&loop, &cfg, &md), 0);
+    int fd = unix_receiver(path);
+    flush_one(&loop, md);
+    assert_true(unix_received(fd, "x:1|c"));
+    close(fd);
+    unlink(path);
+    flush_one(&loop, md);
+    sc_metrics_report_t rep;
+    sc_metrics_daemon_report(md, &rep);
+    assert_int_equal(rep.sent.datagrams_sent, 1);
+    assert_int_equal(rep.sent.datagrams_failed, 1);
+    assert_int_not_equal(rep.sent.last_error, 0);
+    fd = unix_receiver(path);
+    flush_one(&loop, md);
+    assert_true(unix_received(fd, "x:1|c"));
+    sc_metrics_daemon_report(md, &rep);
+    assert_int_equal(rep.sent.datagrams_sent, 2);
+    close_pipeline(&loop, md);
+    close(fd);
+    unlink(path);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+#endif
+
 /* Nothing listening: every datagram is counted, nothing is held. */
 static void test_no_listener_counted(void **state)
 {
@@ -542,6 +673,10 @@ int main(void)
         cmocka_unit_test(test_parse_url),
         cmocka_unit_test(test_udp_pipeline),
         cmocka_unit_test(test_no_listener_counted),
+        cmocka_unit_test(test_host_name),
+#if !defined(_WIN32)
+        cmocka_unit_test(test_unix_agent_restarts),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
