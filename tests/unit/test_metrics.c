@@ -482,28 +482,41 @@ static void run_pipeline(uv_loop_t *loop, receiver_t *r,
     close_pipeline(loop, md);
 }
 
+/* Starts `r` on `loop`: bound to "::" (dual stack) when `dual` and the
+ * machine has IPv6, else to 127.0.0.1. Returns its port. */
+static uint16_t receiver_start(uv_loop_t *loop, receiver_t *r, bool dual)
+{
+    memset(r, 0, sizeof *r);
+    uv_udp_init(loop, &r->udp);
+    r->udp.data = r;
+    struct sockaddr_in6 any6;
+    struct sockaddr_in v4;
+    uv_ip6_addr("::", 0, &any6);
+    uv_ip4_addr("127.0.0.1", 0, &v4);
+    if (!dual || uv_udp_bind(&r->udp, (struct sockaddr *)&any6, 0) != 0) {
+        assert_int_equal(uv_udp_bind(&r->udp, (struct sockaddr *)&v4, 0), 0);
+    }
+    int size = 1 << 20;
+    uv_recv_buffer_size((uv_handle_t *)&r->udp, &size);
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_udp_getsockname(&r->udp, (struct sockaddr *)&bound, &blen);
+    uv_udp_recv_start(&r->udp, rx_alloc, rx_read);
+    return bound.ss_family == AF_INET6
+               ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+               : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+}
+
 static void test_udp_pipeline(void **state)
 {
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
     static receiver_t r;
-    memset(&r, 0, sizeof r);
-    uv_udp_init(&loop, &r.udp);
-    r.udp.data = &r;
-    struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    assert_int_equal(uv_udp_bind(&r.udp, (struct sockaddr *)&addr, 0), 0);
-    int size = 1 << 20;
-    uv_recv_buffer_size((uv_handle_t *)&r.udp, &size);
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_udp_getsockname(&r.udp, (struct sockaddr *)&bound, &blen);
-    uv_udp_recv_start(&r.udp, rx_alloc, rx_read);
-
+    uint16_t port = receiver_start(&loop, &r, false);
     sc_metrics_config_t cfg;
     sc_metrics_config_defaults(&cfg);
-    cfg.statsd.port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    cfg.statsd.port = port;
     cfg.flush_interval_ms = 3600000; /* only the explicit flush */
     run_pipeline(&loop, &r, &cfg);
     uv_close((uv_handle_t *)&r.udp, NULL);
@@ -520,29 +533,13 @@ static void test_host_name(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     static receiver_t r;
-    memset(&r, 0, sizeof r);
-    uv_udp_init(&loop, &r.udp);
-    r.udp.data = &r;
     /* "localhost" may resolve to ::1 or 127.0.0.1: a dual-stack receiver
      * when the machine has IPv6. */
-    struct sockaddr_in6 any6;
-    struct sockaddr_in any4;
-    uv_ip6_addr("::", 0, &any6);
-    uv_ip4_addr("127.0.0.1", 0, &any4);
-    bool v6 = uv_udp_bind(&r.udp, (struct sockaddr *)&any6, 0) == 0;
-    if (!v6) {
-        assert_int_equal(uv_udp_bind(&r.udp, (struct sockaddr *)&any4, 0), 0);
-    }
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_udp_getsockname(&r.udp, (struct sockaddr *)&bound, &blen);
-    uv_udp_recv_start(&r.udp, rx_alloc, rx_read);
-
+    uint16_t port = receiver_start(&loop, &r, true);
     sc_metrics_config_t cfg;
     sc_metrics_config_defaults(&cfg);
     snprintf(cfg.statsd.host, sizeof cfg.statsd.host, "localhost");
-    cfg.statsd.port = v6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    cfg.statsd.port = port;
     cfg.flush_interval_ms = 3600000;
     sc_metrics_daemon_t *md;
     assert_int_equal(sc_metrics_daemon_new(&loop, &cfg, &md), 0);
