@@ -439,6 +439,7 @@ typedef enum sc_telemetry_event {
     SC_TELEMETRY_DEPENDENCIES_LOADED = 2,
     SC_TELEMETRY_INTEGRATIONS_CHANGE = 3,
     SC_TELEMETRY_APP_CLOSING = 4,
+    SC_TELEMETRY_LOGS = 5,
 } sc_telemetry_event_t;
 
 /* A configuration setting; `origin`: env_var, code, dd_config,
@@ -463,11 +464,27 @@ typedef struct sc_telemetry_integration {
     int auto_enabled;
 } sc_telemetry_integration_t;
 
+typedef enum sc_telemetry_log_level {
+    SC_TELEMETRY_LOG_ERROR = 1,
+    SC_TELEMETRY_LOG_WARN = 2,
+    SC_TELEMETRY_LOG_DEBUG = 3,
+} sc_telemetry_log_level_t;
+
+/* A log message (an error or warning of the tracer or an integration):
+ * message required, message and stack trace at most 8192 bytes of UTF-8
+ * (line feeds and tabs allowed), tags ("key:value,...") at most 1024. */
+typedef struct sc_telemetry_log {
+    const char *message;
+    sc_telemetry_log_level_t level;
+    const char *stack_trace;
+    const char *tags;
+} sc_telemetry_log_t;
+
 /* One event. Only the list the event takes may be non-empty:
  * configuration for APP_STARTED, dependencies for DEPENDENCIES_LOADED,
- * integrations for INTEGRATIONS_CHANGE; each at most 1024 items. Names are
- * required; strings at most 256 bytes (values 4096) of UTF-8 without
- * control characters. */
+ * integrations for INTEGRATIONS_CHANGE, logs for LOGS; each at most 1024
+ * items. Names are required; strings at most 256 bytes (values 4096) of
+ * UTF-8 without control characters. */
 typedef struct sc_telemetry {
     sc_telemetry_event_t event;
     const sc_telemetry_config_t *configuration;
@@ -476,6 +493,8 @@ typedef struct sc_telemetry {
     size_t dependencies_len;
     const sc_telemetry_integration_t *integrations;
     size_t integrations_len;
+    const sc_telemetry_log_t *logs;
+    size_t logs_len;
 } sc_telemetry_t;
 
 /* Enqueues one event as a Telemetry action (SC_ACTION_TELEMETRY). Returns

@@ -28,6 +28,9 @@ static size_t list_item_size(const pb_msgdesc_t *type)
     if (type == sidecar_v1_TelemetryIntegration_fields) {
         return sizeof(sidecar_v1_TelemetryIntegration);
     }
+    if (type == sidecar_v1_TelemetryLog_fields) {
+        return sizeof(sidecar_v1_TelemetryLog);
+    }
     return 0;
 }
 
@@ -141,6 +144,7 @@ union list_item {
     sidecar_v1_TelemetryConfiguration configuration;
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 };
 
 /* Finds the next item of field `tag` in [from, limit): the fields of one

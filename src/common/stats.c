@@ -260,7 +260,9 @@ static void telemetry(sc_json_t *j, const sc_telemetry_report_t *t)
         "integrations_unchanged", "heartbeats",
         "app_closing",           "requests",
         "message_batches",       "applications_overflow",
-        "dependencies_overflow", "no_memory"};
+        "dependencies_overflow", "logs",
+        "logs_sent",             "logs_overflow",
+        "no_memory"};
     const uint64_t values[] = {
         t->settings.heartbeat_ms, t->settings.closing_delay_ms,
         h->applications,          h->events,
@@ -270,7 +272,9 @@ static void telemetry(sc_json_t *j, const sc_telemetry_report_t *t)
         h->integrations_unchanged, h->heartbeats,
         h->app_closing,           h->requests,
         h->message_batches,       h->applications_overflow,
-        h->dependencies_overflow, h->no_memory};
+        h->dependencies_overflow, h->logs,
+        h->logs_sent,             h->logs_overflow,
+        h->no_memory};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         uint_member(j, names[i], values[i]);
     }

@@ -26,6 +26,13 @@ typedef struct tel_integr {
     bool ever_sent, pending;
 } tel_integr_t;
 
+/* A log due, and how many identical ones it stands for. */
+typedef struct tel_log {
+    char *message, *stack, *tags; /* stack, tags: NULL when absent */
+    int level;
+    uint64_t count;
+} tel_log_t;
+
 typedef struct tel_app {
     /* Identity: NULL service/env/version are absent (not the same as ""). */
     char *service, *env, *version;
@@ -39,6 +46,8 @@ typedef struct tel_app {
     sc_buf_t started;       /* app-started payload, or empty: none due */
     sc_buf_t deps;          /* dependency objects, comma-separated */
     size_t integrs_pending; /* integrations with `pending` */
+    tel_log_t logs[SC_TELEMETRY_MAX_LOGS];
+    size_t log_count;
     bool heartbeat, closing;
     /* What was reported: dependencies ("name\x01version", a hash set) and
      * integrations. */
@@ -71,8 +80,19 @@ sc_tel_hub_t *sc_tel_hub_new(const sc_tel_config_t *cfg)
     return h;
 }
 
+static void logs_clear(tel_app_t *a)
+{
+    for (size_t i = 0; i < a->log_count; i++) {
+        free(a->logs[i].message);
+        free(a->logs[i].stack);
+        free(a->logs[i].tags);
+    }
+    a->log_count = 0;
+}
+
 static void app_free(tel_app_t *a)
 {
+    logs_clear(a);
     free(a->service);
     free(a->env);
     free(a->version);
@@ -164,31 +184,61 @@ static const char *check_integrations(const sc_list_t *l)
     return NULL;
 }
 
+static const char *check_logs(const sc_list_t *l)
+{
+    sc_list_iter_t it;
+    sidecar_v1_TelemetryLog g;
+    sc_list_iter_init(&it, l);
+    while (SC_LIST_NEXT(&it, sidecar_v1_TelemetryLog, &g) > 0) {
+        if (!sc_telemetry_text_ok(g.message, SC_TELEMETRY_TEXT_MAX, true) ||
+            !sc_telemetry_text_ok(g.stack_trace, SC_TELEMETRY_TEXT_MAX,
+                                  false) ||
+            !sc_telemetry_string_ok(g.tags, SC_TELEMETRY_TAGS_MAX, false)) {
+            return "Telemetry.logs: a message is empty, or a message or stack "
+                   "trace is over 8192 bytes, tags over 1024, not UTF-8 or "
+                   "with a control character";
+        }
+        if (g.level < sidecar_v1_TelemetryLog_LEVEL_ERROR ||
+            g.level > sidecar_v1_TelemetryLog_LEVEL_DEBUG) {
+            return "Telemetry.logs: a level is not ERROR, WARN or DEBUG";
+        }
+    }
+    return NULL;
+}
+
 static const char *check(const sidecar_v1_Telemetry *m)
 {
     if (m->event < sidecar_v1_Telemetry_EVENT_APP_STARTED ||
-        m->event > sidecar_v1_Telemetry_EVENT_APP_CLOSING) {
+        m->event > sidecar_v1_Telemetry_EVENT_LOGS) {
         return "Telemetry.event is not APP_STARTED, DEPENDENCIES_LOADED, "
-               "INTEGRATIONS_CHANGE or APP_CLOSING";
+               "INTEGRATIONS_CHANGE, APP_CLOSING or LOGS";
     }
-    if ((m->configuration.count > 0 &&
-         m->event != sidecar_v1_Telemetry_EVENT_APP_STARTED) ||
-        (m->dependencies.count > 0 &&
-         m->event != sidecar_v1_Telemetry_EVENT_DEPENDENCIES_LOADED) ||
-        (m->integrations.count > 0 &&
-         m->event != sidecar_v1_Telemetry_EVENT_INTEGRATIONS_CHANGE)) {
-        return "Telemetry: a list the event does not take";
-    }
-    if (m->configuration.count > SC_TELEMETRY_MAX_ITEMS ||
-        m->dependencies.count > SC_TELEMETRY_MAX_ITEMS ||
-        m->integrations.count > SC_TELEMETRY_MAX_ITEMS) {
-        return "Telemetry: a list of over 1024 items";
+    /* Each list and the one event that takes it. */
+    const struct {
+        const sc_list_t *list;
+        int event;
+    } lists[] = {
+        {&m->configuration, sidecar_v1_Telemetry_EVENT_APP_STARTED},
+        {&m->dependencies, sidecar_v1_Telemetry_EVENT_DEPENDENCIES_LOADED},
+        {&m->integrations, sidecar_v1_Telemetry_EVENT_INTEGRATIONS_CHANGE},
+        {&m->logs, sidecar_v1_Telemetry_EVENT_LOGS},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        if (lists[i].list->count > 0 && (int)m->event != lists[i].event) {
+            return "Telemetry: a list the event does not take";
+        }
+        if (lists[i].list->count > SC_TELEMETRY_MAX_ITEMS) {
+            return "Telemetry: a list of over 1024 items";
+        }
     }
     const char *why = check_configuration(&m->configuration);
     if (why == NULL) {
         why = check_dependencies(&m->dependencies);
     }
-    return why != NULL ? why : check_integrations(&m->integrations);
+    if (why == NULL) {
+        why = check_integrations(&m->integrations);
+    }
+    return why != NULL ? why : check_logs(&m->logs);
 }
 
 /* ---- applications ------------------------------------------------------- */
@@ -618,6 +668,81 @@ static size_t integrations_payload(sc_tel_hub_t *h, tel_app_t *a, sc_buf_t *out)
     return n;
 }
 
+/* Logs due: an identical one (message, level, stack trace, tags) already
+ * due counts one more; a new one takes a slot (SC_TELEMETRY_MAX_LOGS). */
+static void queue_logs(sc_tel_hub_t *h, tel_app_t *a, const sc_list_t *list)
+{
+    sc_list_iter_t it;
+    sidecar_v1_TelemetryLog g;
+    sc_list_iter_init(&it, list);
+    while (SC_LIST_NEXT(&it, sidecar_v1_TelemetryLog, &g) > 0) {
+        h->stats.logs++;
+        tel_log_t *e = NULL;
+        for (size_t i = 0; i < a->log_count && e == NULL; i++) {
+            tel_log_t *l = &a->logs[i];
+            if (l->level == (int)g.level && same_view(l->message, g.message) &&
+                same_view(l->stack, g.stack_trace) &&
+                same_view(l->tags, g.tags)) {
+                e = l;
+            }
+        }
+        if (e != NULL) {
+            e->count++;
+            continue;
+        }
+        if (a->log_count == SC_TELEMETRY_MAX_LOGS) {
+            h->stats.logs_overflow++;
+            continue;
+        }
+        e = &a->logs[a->log_count];
+        memset(e, 0, sizeof *e);
+        e->message = view_dup(g.message);
+        e->stack = g.stack_trace.ptr != NULL ? view_dup(g.stack_trace) : NULL;
+        e->tags = g.tags.ptr != NULL ? view_dup(g.tags) : NULL;
+        if (e->message == NULL || (g.stack_trace.ptr != NULL && !e->stack) ||
+            (g.tags.ptr != NULL && !e->tags)) {
+            free(e->message);
+            free(e->stack);
+            free(e->tags);
+            h->stats.no_memory++;
+            continue;
+        }
+        e->level = (int)g.level;
+        e->count = 1;
+        a->log_count++;
+    }
+}
+
+/* {"logs":[...]} of the logs due, which are then no longer due. */
+static void logs_payload(sc_tel_hub_t *h, tel_app_t *a, sc_buf_t *out)
+{
+    static const char *const levels[] = {"", "ERROR", "WARN", "DEBUG"};
+    sc_json_t j;
+    sc_json_init(&j, out);
+    sc_json_object_begin(&j);
+    sc_json_key_str(&j, "logs");
+    sc_json_array_begin(&j);
+    for (size_t i = 0; i < a->log_count; i++) {
+        const tel_log_t *l = &a->logs[i];
+        sc_json_object_begin(&j);
+        json_member(&j, "message", sc_view_str(l->message));
+        json_member(&j, "level", sc_view_str(levels[l->level]));
+        sc_json_key_str(&j, "count");
+        sc_json_uint64(&j, l->count);
+        if (l->stack != NULL) {
+            json_member(&j, "stack_trace", sc_view_str(l->stack));
+        }
+        if (l->tags != NULL) {
+            json_member(&j, "tags", sc_view_str(l->tags));
+        }
+        sc_json_object_end(&j);
+    }
+    sc_json_array_end(&j);
+    sc_json_object_end(&j);
+    h->stats.logs_sent += a->log_count;
+    logs_clear(a);
+}
+
 const char *sc_tel_hub_event(sc_tel_hub_t *h, const sc_client_identity_t *id,
                              const void *conn, void *route,
                              const sidecar_v1_Telemetry *m, uint64_t now_ms)
@@ -660,6 +785,9 @@ const char *sc_tel_hub_event(sc_tel_hub_t *h, const sc_client_identity_t *id,
         break;
     case sidecar_v1_Telemetry_EVENT_DEPENDENCIES_LOADED:
         queue_dependencies(h, a, &m->dependencies);
+        break;
+    case sidecar_v1_Telemetry_EVENT_LOGS:
+        queue_logs(h, a, &m->logs);
         break;
     default:
         queue_integrations(h, a, &m->integrations);
@@ -751,9 +879,9 @@ static void submit(sc_tel_hub_t *h, tel_app_t *a, const due_t *due, size_t n)
 /* Submits what is due for `a` as one body. */
 static void send_due(sc_tel_hub_t *h, tel_app_t *a)
 {
-    due_t due[5];
+    due_t due[6];
     size_t n = 0;
-    sc_buf_t deps = {0}, integrs = {0};
+    sc_buf_t deps = {0}, integrs = {0}, logs = {0};
     if (a->started.len > 0) {
         due[n++] = (due_t){"app-started", (const char *)a->started.data,
                            a->started.len};
@@ -766,6 +894,10 @@ static void send_due(sc_tel_hub_t *h, tel_app_t *a)
     if (a->integrs_pending > 0 && integrations_payload(h, a, &integrs) > 0) {
         due[n++] = (due_t){"app-integrations-change",
                            (const char *)integrs.data, integrs.len};
+    }
+    if (a->log_count > 0) {
+        logs_payload(h, a, &logs);
+        due[n++] = (due_t){"logs", (const char *)logs.data, logs.len};
     }
     if (a->heartbeat) {
         due[n++] = (due_t){"app-heartbeat", NULL, 0};
@@ -780,6 +912,7 @@ static void send_due(sc_tel_hub_t *h, tel_app_t *a)
     }
     sc_buf_free(&deps);
     sc_buf_free(&integrs);
+    sc_buf_free(&logs);
     sc_buf_reset(&a->started);
     sc_buf_reset(&a->deps);
     a->heartbeat = false;

@@ -26,12 +26,17 @@
 #define SC_TELEMETRY_MAX_APPS    256
 #define SC_TELEMETRY_MAX_DEPS    4096 /* remembered per application */
 #define SC_TELEMETRY_MAX_INTEGRS 512
+#define SC_TELEMETRY_TEXT_MAX    8192 /* a log message, a stack trace */
+#define SC_TELEMETRY_TAGS_MAX    1024 /* a log's tags */
+#define SC_TELEMETRY_MAX_LOGS    100  /* distinct logs due per application */
 
 /* The rules shared by the client (which checks before sending) and the
  * sidecar: whether `v` is a valid telemetry string of at most `max` bytes
  * (non-empty when `required`), and whether `origin` is a known one (empty:
  * unknown). */
 bool sc_telemetry_string_ok(sc_view_t v, size_t max, bool required);
+/* The same for text: line feeds, carriage returns and tabs allowed. */
+bool sc_telemetry_text_ok(sc_view_t v, size_t max, bool required);
 bool sc_telemetry_origin_ok(sc_view_t origin);
 
 /* Host facts of every body. */
@@ -80,6 +85,9 @@ typedef struct sc_tel_stats {
     uint64_t applications_overflow;  /* events of a new application beyond
                                         the limit: dropped */
     uint64_t dependencies_overflow;  /* beyond the per-application memory */
+    uint64_t logs;                   /* log items received */
+    uint64_t logs_sent;              /* items in `logs` requests */
+    uint64_t logs_overflow;          /* distinct logs beyond 100 due */
     uint64_t no_memory;
 } sc_tel_stats_t;
 

@@ -17,8 +17,9 @@ static bool str_ok(const char *s, size_t max, bool required)
 
 static bool check(const sc_telemetry_t *t)
 {
-    if (t->event < SC_TELEMETRY_APP_STARTED ||
-        t->event > SC_TELEMETRY_APP_CLOSING ||
+    if (t->event < SC_TELEMETRY_APP_STARTED || t->event > SC_TELEMETRY_LOGS ||
+        (t->logs_len > 0 && t->event != SC_TELEMETRY_LOGS) ||
+        t->logs_len > SC_TELEMETRY_MAX_ITEMS ||
         (t->configuration_len > 0 && t->event != SC_TELEMETRY_APP_STARTED) ||
         (t->dependencies_len > 0 &&
          t->event != SC_TELEMETRY_DEPENDENCIES_LOADED) ||
@@ -51,6 +52,18 @@ static bool check(const sc_telemetry_t *t)
             return false;
         }
     }
+    for (size_t i = 0; i < t->logs_len; i++) {
+        const sc_telemetry_log_t *g = &t->logs[i];
+        if (!sc_telemetry_text_ok(sc_view_str(g->message),
+                                  SC_TELEMETRY_TEXT_MAX, true) ||
+            !sc_telemetry_text_ok(sc_view_str(g->stack_trace),
+                                  SC_TELEMETRY_TEXT_MAX, false) ||
+            !str_ok(g->tags, SC_TELEMETRY_TAGS_MAX, false) ||
+            g->level < SC_TELEMETRY_LOG_ERROR ||
+            g->level > SC_TELEMETRY_LOG_DEBUG) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -58,7 +71,8 @@ static bool check(const sc_telemetry_t *t)
 static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
                     void **owned)
 {
-    size_t n = t->configuration_len + t->dependencies_len + t->integrations_len;
+    size_t n = t->configuration_len + t->dependencies_len +
+               t->integrations_len + t->logs_len;
     /* One array serves the one list an event takes. */
     size_t size = sizeof(sidecar_v1_TelemetryConfiguration);
     if (sizeof(sidecar_v1_TelemetryDependency) > size) {
@@ -66,6 +80,9 @@ static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
     }
     if (sizeof(sidecar_v1_TelemetryIntegration) > size) {
         size = sizeof(sidecar_v1_TelemetryIntegration);
+    }
+    if (sizeof(sidecar_v1_TelemetryLog) > size) {
+        size = sizeof(sidecar_v1_TelemetryLog);
     }
     *owned = calloc(n > 0 ? n : 1, size);
     if (*owned == NULL) {
@@ -98,6 +115,14 @@ static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
         g[i].auto_enabled = in->auto_enabled > 0;
     }
     w->integrations = SC_LIST_OF(g, t->integrations_len);
+    sidecar_v1_TelemetryLog *l = *owned;
+    for (size_t i = 0; i < t->logs_len; i++) {
+        l[i].message = sc_view_str(t->logs[i].message);
+        l[i].level = (sidecar_v1_TelemetryLog_Level)t->logs[i].level;
+        l[i].stack_trace = sc_view_str(t->logs[i].stack_trace);
+        l[i].tags = sc_view_str(t->logs[i].tags);
+    }
+    w->logs = SC_LIST_OF(l, t->logs_len);
     return true;
 }
 

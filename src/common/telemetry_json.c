@@ -9,7 +9,7 @@
 #include <string.h>
 #include <uv.h>
 
-bool sc_telemetry_string_ok(sc_view_t v, size_t max, bool required)
+static bool string_ok(sc_view_t v, size_t max, bool required, bool text)
 {
     if (v.ptr == NULL || v.len == 0) {
         return !required;
@@ -18,11 +18,23 @@ bool sc_telemetry_string_ok(sc_view_t v, size_t max, bool required)
         return false;
     }
     for (size_t i = 0; i < v.len; i++) {
-        if (v.ptr[i] < 0x20 || v.ptr[i] == 0x7f) {
+        uint8_t c = v.ptr[i];
+        bool layout = c == '\n' || c == '\r' || c == '\t';
+        if ((c < 0x20 && !(text && layout)) || c == 0x7f) {
             return false;
         }
     }
     return true;
+}
+
+bool sc_telemetry_string_ok(sc_view_t v, size_t max, bool required)
+{
+    return string_ok(v, max, required, false);
+}
+
+bool sc_telemetry_text_ok(sc_view_t v, size_t max, bool required)
+{
+    return string_ok(v, max, required, true);
 }
 
 bool sc_telemetry_origin_ok(sc_view_t origin)

@@ -32,6 +32,11 @@ def telemetry_rules(ctx):
          "Telemetry.dependencies"),
         (T(event=T.EVENT_INTEGRATIONS_CHANGE, integrations=[pb.TelemetryIntegration(enabled=True)]),
          "Telemetry.integrations"),
+        (T(event=T.EVENT_APP_STARTED, logs=[pb.TelemetryLog(message="m", level=pb.TelemetryLog.LEVEL_WARN)]),
+         "does not take"),
+        (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(message="m")]), "level"),
+        (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(level=pb.TelemetryLog.LEVEL_ERROR)]), "Telemetry.logs"),
+        (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(message="m", level=1, tags="a\nb")]), "Telemetry.logs"),
     ):
         send_invalid(ctx, c, "telemetry", part, telemetry=action)
     s = ctx.stats()["telemetry"]

@@ -19,6 +19,7 @@ union fuzz_any_item {
     sidecar_v1_TelemetryConfiguration configuration;
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 };
 
 static inline size_t fuzz_item_size(const pb_msgdesc_t *d)
@@ -40,6 +41,9 @@ static inline size_t fuzz_item_size(const pb_msgdesc_t *d)
     }
     if (d == sidecar_v1_TelemetryIntegration_fields) {
         return sizeof(sidecar_v1_TelemetryIntegration);
+    }
+    if (d == sidecar_v1_TelemetryLog_fields) {
+        return sizeof(sidecar_v1_TelemetryLog);
     }
     return 0;
 }

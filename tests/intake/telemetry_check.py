@@ -100,6 +100,11 @@ def main(argv=None):
     pdo = [i["enabled"] for i in integrations if i["name"] == "pdo"]
     # Several changes before one request make one item, the last state.
     expect(len(pdo) >= 1 and all(x != y for x, y in zip(pdo, pdo[1:])), "pdo reported on change only: %r" % pdo)
+    logs = [g for t, p, _ in events if t == "logs" for g in p["logs"]]
+    expect(all(g["message"] == "pdo: slow query\n#0 query()" and g["level"] == "WARN"
+               and g["tags"] == "integration:pdo" for g in logs), "logs: %r" % logs[:2])
+    expect(sum(g.get("count", 1) for g in logs) == a.procs,
+           "one log per process, counted together: %r" % [g.get("count") for g in logs])
     beats = [time_ for t, _, time_ in events if t == "app-heartbeat"]
     expect(len(beats) >= 2, "%d heartbeats while the processes lived" % len(beats))
     gaps = [y - x for x, y in zip(beats, beats[1:])]

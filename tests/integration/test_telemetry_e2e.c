@@ -70,9 +70,15 @@ static int client(const char *endpoint, int i)
     sc_telemetry_t changed = {.event = SC_TELEMETRY_INTEGRATIONS_CHANGE,
                               .integrations = integrations,
                               .integrations_len = 2};
+    sc_telemetry_log_t log = {.message = "pdo: slow query\n#0 query()",
+                              .level = SC_TELEMETRY_LOG_WARN,
+                              .tags = "integration:pdo"};
+    sc_telemetry_t logs = {
+        .event = SC_TELEMETRY_LOGS, .logs = &log, .logs_len = 1};
     int failures = sc_client_send_telemetry(c, &started) != 0;
     failures += sc_client_send_telemetry(c, &loaded) != 0;
     failures += sc_client_send_telemetry(c, &changed) != 0;
+    failures += sc_client_send_telemetry(c, &logs) != 0;
     /* Refused by the client: a list the event does not take. */
     sc_telemetry_t bad = {.event = SC_TELEMETRY_APP_CLOSING,
                           .dependencies = deps,

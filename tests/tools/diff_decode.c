@@ -23,6 +23,7 @@ union any_item {
     sidecar_v1_TelemetryConfiguration configuration;
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 };
 
 static size_t item_size(const pb_msgdesc_t *d)
@@ -44,6 +45,9 @@ static size_t item_size(const pb_msgdesc_t *d)
     }
     if (d == sidecar_v1_TelemetryIntegration_fields) {
         return sizeof(sidecar_v1_TelemetryIntegration);
+    }
+    if (d == sidecar_v1_TelemetryLog_fields) {
+        return sizeof(sidecar_v1_TelemetryLog);
     }
     return 0;
 }

@@ -113,6 +113,10 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
             t->integrations[i].has_error = true;
             SET_TEXT(t->integrations[i].error, "none");
         }
+        for (pb_size_t i = 0; i < t->logs_count; i++) {
+            t->logs[i].has_count = true;
+            t->logs[i].count = 2 + i;
+        }
         break;
     }
     case sidecar_v1newer_Envelope_metric_tag:

@@ -305,6 +305,70 @@ static void test_rules_switch_and_limits(void **state)
     sc_tel_hub_free(h);
 }
 
+static void test_logs_counted_together(void **state)
+{
+    (void)state;
+    sink_t s = {0};
+    sc_tel_hub_t *h = hub(&s, true);
+    int conns[3];
+    sidecar_v1_TelemetryLog same = {
+        .message = sc_view_str("pdo: timeout\n#0 query()"),
+        .level = sidecar_v1_TelemetryLog_LEVEL_ERROR,
+        .tags = sc_view_str("integration:pdo")};
+    sidecar_v1_TelemetryLog other = {.message = sc_view_str("slow"),
+                                     .level =
+                                         sidecar_v1_TelemetryLog_LEVEL_WARN};
+    sidecar_v1_TelemetryLog both[] = {same, other};
+    for (int c = 0; c < 3; c++) {
+        sidecar_v1_Telemetry ev = {
+            .event = sidecar_v1_Telemetry_EVENT_LOGS,
+            .logs = SC_LIST_OF(c == 0 ? both : &same, c == 0 ? 2 : 1)};
+        assert_null(post(h, svc, &conns[c], &ev, 0));
+    }
+    sidecar_v1_TelemetryLog no_level = {.message = sc_view_str("x")};
+    sidecar_v1_Telemetry bad = {.event = sidecar_v1_Telemetry_EVENT_LOGS,
+                                .logs = SC_LIST_OF(&no_level, 1)};
+    assert_non_null(post(h, svc, &conns[0], &bad, 0));
+    sc_tel_hub_process(h, 0, false);
+    assert_int_equal(s.n, 1); /* app-started and the logs */
+    const cJSON *items = cJSON_GetObjectItem(s.bodies[0], "payload");
+    const cJSON *logs = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(items, 1), "payload"), "logs");
+    assert_int_equal(cJSON_GetArraySize(logs), 2);
+    const cJSON *first = cJSON_GetArrayItem(logs, 0);
+    assert_string_equal(cJSON_GetObjectItem(first, "message")->valuestring,
+                        "pdo: timeout\n#0 query()");
+    assert_string_equal(cJSON_GetObjectItem(first, "level")->valuestring,
+                        "ERROR");
+    assert_int_equal(cJSON_GetObjectItem(first, "count")->valueint, 3);
+    assert_string_equal(cJSON_GetObjectItem(first, "tags")->valuestring,
+                        "integration:pdo");
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(logs, 1), "count")->valueint, 1);
+    /* More distinct logs due than the bound: the rest counted. */
+    static char text[SC_TELEMETRY_MAX_LOGS + 1][16];
+    for (int i = 0; i <= SC_TELEMETRY_MAX_LOGS; i++) {
+        snprintf(text[i], sizeof text[i], "log %d", i);
+        sidecar_v1_TelemetryLog g = {.message = sc_view_str(text[i]),
+                                     .level =
+                                         sidecar_v1_TelemetryLog_LEVEL_DEBUG};
+        sidecar_v1_Telemetry ev = {.event = sidecar_v1_Telemetry_EVENT_LOGS,
+                                   .logs = SC_LIST_OF(&g, 1)};
+        assert_null(post(h, svc, &conns[0], &ev, 1));
+    }
+    sc_tel_stats_t st;
+    sc_tel_hub_stats(h, &st);
+    assert_int_equal(st.logs, 4 + SC_TELEMETRY_MAX_LOGS + 1);
+    assert_int_equal(st.logs_overflow, 1);
+    sc_tel_hub_process(h, 1, false);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(type_of(s.bodies[1]), "logs");
+    sc_tel_hub_stats(h, &st);
+    assert_int_equal(st.logs_sent, 2 + SC_TELEMETRY_MAX_LOGS);
+    sink_clear(&s);
+    sc_tel_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_heartbeat_closing_and_restart),
         cmocka_unit_test(test_integration_last_state),
         cmocka_unit_test(test_rules_switch_and_limits),
+        cmocka_unit_test(test_logs_counted_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,6 +293,14 @@ static const sidecar_v1_TelemetryIntegration telemetry_integrations[] = {
     {.name = LIT("pdo")},
 };
 
+static const sidecar_v1_TelemetryLog telemetry_logs[] = {
+    {.message = LIT("pdo: connection refused"),
+     .level = sidecar_v1_TelemetryLog_LEVEL_ERROR,
+     .stack_trace = LIT("#0 PDO->__construct()"),
+     .tags = LIT("integration:pdo")},
+    {.message = LIT("slow"), .level = sidecar_v1_TelemetryLog_LEVEL_WARN},
+};
+
 /* One sample carries every list (the wire allows it; the sidecar then
  * refuses it as invalid: an event takes one list). */
 static const sidecar_v1_Envelope telemetry_full = {
@@ -303,6 +311,7 @@ static const sidecar_v1_Envelope telemetry_full = {
         .configuration = LIST(telemetry_config),
         .dependencies = LIST(telemetry_deps),
         .integrations = LIST(telemetry_integrations),
+        .logs = LIST(telemetry_logs),
     }};
 
 static const sidecar_v1_Envelope telemetry_absent = {
@@ -319,12 +328,17 @@ static const sidecar_v1_TelemetryIntegration telemetry_zero_integrations[] = {
      .has_auto_enabled = true},
 };
 
+static const sidecar_v1_TelemetryLog telemetry_zero_logs[] = {
+    {.stack_trace = LIT(""), .tags = LIT("")},
+};
+
 static const sidecar_v1_Envelope telemetry_zero = {
     .seq = 6,
     .which_action = sidecar_v1_Envelope_telemetry_tag,
     .action.telemetry = {
         .dependencies = LIST(telemetry_zero_deps),
         .integrations = LIST(telemetry_zero_integrations),
+        .logs = LIST(telemetry_zero_logs),
     }};
 
 static const sidecar_v1_Envelope flush_full = {
@@ -499,6 +513,7 @@ static const message_info_t messages[] = {
     MESSAGE(TelemetryConfiguration),
     MESSAGE(TelemetryDependency),
     MESSAGE(TelemetryIntegration),
+    MESSAGE(TelemetryLog),
     MESSAGE(Flush),
     MESSAGE(Ping),
     MESSAGE(StatsRequest),
@@ -538,6 +553,7 @@ typedef union any_item {
     sidecar_v1_TelemetryConfiguration configuration;
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 } any_item_t;
 
 /* Storage large enough for any message (pointer arithmetic of
