@@ -28,7 +28,7 @@ done
 
 if [ ! -x "$build/bench/bench_transport" ]; then
   (cd "$root" && cmake --preset release >/dev/null &&
-     cmake --build --preset release -j2 --target bench_transport bench_flageval bench_codec >/dev/null)
+     cmake --build --preset release -j2 --target bench_transport bench_flageval bench_codec bench_metrics >/dev/null)
 fi
 
 # The sidecar under test delivers nowhere (port 9): its retry warnings are noise.
@@ -37,7 +37,7 @@ raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
 for r in $(seq 1 "$rounds"); do
   echo "bench/run.sh: round $r of $rounds" >&2
-  for prog in "bench_transport" "bench_flageval 200000" "bench_codec"; do
+  for prog in "bench_transport" "bench_flageval 200000" "bench_codec" "bench_metrics"; do
     # shellcheck disable=SC2086
     "$build/bench/"$prog | sed "s/^{/{\"round\":$r,/" >>"$raw"
   done

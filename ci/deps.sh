@@ -9,6 +9,8 @@ packages=(
   libuv1-dev libcurl4-openssl-dev libcmocka-dev libcjson-dev
   nanopb libnanopb-dev python3 python3-protobuf python3-msgpack
   protobuf-compiler
+  # The JSON Schema check of telemetry bodies (tests/intake/telemetry_check.py).
+  python3-jsonschema
   clang clang-14 libclang-rt-14-dev gdb
   # Bench-only baselines (bench/, optional in CMake): ZeroMQ and protobuf-c.
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler

@@ -69,6 +69,8 @@ typedef enum sc_action_kind {
     SC_ACTION_PING,
     SC_ACTION_STATS,
     SC_ACTION_DROP_REPORT, /* what this process dropped (docs/wire.md) */
+    SC_ACTION_METRIC,
+    SC_ACTION_TELEMETRY,
     SC_ACTION_KIND_COUNT
 } sc_action_kind_t;
 
@@ -389,6 +391,134 @@ typedef struct sc_exposure {
 /* Sends `n` exposures as one ExposureBatch action, posted by the sidecar to
  * /evp_proxy/v2/api/v2/exposures. Returns 0, SC_EDROPPED, or UV_EINVAL. */
 SC_API int sc_send_exposures(const sc_exposure_t *exposures, size_t n);
+
+/* ---- DogStatsD metrics (docs/metrics.md) ------------------------------------
+ *
+ * A metric point is one action like any other (same buffer, same enqueue
+ * budget, same drop counting, under SC_ACTION_METRIC). The sidecar
+ * aggregates the points of every process per (name, type, tags) over its
+ * flush interval (10 s by default) and sends DogStatsD datagrams to the
+ * agent: the request never waits for the network. */
+
+typedef enum sc_metric_type {
+    SC_METRIC_COUNT = 1,        /* summed; sent as |c */
+    SC_METRIC_GAUGE = 2,        /* last value wins; |g */
+    SC_METRIC_RATE = 3,         /* summed, sent per second of the interval */
+    SC_METRIC_HISTOGRAM = 4,    /* every value; |h */
+    SC_METRIC_DISTRIBUTION = 5, /* every value; |d */
+    SC_METRIC_SET = 6,          /* distinct members; |s */
+} sc_metric_type_t;
+
+/* One point. Strings are NUL-terminated; NULL means absent. */
+typedef struct sc_metric {
+    sc_metric_type_t type;
+    /* 1 to 200 bytes: an ASCII letter, then ASCII letters, digits, '_' and
+     * '.' (e.g. "php.requests"). */
+    const char *name;
+    double value; /* finite */
+    /* "key:value,key2:value2": at most 64 tags of at most 200 bytes each,
+     * each starting with a letter, without spaces, control characters or
+     * any of | , # @ (the comma separates them). NULL or "": none. */
+    const char *tags;
+    /* The fraction of events the caller reports (it sampled them itself),
+     * in (0, 1]; 0 means 1 (unsampled). docs/metrics.md says how each type
+     * uses it. */
+    double sample_rate;
+    /* SET only: the member (at most 200 bytes, without | , : # spaces or
+     * control characters); NULL: `value` is the member. */
+    const char *set_member;
+} sc_metric_t;
+
+/* Enqueues one metric point as a Metric action. Returns 0, SC_EDROPPED
+ * (counted by the client), or UV_EINVAL when the point breaks one of the
+ * rules above (nothing is sent; the sidecar would refuse it). */
+SC_API int sc_client_send_metric(sc_client_t *c, const sc_metric_t *m);
+
+/* sc_client_send_metric on the runtime's client; SC_EDROPPED before
+ * sc_init(). */
+SC_API int sc_send_metric(const sc_metric_t *m);
+
+/* ---- instrumentation telemetry (docs/telemetry.md) --------------------------
+ *
+ * Lifecycle events of the application this process belongs to (the
+ * service, env, version, language, language version and tracer version of
+ * its client). The sidecar turns the events of all the processes of an
+ * application into telemetry v2 requests: one app-started however many
+ * processes start, what is new of their dependencies and integrations, a
+ * heartbeat while any of them is connected, and app-closing when the last
+ * one is gone. Strings are NUL-terminated; NULL means absent. */
+
+typedef enum sc_telemetry_event {
+    SC_TELEMETRY_APP_STARTED = 1,
+    SC_TELEMETRY_DEPENDENCIES_LOADED = 2,
+    SC_TELEMETRY_INTEGRATIONS_CHANGE = 3,
+    SC_TELEMETRY_APP_CLOSING = 4,
+    SC_TELEMETRY_LOGS = 5,
+} sc_telemetry_event_t;
+
+/* A configuration setting; `origin`: env_var, code, dd_config,
+ * remote_config, app.config, default or unknown (NULL: unknown). */
+typedef struct sc_telemetry_config {
+    const char *name;
+    const char *value;
+    const char *origin;
+} sc_telemetry_config_t;
+
+typedef struct sc_telemetry_dependency {
+    const char *name;
+    const char *version;
+} sc_telemetry_dependency_t;
+
+/* `compatible`, `auto_enabled`: -1 unknown (not sent), 0 false, 1 true. */
+typedef struct sc_telemetry_integration {
+    const char *name;
+    const char *version;
+    bool enabled;
+    int compatible;
+    int auto_enabled;
+} sc_telemetry_integration_t;
+
+typedef enum sc_telemetry_log_level {
+    SC_TELEMETRY_LOG_ERROR = 1,
+    SC_TELEMETRY_LOG_WARN = 2,
+    SC_TELEMETRY_LOG_DEBUG = 3,
+} sc_telemetry_log_level_t;
+
+/* A log message (an error or warning of the tracer or an integration):
+ * message required, message and stack trace at most 8192 bytes of UTF-8
+ * (line feeds and tabs allowed), tags ("key:value,...") at most 1024. */
+typedef struct sc_telemetry_log {
+    const char *message;
+    sc_telemetry_log_level_t level;
+    const char *stack_trace;
+    const char *tags;
+} sc_telemetry_log_t;
+
+/* One event. Only the list the event takes may be non-empty:
+ * configuration for APP_STARTED, dependencies for DEPENDENCIES_LOADED,
+ * integrations for INTEGRATIONS_CHANGE, logs for LOGS; each at most 1024
+ * items. Names are required; strings at most 256 bytes (values 4096) of
+ * UTF-8 without control characters. */
+typedef struct sc_telemetry {
+    sc_telemetry_event_t event;
+    const sc_telemetry_config_t *configuration;
+    size_t configuration_len;
+    const sc_telemetry_dependency_t *dependencies;
+    size_t dependencies_len;
+    const sc_telemetry_integration_t *integrations;
+    size_t integrations_len;
+    const sc_telemetry_log_t *logs;
+    size_t logs_len;
+} sc_telemetry_t;
+
+/* Enqueues one event as a Telemetry action (SC_ACTION_TELEMETRY). Returns
+ * 0, SC_EDROPPED, or UV_EINVAL when it breaks a rule above (nothing is
+ * sent). */
+SC_API int sc_client_send_telemetry(sc_client_t *c, const sc_telemetry_t *t);
+
+/* sc_client_send_telemetry on the runtime's client; SC_EDROPPED before
+ * sc_init(). */
+SC_API int sc_send_telemetry(const sc_telemetry_t *t);
 
 #ifdef __cplusplus
 }

@@ -123,6 +123,11 @@ void sc_plat_conn_close(sc_plat_conn_t *c);
 int sc_plat_socket_open(int family, int type, int protocol, uv_os_sock_t *out);
 void sc_plat_socket_close(uv_os_sock_t sock);
 
+/* A Unix datagram socket connected to `path` (DogStatsD over
+ * DD_DOGSTATSD_URL=unix://), close-on-exec, for uv_udp_open. POSIX only:
+ * Windows answers UV_ENOTSUP (it has no Unix datagram sockets). */
+int sc_plat_unix_dgram_connect(const char *path, uv_os_sock_t *out);
+
 /* Makes a socket libcurl created on its own (the threaded resolver's
  * socketpair) close-on-exec (POSIX) or non-inheritable (Windows). */
 void sc_plat_socket_set_cloexec(uv_os_sock_t sock);

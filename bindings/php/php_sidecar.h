@@ -34,6 +34,10 @@ typedef struct php_sidecar_counters {
     uint64_t evaluations_not_counted; /* dropped, rejected or switched off */
     uint64_t exposures_sent;
     uint64_t exposures_dropped;
+    uint64_t metrics_sent;
+    uint64_t metrics_invalid; /* broke a rule: not sent */
+    uint64_t metrics_dropped;
+    bool app_started;         /* this process sent its APP_STARTED */
 } php_sidecar_counters_t;
 
 /* This process's counters, reset on the first use after a fork. */

@@ -396,11 +396,51 @@ static PHP_MINIT_FUNCTION(sidecar)
     return SUCCESS;
 }
 
+/* ---- telemetry (docs/telemetry.md) ----------------------------------------
+ *
+ * Each process that serves a request reports app-started once, with the
+ * settings that did not come from their defaults, and app-closing when it
+ * ends; the sidecar makes one app-started per application of them all. */
+
+static void send_app_started(void)
+{
+    sc_telemetry_config_t config[EFFECTIVE_COUNT];
+    size_t n = 0;
+    for (size_t i = 0; i < EFFECTIVE_COUNT; i++) {
+        const effective_t *e = &effective[i];
+        bool from_ini = strcmp(e->from, "INI") == 0;
+        const char *value =
+            from_ini ? ini_set_value(e->ini) : getenv(e->env);
+        if (strcmp(e->from, "default") == 0 || value == NULL) {
+            continue;
+        }
+        config[n++] = (sc_telemetry_config_t){
+            .name = from_ini ? e->ini : e->env,
+            .value = value,
+            .origin = from_ini ? "app.config" : "env_var"};
+    }
+    sc_telemetry_t ev = {.event = SC_TELEMETRY_APP_STARTED,
+                         .configuration = config,
+                         .configuration_len = n};
+    php_sidecar_counters()->app_started = sc_send_telemetry(&ev) == 0;
+}
+
+static void send_app_closing(void)
+{
+    php_sidecar_counters_t *c = php_sidecar_counters();
+    if (c->app_started) {
+        sc_telemetry_t ev = {.event = SC_TELEMETRY_APP_CLOSING};
+        sc_send_telemetry(&ev);
+        c->app_started = false;
+    }
+}
+
 static PHP_MSHUTDOWN_FUNCTION(sidecar)
 {
     (void)type;
     (void)module_number;
     if (php_sidecar_active) {
+        send_app_closing();
         /* In the master: final flush and listener stop. In a worker or a
          * forked child: only a non-blocking write of its own buffer (the
          * runtime checks which process this is). */
@@ -417,7 +457,10 @@ static PHP_RINIT_FUNCTION(sidecar)
 #if defined(ZTS) && defined(COMPILE_DL_SIDECAR)
     ZEND_TSRMLS_CACHE_UPDATE();
 #endif
-    php_sidecar_counters()->requests++;
+    php_sidecar_counters_t *c = php_sidecar_counters();
+    if (c->requests++ == 0 && php_sidecar_active) {
+        send_app_started(); /* this process's first request */
+    }
     return SUCCESS;
 }
 

@@ -28,3 +28,13 @@ function sidecar_send_exposures(array $exposures): bool {}
 function sidecar_flush(int $timeout_ms = 1000): bool {}
 
 function sidecar_stats(int $sidecar_timeout_ms = 1000): array {}
+
+/**
+ * One DogStatsD point, aggregated by the sidecar (docs/metrics.md).
+ * @param string $type count, gauge, rate, histogram, distribution or set
+ * @param int|float|string $value a string only for a set (the member)
+ * @param array<string|int, string|int|float|bool> $tags ["env" => "prod", "canary"]
+ */
+function sidecar_metric(string $type, string $name, int|float|string $value, array $tags = [],
+                        float $sample_rate = 1.0): bool {}
+

@@ -34,3 +34,12 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_stats, 0, 0, IS_ARRAY,
                                         0)
 ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, sidecar_timeout_ms, IS_LONG, 0, "1000")
 ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sidecar_metric, 0, 3, _IS_BOOL,
+                                        0)
+ZEND_ARG_TYPE_INFO(0, type, IS_STRING, 0)
+ZEND_ARG_TYPE_INFO(0, name, IS_STRING, 0)
+ZEND_ARG_TYPE_MASK(0, value, MAY_BE_LONG | MAY_BE_DOUBLE | MAY_BE_STRING, NULL)
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, tags, IS_ARRAY, 0, "[]")
+ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, sample_rate, IS_DOUBLE, 0, "1.0")
+ZEND_END_ARG_INFO()

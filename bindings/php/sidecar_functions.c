@@ -8,13 +8,16 @@
 #include "php_sidecar.h"
 
 #include "ext/json/php_json.h"
+#include "zend_smart_str.h"
 #include "sidecar.h"
 #include "sidecar_arginfo.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
+#include <uv.h>
 
 /* sidecar_send_trace(string $msgpack, int $trace_count): bool
  * `msgpack` is a v0.4 array of `trace_count` traces. false: dropped (and
@@ -323,7 +326,8 @@ ZEND_FUNCTION(sidecar_flush)
 /* The public sc_action_kind_t, in order. */
 static const char *const action_names[SC_ACTION_KIND_COUNT] = {
     "hello",     "session_config", "trace", "flag_evaluations",
-    "exposures", "flush",          "ping",  "stats", "drop_report",
+    "exposures", "flush",          "ping",  "stats", "drop_report", "metric",
+    "telemetry",
 };
 
 static void add_u64(zval *arr, const char *key, uint64_t v)
@@ -397,6 +401,9 @@ static void add_extension_counters(zval *arr)
     add_u64(&ext, "evaluations_not_counted", c->evaluations_not_counted);
     add_u64(&ext, "exposures_sent", c->exposures_sent);
     add_u64(&ext, "exposures_dropped", c->exposures_dropped);
+    add_u64(&ext, "metrics_sent", c->metrics_sent);
+    add_u64(&ext, "metrics_invalid", c->metrics_invalid);
+    add_u64(&ext, "metrics_dropped", c->metrics_dropped);
     add_assoc_zval(arr, "extension", &ext);
 }
 
@@ -448,6 +455,114 @@ ZEND_FUNCTION(sidecar_stats)
     }
 }
 
+/* ---- sidecar_metric ------------------------------------------------------ */
+
+static bool metric_type(const zend_string *s, sc_metric_type_t *out)
+{
+    static const struct {
+        const char *name;
+        sc_metric_type_t type;
+    } types[] = {{"count", SC_METRIC_COUNT},
+                 {"gauge", SC_METRIC_GAUGE},
+                 {"rate", SC_METRIC_RATE},
+                 {"histogram", SC_METRIC_HISTOGRAM},
+                 {"distribution", SC_METRIC_DISTRIBUTION},
+                 {"set", SC_METRIC_SET}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (ZSTR_LEN(s) == strlen(types[i].name) &&
+            strncasecmp(ZSTR_VAL(s), types[i].name, ZSTR_LEN(s)) == 0) {
+            *out = types[i].type;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ["env" => "prod", "canary"] -> "env:prod,canary" (NUL-terminated, in
+ * `out`); the library checks the result against the DogStatsD rules. */
+static void tags_from_array(HashTable *ht, smart_str *out)
+{
+    zend_ulong index;
+    zend_string *key;
+    zval *value;
+    ZEND_HASH_FOREACH_KEY_VAL(ht, index, key, value)
+    {
+        (void)index;
+        if (out->s != NULL && ZSTR_LEN(out->s) > 0) {
+            smart_str_appendc(out, ',');
+        }
+        zend_string *v = zval_get_string(value);
+        if (key != NULL) {
+            smart_str_append(out, key);
+            smart_str_appendc(out, ':');
+        }
+        smart_str_append(out, v);
+        zend_string_release(v);
+    }
+    ZEND_HASH_FOREACH_END();
+    smart_str_0(out);
+}
+
+/* sidecar_metric(string $type, string $name, int|float|string $value,
+ *     array $tags = [], float $sample_rate = 1.0): bool
+ * One DogStatsD point, aggregated by the sidecar (docs/metrics.md). $type:
+ * count, gauge, rate, histogram, distribution or set; a string $value is a
+ * set member. false: the point breaks a rule (name, tags, rate) or was
+ * dropped (counted), or the extension is inactive. */
+ZEND_FUNCTION(sidecar_metric)
+{
+    zend_string *type_name, *name;
+    zval *value;
+    HashTable *tags = NULL;
+    double sample_rate = 1.0;
+    ZEND_PARSE_PARAMETERS_START(3, 5)
+    Z_PARAM_STR(type_name)
+    Z_PARAM_STR(name)
+    Z_PARAM_ZVAL(value)
+    Z_PARAM_OPTIONAL
+    Z_PARAM_ARRAY_HT(tags)
+    Z_PARAM_DOUBLE(sample_rate)
+    ZEND_PARSE_PARAMETERS_END();
+    sc_metric_t m = {.name = ZSTR_VAL(name),
+                     .sample_rate = sample_rate == 1.0 ? 0 : sample_rate};
+    if (!metric_type(type_name, &m.type)) {
+        zend_argument_value_error(1, "must be one of count, gauge, rate, "
+                                     "histogram, distribution, set");
+        RETURN_THROWS();
+    }
+    ZVAL_DEREF(value);
+    if (Z_TYPE_P(value) == IS_LONG) {
+        m.value = (double)Z_LVAL_P(value);
+    } else if (Z_TYPE_P(value) == IS_DOUBLE) {
+        m.value = Z_DVAL_P(value);
+    } else if (Z_TYPE_P(value) == IS_STRING && m.type == SC_METRIC_SET) {
+        m.set_member = Z_STRVAL_P(value);
+    } else {
+        zend_argument_type_error(3, "must be of type int|float (a string "
+                                    "only for a set)");
+        RETURN_THROWS();
+    }
+    if (!php_sidecar_active) {
+        RETURN_FALSE;
+    }
+    smart_str joined = {0};
+    if (tags != NULL) {
+        tags_from_array(tags, &joined);
+        m.tags = joined.s != NULL ? ZSTR_VAL(joined.s) : NULL;
+    }
+    int rc = sc_send_metric(&m);
+    smart_str_free(&joined);
+    php_sidecar_counters_t *c = php_sidecar_counters();
+    if (rc == 0) {
+        c->metrics_sent++;
+    } else if (rc == UV_EINVAL) {
+        c->metrics_invalid++;
+    } else {
+        c->metrics_dropped++;
+    }
+    RETURN_BOOL(rc == 0);
+}
+
 /* clang-format off */
 const zend_function_entry php_sidecar_functions[] = {
     ZEND_FE(sidecar_send_trace, arginfo_sidecar_send_trace)
@@ -456,6 +571,7 @@ const zend_function_entry php_sidecar_functions[] = {
     ZEND_FE(sidecar_send_exposures, arginfo_sidecar_send_exposures)
     ZEND_FE(sidecar_flush, arginfo_sidecar_flush)
     ZEND_FE(sidecar_stats, arginfo_sidecar_stats)
+    ZEND_FE(sidecar_metric, arginfo_sidecar_metric)
     ZEND_FE_END
 };
 /* clang-format on */

@@ -167,8 +167,10 @@ class Leg:
         import traces  # noqa: E402
 
         self.traces = traces
-        self.intake = Intake.start(self.dir)
+        self.intake = Intake.start(self.dir, dogstatsd=True)
         self.agent_url = "http://127.0.0.1:%d" % self.intake.port
+        # Read by the sidecar from the master's environment (docs/metrics.md).
+        self.dogstatsd_url = "udp://127.0.0.1:%d" % self.intake.dogstatsd_port
 
     def close(self):
         self.intake.stop()
@@ -196,6 +198,23 @@ class Leg:
                 if key.startswith(scn + ":"):
                     flags[key] += ev["evaluation_count"]
         return phases, flags, sorted(i for i, n in ids.items() if n > 1)
+
+    def metric_total(self, scn):
+        """Sum of the fpm.requests counts tagged scn:<scn> that reached the
+        DogStatsD receiver (request.php sends one per request)."""
+        total = 0.0
+        for rec in self.intake.requests("dogstatsd:"):
+            for line in base64.b64decode(rec["body_b64"]).decode().split("\n"):
+                name_value, _, rest = line.partition("|")
+                if name_value.startswith("fpm.requests:") and rest == "c|#scn:" + scn:
+                    total += float(name_value.split(":", 1)[1])
+        return total
+
+    def wait_metric(self, scn, want, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while self.metric_total(scn) < want and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.metric_total(scn)
 
     def wait_delivered(self, scn, traces, evals, timeout=10.0):
         deadline = time.monotonic() + timeout
@@ -246,6 +265,7 @@ class Leg:
 
     def env(self, agent_in_env=False, extra=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DD_")}
+        env["DD_DOGSTATSD_URL"] = self.dogstatsd_url
         if agent_in_env:
             env["DD_TRACE_AGENT_URL"] = self.agent_url
         env.update(extra or {})
@@ -281,8 +301,13 @@ class Fpm:
                 "[www]\nuser = %s\ngroup = %s\nlisten = %s\n"
                 "pm = %s\npm.max_children = %d\ncatch_workers_output = yes\n"
                 "pm.process_idle_timeout = 1s\n"
+                # Workers run with clear_env = yes, and in subprocess mode a
+                # worker starts the pool's sidecar, which reads where
+                # DogStatsD is from its environment (docs/metrics.md).
+                "env[DD_DOGSTATSD_URL] = %s\n"
                 % (self.pidfile, self.logfile, "yes" if daemonize else "no", user,
-                   grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name, self.sock, pm, WORKERS))
+                   grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name, self.sock, pm, WORKERS,
+                   leg.dogstatsd_url))
 
     def start(self):
         cmd = [FPM, "-O", "-y", os.path.join(self.run, "fpm.conf")] + self.leg.ini(self.mode, self.agent_in_env, self.ini_extra)
@@ -537,6 +562,11 @@ def run_and_check(leg, mode, lifecycle, expect_mode, daemonize=False, agent_in_e
     traces, evals = check_delivery(leg, scn, {"main": n}, n * evals_per_request, problems)
     leg.stop_sidecars()
     check_zombies(pids | {os.getpid()}, problems)
+    # One fpm.requests count per request, aggregated by the sidecar and
+    # delivered at the latest by its final flush: the total is exact.
+    metric = leg.wait_metric(scn, n)
+    if metric != n:
+        problems.append("fpm.requests total %g at the DogStatsD receiver, expected %d" % (metric, n))
     leg.record(mode, lifecycle, n, traces, n * evals_per_request, evals, problems, scn=scn)
 
 

@@ -19,6 +19,18 @@ static size_t list_item_size(const pb_msgdesc_t *type)
     if (type == sidecar_v1_Exposure_fields) {
         return sizeof(sidecar_v1_Exposure);
     }
+    if (type == sidecar_v1_TelemetryConfiguration_fields) {
+        return sizeof(sidecar_v1_TelemetryConfiguration);
+    }
+    if (type == sidecar_v1_TelemetryDependency_fields) {
+        return sizeof(sidecar_v1_TelemetryDependency);
+    }
+    if (type == sidecar_v1_TelemetryIntegration_fields) {
+        return sizeof(sidecar_v1_TelemetryIntegration);
+    }
+    if (type == sidecar_v1_TelemetryLog_fields) {
+        return sizeof(sidecar_v1_TelemetryLog);
+    }
     return 0;
 }
 
@@ -134,6 +146,10 @@ union list_item {
     sidecar_v1_FlagEvaluation evaluation;
     sidecar_v1_ContextAttribute attribute;
     sidecar_v1_Exposure exposure;
+    sidecar_v1_TelemetryConfiguration configuration;
+    sidecar_v1_TelemetryDependency dependency;
+    sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 };
 
 /* Finds the next item of field `tag` in [from, limit): the fields of one

@@ -1,5 +1,6 @@
 /* The sidecar: the server's action handlers feeding the flusher. */
 #include "daemon_internal.h"
+#include "metrics_self.h"
 
 #include "log.h"
 #include "platform.h"
@@ -16,6 +17,10 @@ void sc_daemon_options_defaults(sc_daemon_options_t *o)
     o->listen_handle = -1;
     o->final_flush_ms = 2000;
     sc_flusher_config_defaults(&o->flusher);
+    sc_metrics_config_defaults(&o->metrics);
+    sc_metrics_config_from_env(&o->metrics); /* a bad value is logged */
+    sc_telemetry_settings_defaults(&o->telemetry);
+    sc_telemetry_settings_from_env(&o->telemetry);
     if (sc_agent_addr_from_env(&o->flusher.agent) != 0) {
         sc_log(SC_LOG_WARN, "invalid agent address in the environment; "
                             "using the fallback");
@@ -195,6 +200,8 @@ static void on_flush(void *ctx, sc_server_conn_t *conn,
 {
     sc_daemon_t *d = ctx;
     sc_daemon_flush_flag_evaluations(d);
+    sc_metrics_daemon_flush(d->metrics);
+    sc_tel_daemon_flush(d->telemetry);
     uint32_t used = sc_daemon_routes_used(conn);
     /* Waiting for delivery itself always takes a barrier (satisfied at
      * once when nothing is held). */
@@ -240,10 +247,37 @@ static void collect_stats(void *ctx, sc_stats_t *st)
     sc_daemon_routes_stats(d, st);
     sc_daemon_flag_stats(d, st);
     st->predecessor = d->predecessor;
+    if (d->metrics != NULL) {
+        st->has_metrics = true;
+        sc_metrics_daemon_report(d->metrics, &st->metrics);
+    }
+    if (d->telemetry != NULL) {
+        st->has_telemetry = true;
+        sc_tel_daemon_report(d->telemetry, &st->telemetry);
+    }
+}
+
+static sc_handler_result_t on_telemetry(void *ctx, sc_server_conn_t *conn,
+                                        const sidecar_v1_Telemetry *m)
+{
+    sc_daemon_t *d = ctx;
+    return sc_tel_daemon_event(d->telemetry, conn, m);
+}
+
+static sc_handler_result_t on_metric(void *ctx, sc_server_conn_t *conn,
+                                     const sidecar_v1_Metric *m)
+{
+    (void)conn;
+    sc_daemon_t *d = ctx;
+    return sc_metrics_daemon_add(d->metrics, m);
 }
 
 static void on_released(void *ctx, sc_server_conn_t *conn)
 {
+    sc_daemon_t *d = ctx;
+    if (d->telemetry != NULL) {
+        sc_tel_daemon_conn_gone(d->telemetry, conn);
+    }
     sc_daemon_route_release(ctx, conn);
 }
 
@@ -255,6 +289,12 @@ static void on_admitted(void *ctx, uint32_t uid)
             sc_shared_give_to(d->routes[i]->shared, uid);
         }
     }
+}
+
+static void emit_self_metrics(void *ctx, sc_metrics_daemon_t *md)
+{
+    sc_daemon_t *d = ctx;
+    sc_metrics_self_emit(d->self_metrics, md);
 }
 
 static void on_idle(void *ctx)
@@ -307,6 +347,8 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         .on_trace = on_trace,
         .on_flag_evaluations = sc_daemon_on_flag_evaluations,
         .on_exposures = sc_daemon_on_exposures,
+        .on_metric = on_metric,
+        .on_telemetry = on_telemetry,
         .on_flush = on_flush,
         .collect_stats = collect_stats,
         .on_admitted = on_admitted,
@@ -328,9 +370,28 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
     }
     if (rc == 0) {
         sc_server_use_sessions(d->server, sc_ledger_sessions(d->ledger));
+        rc = sc_metrics_daemon_new(loop, &o->metrics, &d->metrics);
+    }
+    if (rc == 0) {
+        rc = sc_tel_daemon_new(d, &o->telemetry, &d->telemetry);
+    }
+    if (rc == 0 && o->metrics.self_metrics) {
+        d->self_metrics = sc_metrics_self_new(d);
+        rc = d->self_metrics != NULL ? 0 : UV_ENOMEM;
+        if (rc == 0) {
+            sc_metrics_daemon_on_drain(d->metrics, emit_self_metrics, d);
+        }
+    }
+    if (rc == 0) {
         rc = sc_daemon_routes_open(d);
     }
     if (rc != 0) {
+        if (d->metrics != NULL) {
+            sc_metrics_daemon_close(d->metrics, NULL, NULL);
+        }
+        if (d->telemetry != NULL) {
+            sc_tel_daemon_close(d->telemetry, NULL, NULL);
+        }
         if (d->server != NULL) {
             sc_server_close(d->server, NULL, NULL);
             uv_run(loop, UV_RUN_NOWAIT); /* let the closes finish */
@@ -338,6 +399,7 @@ int sc_daemon_start(uv_loop_t *loop, const sc_daemon_options_t *o,
         }
         sc_flageval_free(d->disabled_agg);
         sc_ledger_close(d->ledger);
+        sc_metrics_self_free(d->self_metrics);
         free(d);
         return rc;
     }
@@ -368,11 +430,28 @@ static void on_route_closed(sc_daemon_t *d)
     one_closed(d);
 }
 
+static void on_metrics_closed(void *arg)
+{
+    sc_daemon_t *d = arg;
+    d->metrics = NULL;
+    one_closed(d);
+}
+
+static void on_telemetry_closed(void *arg)
+{
+    sc_daemon_t *d = arg;
+    d->telemetry = NULL;
+    one_closed(d);
+}
+
 /* Connections are gone: everything they sent is with their routes, which
- * now get their final delivery. */
+ * now get their final delivery (metrics: their last datagrams). */
 static void on_server_closed(void *arg)
 {
     sc_daemon_t *d = arg;
+    sc_metrics_daemon_close(d->metrics, on_metrics_closed, d);
+    /* app-closing of every application, before the flushers close */
+    sc_tel_daemon_close(d->telemetry, on_telemetry_closed, d);
     sc_daemon_flush_flag_evaluations(d);
     sc_daemon_routes_close(d, on_route_closed);
 }
@@ -390,8 +469,8 @@ void sc_daemon_stop(sc_daemon_t *d, void (*done)(void *arg), void *arg)
     d->stopping = true;
     d->done = done;
     d->done_arg = arg;
-    /* every route's flusher, the flag timer */
-    d->pending_closes = (int)d->route_count + 1;
+    /* every route's flusher, the flag timer, the metrics, the telemetry */
+    d->pending_closes = (int)d->route_count + 3;
     uv_close((uv_handle_t *)&d->flag_timer, on_timer_closed);
     if (d->watchdog_on) {
         d->pending_closes++;
@@ -407,6 +486,7 @@ void sc_daemon_free(sc_daemon_t *d)
         sc_daemon_routes_free(d);
         sc_flageval_free(d->disabled_agg);
         sc_ledger_close(d->ledger);
+        sc_metrics_self_free(d->self_metrics);
         free(d);
     }
 }

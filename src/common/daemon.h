@@ -6,6 +6,8 @@
 
 #include "endpoint.h"
 #include "flusher.h"
+#include "metrics_daemon.h"
+#include "telemetry_daemon.h"
 #include "server.h"
 
 typedef struct sc_daemon sc_daemon_t;
@@ -18,6 +20,8 @@ typedef struct sc_daemon_options {
                               set in thread mode: it would kill the host. */
     sc_flusher_config_t flusher; /* delivery; agent from the environment */
     uint32_t final_flush_ms;     /* delivery deadline when stopping (2000) */
+    sc_metrics_config_t metrics; /* DogStatsD (docs/metrics.md) */
+    sc_telemetry_settings_t telemetry; /* docs/telemetry.md */
     /* The daemon decided to stop on its own (idle, watchdog); it has begun
      * its final flush. Called on the loop thread. */
     void (*on_self_stop)(void *arg, const char *why);
@@ -26,7 +30,8 @@ typedef struct sc_daemon_options {
 
 /* Fills defaults: server defaults, no handle, no watchdog, delivery
  * defaults with the agent address from DD_TRACE_AGENT_URL /
- * DD_AGENT_HOST / DD_TRACE_AGENT_PORT. */
+ * DD_AGENT_HOST / DD_TRACE_AGENT_PORT, metrics and telemetry
+ * settings from the environment. */
 void sc_daemon_options_defaults(sc_daemon_options_t *o);
 
 /* Starts listening and serving on `loop`. Returns 0, UV_EADDRINUSE when the

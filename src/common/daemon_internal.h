@@ -7,6 +7,7 @@
 #include "ledger.h"
 #include "flageval.h"
 #include "flusher.h"
+#include "metrics_daemon.h"
 #include "shared_state.h"
 #include "stats.h"
 
@@ -47,6 +48,9 @@ struct sc_daemon {
     sc_server_t *server;
     sc_ledger_t *ledger; /* what we hold, for a successor (ledger.h) */
     sc_ledger_predecessor_t predecessor;
+    sc_metrics_daemon_t *metrics; /* NULL once closed */
+    sc_tel_daemon_t *telemetry;   /* NULL once closed */
+    struct sc_metrics_self *self_metrics; /* NULL: off */
     sc_route_t *routes[SC_DAEMON_MAX_AGENTS]; /* [0]: the default agent */
     size_t route_count;
     uv_timer_t watchdog;

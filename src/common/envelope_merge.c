@@ -18,6 +18,8 @@ static bool is_action(uint32_t tag)
     case sidecar_v1_Envelope_ping_tag:
     case sidecar_v1_Envelope_stats_request_tag:
     case sidecar_v1_Envelope_drop_report_tag:
+    case sidecar_v1_Envelope_metric_tag:
+    case sidecar_v1_Envelope_telemetry_tag:
     case sidecar_v1_Envelope_ping_reply_tag:
     case sidecar_v1_Envelope_flush_reply_tag:
     case sidecar_v1_Envelope_stats_reply_tag:

@@ -23,6 +23,7 @@ typedef enum sc_dest {
     SC_DEST_TRACES = 0,
     SC_DEST_FLAGEVALUATIONS = 1,
     SC_DEST_EXPOSURES = 2,
+    SC_DEST_TELEMETRY = 3,
     SC_DEST_COUNT
 } sc_dest_t;
 
@@ -170,6 +171,13 @@ int sc_flusher_submit_traces(sc_flusher_t *f, const sc_trace_meta_t *meta,
  * results. */
 int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
                           size_t len, uint32_t items);
+
+/* Queues one telemetry v2 body (copied) for
+ * /telemetry/proxy/api/v2/apmtelemetry with its DD-Telemetry-Request-Type
+ * and DD-Client-Library-Language / -Version headers. Same results. */
+int sc_flusher_submit_telemetry(sc_flusher_t *f, const char *request_type,
+                                const char *language, const char *version,
+                                const void *json, size_t len);
 
 /* Sends what is buffered now instead of at the next flush interval. */
 void sc_flusher_flush_now(sc_flusher_t *f);

@@ -40,6 +40,15 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                            .default_cap = 8u << 20,
                            .max_response = EVP_RESPONSE_MAX,
                            .add_headers = sc_evp_headers},
+    [SC_DEST_TELEMETRY] = {.name = "telemetry",
+                           .default_path =
+                               "/telemetry/proxy/api/v2/apmtelemetry",
+                           .method = "POST",
+                           .content_type = "application/json",
+                           .default_cap = 8u << 20,
+                           .max_response = EVP_RESPONSE_MAX,
+                           .add_headers = sc_telemetry_headers,
+                           .release = sc_telemetry_release},
 };
 
 static const char *const drop_names[SC_DROP_REASON_COUNT] = {

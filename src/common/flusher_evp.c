@@ -1,6 +1,7 @@
 /* EVP submissions (docs/delivery.md, "EVP"): one JSON body each, posted as
  * is through the agent's EVP proxy. Coalescing and splitting happen before,
- * in the aggregator's body builder. */
+ * in the aggregator's body builder. sc_flusher_submit_body serves every
+ * destination whose requests are one body each (telemetry too). */
 #include "flusher_internal.h"
 
 #include <stdlib.h>
@@ -17,12 +18,28 @@ bool sc_evp_headers(const sc_batch_t *b, struct curl_slist **h)
     return true;
 }
 
+static int submit(sc_flusher_t *f, sc_dest_t dest, const void *json,
+                  size_t len, uint32_t items, void *enc);
+
 int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
                           size_t len, uint32_t items)
 {
     if (dest != SC_DEST_FLAGEVALUATIONS && dest != SC_DEST_EXPOSURES) {
         return UV_EINVAL;
     }
+    return submit(f, dest, json, len, items, NULL);
+}
+
+int sc_flusher_submit_body(sc_flusher_t *f, sc_dest_t dest, const void *json,
+                           size_t len, void *enc)
+{
+    return submit(f, dest, json, len, 1, enc); /* one request's body */
+}
+
+/* Queues `json` whole as one batch of `items` items. */
+static int submit(sc_flusher_t *f, sc_dest_t dest, const void *json,
+                  size_t len, uint32_t items, void *enc)
+{
     sc_flusher_count_submitted(f, dest, len, items);
     if (f->closing) {
         return sc_flusher_refuse(f, dest, SC_DROP_SHUTDOWN, len, items);
@@ -41,6 +58,7 @@ int sc_flusher_submit_evp(sc_flusher_t *f, sc_dest_t dest, const void *json,
         free(b);
         return sc_flusher_refuse(f, dest, SC_DROP_NO_MEMORY, len, items);
     }
+    b->enc = enc;
     b->body = b->owned.data;
     b->body_len = len;
     b->bytes = len;

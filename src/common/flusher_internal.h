@@ -163,6 +163,15 @@ void sc_traces_on_ok(sc_flusher_t *f, const sc_buf_t *response);
 void sc_traces_trim(sc_flusher_t *f, bool all);
 /* flusher_evp.c */
 bool sc_evp_headers(const sc_batch_t *b, struct curl_slist **h);
+/* Queues one body (copied) of a destination whose requests are one body
+ * each; `enc` (may be NULL) goes with the batch, for the destination's
+ * add_headers, and is freed by its release. Refused (result as
+ * sc_flusher_submit_evp, counted): `enc` stays the caller's. */
+int sc_flusher_submit_body(sc_flusher_t *f, sc_dest_t dest, const void *json,
+                           size_t len, void *enc);
+/* flusher_telemetry.c */
+bool sc_telemetry_headers(const sc_batch_t *b, struct curl_slist **h);
+void sc_telemetry_release(sc_batch_t *b);
 
 /* agent_info.c */
 void sc_flusher_info_start(sc_flusher_t *f, uint64_t delay_ms);

@@ -10,7 +10,8 @@
 
 static const char *const kind_names[SC_ACTION_KIND_COUNT] = {
     "hello",     "session_config", "trace", "flag_evaluations",
-    "exposures", "flush",          "ping",  "stats", "drop_report"};
+    "exposures", "flush",          "ping",  "stats", "drop_report", "metric",
+    "telemetry"};
 
 const char *sc_action_kind_name(sc_action_kind_t kind)
 {

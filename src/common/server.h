@@ -41,7 +41,7 @@ typedef struct sc_flush_barrier {
 
 /* The owner's action handlers. Each may be NULL (the action is then only
  * counted). Views inside messages are valid during the call only. Data
- * actions (trace, flag evaluations, exposures) reach their handler only
+ * actions (trace, flag evaluations, exposures, metric, telemetry) reach their handler only
  * after a valid Hello on the connection, and Hello only when its strings
  * follow the identity string rule; the server refuses the others. */
 typedef struct sc_server_handlers {
@@ -57,6 +57,10 @@ typedef struct sc_server_handlers {
         const sidecar_v1_FlagEvaluationBatch *m);
     sc_handler_result_t (*on_exposures)(void *ctx, sc_server_conn_t *conn,
                                         const sidecar_v1_ExposureBatch *m);
+    sc_handler_result_t (*on_metric)(void *ctx, sc_server_conn_t *conn,
+                                     const sidecar_v1_Metric *m);
+    sc_handler_result_t (*on_telemetry)(void *ctx, sc_server_conn_t *conn,
+                                        const sidecar_v1_Telemetry *m);
     /* Flush barrier with deliver_now: everything this connection sent
      * earlier has been dispatched. The handler completes it now or later
      * with sc_server_flush_done(); when NULL, or for a Flush without

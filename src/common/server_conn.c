@@ -450,6 +450,22 @@ static const char *run_handler(sc_server_conn_t *c,
     case sidecar_v1_Envelope_drop_report_tag:
         *kind = SC_ACTION_DROP_REPORT;
         return record_drop_report(c, &env->action.drop_report);
+    case sidecar_v1_Envelope_metric_tag:
+        *kind = SC_ACTION_METRIC;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_metric != NULL
+                   ? h->on_metric(h->ctx, c, &env->action.metric)
+                   : NULL;
+    case sidecar_v1_Envelope_telemetry_tag:
+        *kind = SC_ACTION_TELEMETRY;
+        if (!c->has_identity) {
+            return no_hello;
+        }
+        return h->on_telemetry != NULL
+                   ? h->on_telemetry(h->ctx, c, &env->action.telemetry)
+                   : NULL;
     case sidecar_v1_Envelope_flush_tag:
         *kind = SC_ACTION_FLUSH;
         return NULL;

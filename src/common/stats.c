@@ -240,6 +240,88 @@ static void flags_and_exposures(sc_json_t *j, const sc_stats_t *s)
     uint_object(j, "exposures", exp_names, exp_values, 3);
 }
 
+/* DogStatsD metrics (docs/metrics.md): where they go, what was
+ * aggregated, sent, and dropped by reason. */
+static void metrics(sc_json_t *j, const sc_metrics_report_t *m)
+{
+    sc_json_key_str(j, "metrics");
+    sc_json_object_begin(j);
+    sc_json_key_str(j, "destination");
+    sc_json_string(j, m->destination, strlen(m->destination));
+    static const char *const names[] = {"flush_interval_ms",
+                                        "max_contexts",
+                                        "max_values",
+                                        "datagram_bytes",
+                                        "points",
+                                        "contexts",
+                                        "values",
+                                        "flushes",
+                                        "lines_sent",
+                                        "datagrams_sent",
+                                        "bytes_sent"};
+    const uint64_t values[] = {
+        m->flush_interval_ms,   m->max_contexts,   m->max_values,
+        m->datagram_bytes,      m->agg.points,     m->agg.contexts,
+        m->agg.values,          m->flushes,        m->sent.lines_sent,
+        m->sent.datagrams_sent, m->sent.bytes_sent};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        uint_member(j, names[i], values[i]);
+    }
+    static const char *const drop_names[] = {
+        "contexts_overflow", "values_overflow", "no_memory",
+        "lines_too_large",   "lines_unsent",    "datagrams_unsent"};
+    const uint64_t drops[] = {
+        m->agg.contexts_overflow, m->agg.values_overflow,
+        m->agg.no_memory,         m->sent.lines_too_large,
+        m->sent.lines_failed,     m->sent.datagrams_failed};
+    uint_object(j, "dropped", drop_names, drops, 6);
+    sc_json_key_str(j, "last_error");
+    const char *err =
+        m->sent.last_error != 0 ? uv_err_name(m->sent.last_error) : "";
+    sc_json_string(j, err, strlen(err));
+    sc_json_object_end(j);
+}
+
+/* Instrumentation telemetry (docs/telemetry.md): settings, applications,
+ * events reported and what deduplication kept back. Delivery and drops of
+ * the bodies are the "telemetry" destination of "delivery". */
+static void telemetry(sc_json_t *j, const sc_telemetry_report_t *t)
+{
+    sc_json_key_str(j, "telemetry");
+    sc_json_object_begin(j);
+    sc_json_key_str(j, "enabled");
+    sc_json_bool(j, t->settings.enabled);
+    const sc_tel_stats_t *h = &t->hub;
+    static const char *const names[] = {
+        "heartbeat_interval_ms", "closing_delay_ms",
+        "applications",          "events",
+        "events_disabled",       "applications_started",
+        "app_started_joined",    "dependencies_sent",
+        "dependencies_known",    "integrations_sent",
+        "integrations_unchanged", "heartbeats",
+        "app_closing",           "requests",
+        "message_batches",       "applications_overflow",
+        "dependencies_overflow", "logs",
+        "logs_sent",             "logs_overflow",
+        "no_memory"};
+    const uint64_t values[] = {
+        t->settings.heartbeat_ms, t->settings.closing_delay_ms,
+        h->applications,          h->events,
+        h->events_disabled,       h->applications_started,
+        h->app_started_joined,    h->dependencies_sent,
+        h->dependencies_known,    h->integrations_sent,
+        h->integrations_unchanged, h->heartbeats,
+        h->app_closing,           h->requests,
+        h->message_batches,       h->applications_overflow,
+        h->dependencies_overflow, h->logs,
+        h->logs_sent,             h->logs_overflow,
+        h->no_memory};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        uint_member(j, names[i], values[i]);
+    }
+    sc_json_object_end(j);
+}
+
 static void server(sc_json_t *j, const sc_stats_t *s)
 {
     const sc_server_stats_t *st = &s->server;
@@ -324,6 +406,12 @@ bool sc_stats_json(const sc_stats_t *s, sc_buf_t *out)
         uint_member(&j, "unconfirmed_payloads", l->unconfirmed_payloads);
         uint_member(&j, "unconfirmed_traces", l->unconfirmed_traces);
         sc_json_object_end(&j);
+    }
+    if (s->has_metrics) {
+        metrics(&j, &s->metrics);
+    }
+    if (s->has_telemetry) {
+        telemetry(&j, &s->telemetry);
     }
     sc_json_object_end(&j);
     return sc_json_ok(&j);

@@ -14,6 +14,8 @@
 #include "buf.h"
 #include "flusher.h"
 #include "ledger.h"
+#include "metrics_daemon.h"
+#include "telemetry_daemon.h"
 #include "server.h"
 
 /* At most this many agents are listed (the daemon's limit). */
@@ -63,6 +65,12 @@ typedef struct sc_stats {
     sc_stats_exposures_t exposures;
     /* The previous sidecar on this endpoint (ledger.h); pid 0: none. */
     sc_ledger_predecessor_t predecessor;
+    /* The metrics pipeline (metrics_daemon.c). */
+    bool has_metrics;
+    sc_metrics_report_t metrics;
+    /* Instrumentation telemetry (telemetry_daemon.c). */
+    bool has_telemetry;
+    sc_telemetry_report_t telemetry;
 } sc_stats_t;
 
 /* Writes the whole document (one JSON object) to `out`. */

@@ -118,6 +118,7 @@ def hello_before_any_is_required_for_data(ctx):
         ("trace", dict(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))),
         ("flag_evaluations", dict(flag_evaluation_batch=ctx.pb.FlagEvaluationBatch(evaluations=[evaluation(ctx.pb)]))),
         ("exposures", dict(exposure_batch=ctx.pb.ExposureBatch(exposures=[ctx.pb.Exposure(flag_key="f")]))),
+        ("metric", dict(metric=ctx.pb.Metric(type=ctx.pb.Metric.METRIC_TYPE_COUNT, name="a", value=1))),
     ):
         before = ctx.stats()
         seq = c.send(**action)

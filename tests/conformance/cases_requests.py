@@ -92,10 +92,10 @@ def stats_document(ctx):
     for key in ("pid", "version", "mode", "uptime_ms", "connections", "frames_in", "bytes_in",
                 "oversized_frames", "decode_errors", "unknown_actions", "invalid_actions", "actions",
                 "invalid", "delivery", "session_config", "flag_evaluations", "exposures",
-                "acknowledgements", "client_drops"):
+                "acknowledgements", "client_drops", "metrics", "telemetry"):
         check(key in s, "stats has %s" % key)
     kinds = ["hello", "session_config", "trace", "flag_evaluations", "exposures", "flush", "ping", "stats",
-             "drop_report"]
+             "drop_report", "metric", "telemetry"]
     eq(sorted(s["actions"]), sorted(kinds), "actions by kind")
     eq(sorted(s["invalid"]), sorted(kinds), "invalid by kind")
     eq(s["invalid_actions"], sum(s["invalid"].values()), "invalid_actions is the sum")

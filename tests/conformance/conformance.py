@@ -39,13 +39,17 @@ import cases_data  # noqa: E402,F401
 import cases_requests  # noqa: E402,F401
 import cases_protocol  # noqa: E402,F401
 import cases_acks  # noqa: E402,F401
+import cases_metrics  # noqa: E402,F401
+import cases_telemetry  # noqa: E402,F401
 
 
 # ---- runner --------------------------------------------------------------------------------
 
 
 def start_sidecar(binary, endpoint, intake, tmpdir):
-    env = dict(os.environ, DD_TRACE_AGENT_URL=intake.url)
+    env = dict(os.environ, DD_TRACE_AGENT_URL=intake.url,
+               # Nobody listens there: metrics are counted as unsent.
+               DD_DOGSTATSD_URL="unix://" + os.path.join(tmpdir, "dsd.socket"))
     env.pop("DD_AGENT_HOST", None)
     log = open(os.path.join(tmpdir, "sidecar.log"), "wb")
     p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn"], env=env,

@@ -8,6 +8,13 @@ standard library only.  The control API is described in docs/intake.md.
 
     /usr/bin/python3 tests/intake/intake.py --port-file FILE
         [--port N] [--unix PATH] [--record FILE] [--quiet]
+        [--dogstatsd-port-file FILE] [--dogstatsd-unix PATH]
+
+With --dogstatsd-port-file it also plays the agent's DogStatsD server: a UDP
+socket on 127.0.0.1 (an ephemeral port, written to FILE), and with
+--dogstatsd-unix a Unix datagram socket at PATH. Each datagram is recorded
+whole, like a request, with method "DATAGRAM" and path "dogstatsd:udp" or
+"dogstatsd:unix" (tests/intake/dogstatsd_check.py reads them).
 """
 
 import argparse
@@ -35,6 +42,7 @@ AGENT_INFO = {
         "/evp_proxy/v2/",
         "/evp_proxy/v2/api/v2/flagevaluations",
         "/evp_proxy/v2/api/v2/exposures",
+        "/telemetry/proxy/",
         "/info",
     ],
     "client_drop_p0s": True,
@@ -45,6 +53,7 @@ EVP_PATHS = (
     "/evp_proxy/v2/api/v2/flagevaluations",
     "/evp_proxy/v2/api/v2/exposures",
 )
+TELEMETRY_PATH = "/telemetry/proxy/api/v2/apmtelemetry"
 MODES = ("ok", "status", "stall", "close")
 
 # A stalled answer re-checks the client and the shutdown flag this often, so
@@ -306,6 +315,8 @@ class IntakeHandler(http.server.BaseHTTPRequestHandler):
             return 200, TRACES_RESPONSE
         if path in EVP_PATHS and self.command == "POST":
             return 202, b"{}"
+        if path == TELEMETRY_PATH and self.command == "POST":
+            return 202, b""
         return 404, json.dumps({"error": "not found"}).encode()
 
     def stall(self, seconds):
@@ -407,6 +418,54 @@ class UnixIntakeServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
     handle_error = TcpIntakeServer.handle_error
 
 
+# The largest datagram a DogStatsD client may send (UDP's limit).
+DATAGRAM_MAX = 65535
+
+
+def serve_datagrams(sock, transport, state):
+    """Records every datagram of `sock` until the intake stops (what is
+    already queued on the socket then is still recorded)."""
+    sock.settimeout(0.2)
+    while True:
+        try:
+            data = sock.recv(DATAGRAM_MAX)
+        except socket.timeout:
+            if state.stopping.is_set():
+                return
+            continue
+        except OSError:
+            return
+        state.add_record(
+            {
+                "seq": None,
+                "method": "DATAGRAM",
+                "path": "dogstatsd:" + transport,
+                "headers": {},
+                "body_b64": base64.b64encode(data).decode("ascii"),
+                "time": time.time(),
+                "answered": None,
+            }
+        )
+
+
+def open_dogstatsd(args):
+    """The DogStatsD sockets asked for: [(socket, transport)]."""
+    sockets = []
+    if args.dogstatsd_port_file:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        udp.bind(("127.0.0.1", 0))
+        sockets.append((udp, "udp"))
+    if args.dogstatsd_unix:
+        if os.path.exists(args.dogstatsd_unix):
+            os.unlink(args.dogstatsd_unix)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        unix.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        unix.bind(args.dogstatsd_unix)
+        sockets.append((unix, "unix"))
+    return sockets
+
+
 def write_port_file(path, port):
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w", encoding="ascii") as f:
@@ -421,6 +480,8 @@ def main(argv=None):
     parser.add_argument("--unix", help="also serve HTTP on this Unix socket path")
     parser.add_argument("--record", help="append every record as a JSON line to this file")
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    parser.add_argument("--dogstatsd-port-file", help="record DogStatsD datagrams on UDP; port written here")
+    parser.add_argument("--dogstatsd-unix", help="record DogStatsD datagrams on this Unix datagram socket")
     args = parser.parse_args(argv)
 
     state = State(args.record)
@@ -440,9 +501,15 @@ def main(argv=None):
     signal.signal(signal.SIGINT, request_stop)
 
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    datagram_sockets = open_dogstatsd(args)
+    for sock, transport in datagram_sockets:
+        threads.append(threading.Thread(target=serve_datagrams, args=(sock, transport, state), daemon=True))
     for thread in threads:
         thread.start()
     port = servers[0].server_address[1]
+    for sock, transport in datagram_sockets:
+        if transport == "udp":
+            write_port_file(args.dogstatsd_port_file, sock.getsockname()[1])
     write_port_file(args.port_file, port)
     if not args.quiet:
         where = " and unix:%s" % args.unix if args.unix else ""
@@ -455,6 +522,13 @@ def main(argv=None):
         server.server_close()
     for thread in threads:
         thread.join()
+    for sock, transport in datagram_sockets:
+        sock.close()
+    if args.dogstatsd_unix:
+        try:
+            os.unlink(args.dogstatsd_unix)
+        except FileNotFoundError:
+            pass
     if args.unix:
         try:
             os.unlink(args.unix)

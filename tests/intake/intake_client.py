@@ -102,16 +102,18 @@ class ControlClient:
 class Intake(ControlClient):
     """An intake process owned by the caller: start() it, stop() it (or use `with`)."""
 
-    def __init__(self, process, port, unix_path, log_path):
+    def __init__(self, process, port, unix_path, log_path, dogstatsd_port=None):
         super().__init__(port)
+        self.dogstatsd_port = dogstatsd_port  # UDP DogStatsD receiver, if asked
         self.process = process
         self.unix_path = unix_path
         self.unix_url = "unix://" + unix_path if unix_path else None
         self.log_path = log_path
 
     @classmethod
-    def start(cls, tmpdir, unix_path=None, record=None, port=0, timeout=10):
-        """Spawns intake.py and returns once it is listening.
+    def start(cls, tmpdir, unix_path=None, record=None, port=0, timeout=10, dogstatsd=False):
+        """Spawns intake.py and returns once it is listening (with `dogstatsd`,
+        also a UDP DogStatsD receiver on .dogstatsd_port).
 
         Its stderr goes to `<tmpdir>/intake-<n>.log` (see .log_path / .log_text())."""
         number = "%d-%d" % (os.getpid(), next(_instance_numbers))
@@ -122,6 +124,9 @@ class Intake(ControlClient):
             command += ["--unix", unix_path]
         if record:
             command += ["--record", record]
+        dsd_file = os.path.join(tmpdir, "intake-%s.dsd-port" % number)
+        if dogstatsd:
+            command += ["--dogstatsd-port-file", dsd_file]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -133,7 +138,11 @@ class Intake(ControlClient):
             time.sleep(0.02)
         with open(port_file, encoding="ascii") as f:
             bound_port = int(f.read())
-        return cls(process, bound_port, unix_path, log_path)
+        dogstatsd_port = None
+        if dogstatsd:  # written before the port file
+            with open(dsd_file, encoding="ascii") as f:
+                dogstatsd_port = int(f.read())
+        return cls(process, bound_port, unix_path, log_path, dogstatsd_port)
 
     def log_text(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:

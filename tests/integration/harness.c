@@ -241,17 +241,26 @@ static child_t intake;
 
 int th_intake_start(const char *dir)
 {
+    return th_intake_start_args(dir, NULL);
+}
+
+int th_intake_start_args(const char *dir, const char *const *extra)
+{
     char port_file[512], records[512];
     snprintf(port_file, sizeof port_file, "%s/intake.port", dir);
     snprintf(records, sizeof records, "%s/records.jsonl", dir);
-    const char *argv[] = {SIDECAR_PYTHON,
-                          SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
-                          "--port-file",
-                          port_file,
-                          "--record",
-                          records,
-                          "--quiet",
-                          NULL};
+    const char *argv[24] = {SIDECAR_PYTHON,
+                            SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
+                            "--port-file",
+                            port_file,
+                            "--record",
+                            records,
+                            "--quiet"};
+    int n = 7;
+    for (; extra != NULL && *extra != NULL && n < 23; extra++) {
+        argv[n++] = *extra;
+    }
+    argv[n] = NULL;
     if (spawn(sidecar_loop(), &intake, argv) != 0) {
         return 0;
     }

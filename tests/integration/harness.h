@@ -38,6 +38,8 @@ size_t th_trace_payload(uint8_t *out, uint64_t id);
  * to `dir`/records.jsonl; returns its TCP port, or 0. th_intake_stop()
  * ends it. */
 int th_intake_start(const char *dir);
+/* The same with more intake.py arguments (NULL-terminated, may be NULL). */
+int th_intake_start_args(const char *dir, const char *const *extra);
 void th_intake_stop(void);
 
 /* Path of the sidecar binary under test. */

@@ -12,6 +12,7 @@ Exits 77 (skipped) when php8.2-dev is not installed.
 
 import argparse
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -69,9 +70,11 @@ def main():
         r = subprocess.run(php + ["--ri", "sidecar"], env=env, stdout=subprocess.PIPE, text=True)
         check("not started for the command line" in r.stdout, "php --ri says why the CLI has no sidecar")
 
-        intake = Intake.start(tmp)
+        intake = Intake.start(tmp, dogstatsd=True)
         cli_env = dict(env, DD_TRACE_CLI_ENABLED="true", DD_TRACE_AGENT_URL=intake.url,
-                       DD_TRACE_SIDECAR_CONNECTION_MODE="subprocess")
+                       DD_TRACE_SIDECAR_CONNECTION_MODE="subprocess",
+                       DD_DOGSTATSD_URL="udp://127.0.0.1:%d" % intake.dogstatsd_port,
+                       DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY="0")
         r = subprocess.run(php + ["-d", "sidecar.service=php-check", "-d", "sidecar.rss_cap=268435456",
                                   "--ri", "sidecar"], env=cli_env,
                            stdout=subprocess.PIPE, text=True)
@@ -102,6 +105,33 @@ def main():
         check(b"checkout" in body and b"search" in body and b"user-2" in body,
               "both exposures reached the intake's exposures endpoint")
         check(any(b"php-check-cli" in Intake.body(rec) for rec in traces), "the trace reached the intake")
+
+        script = os.path.join(args.source, "bindings", "php", "tests", "metrics.php")
+        r = subprocess.run(php + ["-d", "sidecar.service=php-metrics", script], env=cli_env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        check(r.returncode == 0 and '{"ok":true,"bad":false,"threw":true,"flushed":true,"sent":54,"invalid":1}'
+              in r.stdout, "metrics.php: points queued, a bad name refused, an unknown type throws (%r %r)"
+              % (r.stdout.strip(), r.stderr[-300:]))
+        want = {"php.check.requests:50|c|#canary,route:/a", "php.check.gauge:7.5|g", "php.check.users:alice|s",
+                "php.check.users:bob|s", "php.check.latency:12.5|d|@0.5"}
+        deadline = time.monotonic() + 30
+        lines = set()
+        while time.monotonic() < deadline and not want <= lines:
+            lines = {line for rec in intake.requests("dogstatsd:") for line in Intake.body(rec).decode().split("\n")}
+            time.sleep(0.1)
+        check(want <= lines, "sidecar_metric points reached the DogStatsD receiver aggregated (%r)" % sorted(lines)[:8])
+        deadline = time.monotonic() + 30
+        types = []
+        while time.monotonic() < deadline and "app-closing" not in types:
+            types = []
+            for rec in intake.requests("/telemetry/proxy/api/v2/apmtelemetry"):
+                body = json.loads(Intake.body(rec))
+                if body["application"]["service_name"] == "php-metrics":
+                    items = body["payload"] if body["request_type"] == "message-batch" else [body]
+                    types += [i["request_type"] for i in items]
+            time.sleep(0.1)
+        check(types[:1] == ["app-started"] and types.count("app-started") == 1 and types[-1:] == ["app-closing"],
+              "the extension's app-started and app-closing reached the telemetry endpoint (%r)" % types)
 
         bad = ["-d", "sidecar.path=" + os.path.join(tmp, "no-such-sidecar"),
                "-d", "sidecar.endpoint_dir=" + os.path.join(tmp, "ep2"), "-r", "echo 1;"]

@@ -20,6 +20,10 @@ union any_item {
     sidecar_v1_FlagEvaluation evaluation;
     sidecar_v1_ContextAttribute attribute;
     sidecar_v1_Exposure exposure;
+    sidecar_v1_TelemetryConfiguration configuration;
+    sidecar_v1_TelemetryDependency dependency;
+    sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 };
 
 static size_t item_size(const pb_msgdesc_t *d)
@@ -32,6 +36,18 @@ static size_t item_size(const pb_msgdesc_t *d)
     }
     if (d == sidecar_v1_Exposure_fields) {
         return sizeof(sidecar_v1_Exposure);
+    }
+    if (d == sidecar_v1_TelemetryConfiguration_fields) {
+        return sizeof(sidecar_v1_TelemetryConfiguration);
+    }
+    if (d == sidecar_v1_TelemetryDependency_fields) {
+        return sizeof(sidecar_v1_TelemetryDependency);
+    }
+    if (d == sidecar_v1_TelemetryIntegration_fields) {
+        return sizeof(sidecar_v1_TelemetryIntegration);
+    }
+    if (d == sidecar_v1_TelemetryLog_fields) {
+        return sizeof(sidecar_v1_TelemetryLog);
     }
     return 0;
 }

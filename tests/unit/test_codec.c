@@ -100,7 +100,7 @@ static void test_every_action_has_full_and_absent_samples(void **state)
                      (unsigned)f.tag, sc_wire_message_name(f.submsg_desc));
         }
     } while (pb_field_iter_next(&f));
-    assert_int_equal(actions, 14);
+    assert_int_equal(actions, 16);
 }
 
 static void test_full_samples_cover_every_field(void **state)

@@ -97,6 +97,32 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
         SET_TEXT(h->tags[1], "tier:1");
         break;
     }
+    case sidecar_v1newer_Envelope_telemetry_tag: {
+        sidecar_v1newer_Telemetry *t = &env->action.telemetry;
+        t->has_namespace = true;
+        SET_TEXT(t->namespace, "tracers");
+        for (pb_size_t i = 0; i < t->configuration_count; i++) {
+            t->configuration[i].has_seq_id = true;
+            t->configuration[i].seq_id = 3 + i;
+        }
+        for (pb_size_t i = 0; i < t->dependencies_count; i++) {
+            t->dependencies[i].has_hash = true;
+            SET_TEXT(t->dependencies[i].hash, "abc");
+        }
+        for (pb_size_t i = 0; i < t->integrations_count; i++) {
+            t->integrations[i].has_error = true;
+            SET_TEXT(t->integrations[i].error, "none");
+        }
+        for (pb_size_t i = 0; i < t->logs_count; i++) {
+            t->logs[i].has_count = true;
+            t->logs[i].count = 2 + i;
+        }
+        break;
+    }
+    case sidecar_v1newer_Envelope_metric_tag:
+        env->action.metric.has_unit = true;
+        SET_TEXT(env->action.metric.unit, "millisecond");
+        break;
     case sidecar_v1newer_Envelope_session_config_tag:
         env->action.session_config.has_max_frame_bytes = true;
         env->action.session_config.max_frame_bytes = 4194304;
@@ -210,9 +236,9 @@ static void test_newer_action_is_unknown(void **state)
     (void)state;
     memset(&newer, 0, sizeof newer);
     newer.seq = 77;
-    newer.which_action = sidecar_v1newer_Envelope_telemetry_tag;
-    SET_TEXT(newer.action.telemetry.name, "gc.pause");
-    newer.action.telemetry.value = 12;
+    newer.which_action = sidecar_v1newer_Envelope_sample_tag;
+    SET_TEXT(newer.action.sample.name, "gc.pause");
+    newer.action.sample.value = 12;
     newer.has_sent_at_ns = true;
     newer.sent_at_ns = 5;
     size_t len =
@@ -249,8 +275,10 @@ static void test_newer_enum_value_arrives_as_number(void **state)
 /* ---- Older schema ------------------------------------------------------- */
 
 /* `in` without what the older schema lacks: Hello.runtime_id and
- * Hello.session_id, Flush.wait_for_delivery, FlagEvaluation.targeting_rule_key, the stats_request,
- * drop_report and ack actions (SessionConfig.idle_timeout_ms is reserved in both). */
+ * Hello.session_id, Flush.wait_for_delivery,
+ * FlagEvaluation.targeting_rule_key, the stats_request, drop_report, ack,
+ * metric and telemetry actions (SessionConfig.idle_timeout_ms is reserved
+ * in both). */
 static void without_removed_fields(const sidecar_v1_Envelope *in,
                                    sidecar_v1_Envelope *out)
 {
@@ -267,6 +295,8 @@ static void without_removed_fields(const sidecar_v1_Envelope *in,
     case sidecar_v1_Envelope_ack_tag:
     case sidecar_v1_Envelope_drop_report_tag:
     case sidecar_v1_Envelope_stats_request_tag:
+    case sidecar_v1_Envelope_metric_tag:
+    case sidecar_v1_Envelope_telemetry_tag:
         out->which_action = 0;
         memset(&out->action, 0, sizeof out->action);
         break;

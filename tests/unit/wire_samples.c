@@ -246,6 +246,102 @@ static const sidecar_v1_Envelope exposure_batch_zero = {
         .version = LIT(""),
     }};
 
+static const sidecar_v1_Envelope metric_full = {
+    .seq = 11,
+    .which_action = sidecar_v1_Envelope_metric_tag,
+    .action.metric = {
+        .type = sidecar_v1_Metric_METRIC_TYPE_SET,
+        .name = LIT("php.users"),
+        .value = -2.5,
+        .tags = LIT("env:prod,route:/a"),
+        .has_sample_rate = true,
+        .sample_rate = 0.25,
+        .set_member = LIT("user-7"),
+    }};
+
+static const sidecar_v1_Envelope metric_absent = {
+    .which_action = sidecar_v1_Envelope_metric_tag,
+};
+
+static const sidecar_v1_Envelope metric_zero = {
+    .seq = 5,
+    .which_action = sidecar_v1_Envelope_metric_tag,
+    .action.metric = {
+        .tags = LIT(""),
+        .has_sample_rate = true,
+        .sample_rate = 0.0,
+        .set_member = LIT(""),
+    }};
+
+static const sidecar_v1_TelemetryConfiguration telemetry_config[] = {
+    {.name = LIT("DD_SERVICE"), .value = LIT("shop"), .origin = LIT("env_var")},
+    {.name = LIT("trace.enabled")}, /* value and origin empty */
+};
+
+static const sidecar_v1_TelemetryDependency telemetry_deps[] = {
+    {.name = LIT("guzzlehttp/guzzle"), .version = LIT("7.8.1")},
+    {.name = LIT("psr/log")},
+};
+
+static const sidecar_v1_TelemetryIntegration telemetry_integrations[] = {
+    {.name = LIT("curl"),
+     .enabled = true,
+     .version = LIT("8.1"),
+     .has_compatible = true,
+     .compatible = true,
+     .has_auto_enabled = true,
+     .auto_enabled = false},
+    {.name = LIT("pdo")},
+};
+
+static const sidecar_v1_TelemetryLog telemetry_logs[] = {
+    {.message = LIT("pdo: connection refused"),
+     .level = sidecar_v1_TelemetryLog_LEVEL_ERROR,
+     .stack_trace = LIT("#0 PDO->__construct()"),
+     .tags = LIT("integration:pdo")},
+    {.message = LIT("slow"), .level = sidecar_v1_TelemetryLog_LEVEL_WARN},
+};
+
+/* One sample carries every list (the wire allows it; the sidecar then
+ * refuses it as invalid: an event takes one list). */
+static const sidecar_v1_Envelope telemetry_full = {
+    .seq = 12,
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+    .action.telemetry = {
+        .event = sidecar_v1_Telemetry_EVENT_INTEGRATIONS_CHANGE,
+        .configuration = LIST(telemetry_config),
+        .dependencies = LIST(telemetry_deps),
+        .integrations = LIST(telemetry_integrations),
+        .logs = LIST(telemetry_logs),
+    }};
+
+static const sidecar_v1_Envelope telemetry_absent = {
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+};
+
+static const sidecar_v1_TelemetryDependency telemetry_zero_deps[] = {
+    {.version = LIT("")}, /* empty name: not on the wire (proto3) */
+};
+
+static const sidecar_v1_TelemetryIntegration telemetry_zero_integrations[] = {
+    {.version = LIT(""),
+     .has_compatible = true,
+     .has_auto_enabled = true},
+};
+
+static const sidecar_v1_TelemetryLog telemetry_zero_logs[] = {
+    {.stack_trace = LIT(""), .tags = LIT("")},
+};
+
+static const sidecar_v1_Envelope telemetry_zero = {
+    .seq = 6,
+    .which_action = sidecar_v1_Envelope_telemetry_tag,
+    .action.telemetry = {
+        .dependencies = LIST(telemetry_zero_deps),
+        .integrations = LIST(telemetry_zero_integrations),
+        .logs = LIST(telemetry_zero_logs),
+    }};
+
 static const sidecar_v1_Envelope flush_full = {
     .seq = UINT64_MAX,
     .which_action = sidecar_v1_Envelope_flush_tag,
@@ -376,6 +472,12 @@ const sc_wire_sample_t sc_wire_samples[] = {
     {"exposure_batch_full", SC_SAMPLE_FULL, &exposure_batch_full},
     {"exposure_batch_absent", SC_SAMPLE_ABSENT, &exposure_batch_absent},
     {"exposure_batch_zero", SC_SAMPLE_ZERO, &exposure_batch_zero},
+    {"metric_full", SC_SAMPLE_FULL, &metric_full},
+    {"metric_absent", SC_SAMPLE_ABSENT, &metric_absent},
+    {"metric_zero", SC_SAMPLE_ZERO, &metric_zero},
+    {"telemetry_full", SC_SAMPLE_FULL, &telemetry_full},
+    {"telemetry_absent", SC_SAMPLE_ABSENT, &telemetry_absent},
+    {"telemetry_zero", SC_SAMPLE_ZERO, &telemetry_zero},
     {"flush_full", SC_SAMPLE_FULL, &flush_full},
     {"flush_absent", SC_SAMPLE_ABSENT, &flush_absent},
     {"flush_zero", SC_SAMPLE_ZERO, &flush_zero},
@@ -432,6 +534,12 @@ static const message_info_t messages[] = {
     MESSAGE(FlagEvaluationBatch),
     MESSAGE(Exposure),
     MESSAGE(ExposureBatch),
+    MESSAGE(Metric),
+    MESSAGE(Telemetry),
+    MESSAGE(TelemetryConfiguration),
+    MESSAGE(TelemetryDependency),
+    MESSAGE(TelemetryIntegration),
+    MESSAGE(TelemetryLog),
     MESSAGE(Flush),
     MESSAGE(Ping),
     MESSAGE(StatsRequest),
@@ -470,6 +578,10 @@ typedef union any_item {
     sidecar_v1_FlagEvaluation evaluation;
     sidecar_v1_ContextAttribute attribute;
     sidecar_v1_Exposure exposure;
+    sidecar_v1_TelemetryConfiguration configuration;
+    sidecar_v1_TelemetryDependency dependency;
+    sidecar_v1_TelemetryIntegration integration;
+    sidecar_v1_TelemetryLog log;
 } any_item_t;
 
 /* Storage large enough for any message (pointer arithmetic of
