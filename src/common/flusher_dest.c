@@ -41,6 +41,7 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                            .max_response = EVP_RESPONSE_MAX,
                            .add_headers = sc_evp_headers},
     [SC_DEST_TELEMETRY] = {.name = "telemetry",
+                           .item_name = "requests", /* one body each */
                            .default_path =
                                "/telemetry/proxy/api/v2/apmtelemetry",
                            .method = "POST",
