@@ -6,6 +6,7 @@
  * every trace arrived exactly once with the right X-Datadog-Trace-Count, the
  * evaluation counts summed across processes, the exposures, and no null. */
 #include "harness.h"
+#include "intake_dir.h"
 #include "sidecar.h"
 
 #include <signal.h>
@@ -88,17 +89,10 @@ int main(int argc, char **argv)
         return client(argv[2], atoi(argv[3]));
     }
     char dir[] = "/tmp/sidecar-e2e-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        return 1;
-    }
-    int port = th_intake_start(dir);
+    int port = th_intake_in_new_dir(dir);
     if (port == 0) {
-        fprintf(stderr, "intake did not start\n");
         return 1;
     }
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    setenv("DD_TRACE_AGENT_URL", url, 1);
     const char *args[] = {"client", dir, NULL};
     int failed = th_run_children(argv[0], CLIENTS, args);
 

@@ -11,6 +11,7 @@
  * into a dead sidecar's socket are sent again, frames it had handled are
  * not handled twice: no duplicates. */
 #include "harness.h"
+#include "intake_dir.h"
 #include "sidecar.h"
 
 #include <signal.h>
@@ -127,17 +128,10 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     char dir[] = "/tmp/sidecar-kill-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        return 1;
-    }
-    int port = th_intake_start(dir);
+    int port = th_intake_in_new_dir(dir);
     if (port == 0) {
-        fprintf(stderr, "intake did not start\n");
         return 1;
     }
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    setenv("DD_TRACE_AGENT_URL", url, 1);
     snprintf(ep, sizeof ep, "%s/sidecar-%s-%u.sock", dir, sc_version(),
              (unsigned)geteuid());
 

@@ -6,6 +6,7 @@
  * happen before pid 1 is gone -- every trace arrives. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "intake_dir.h"
 #include "sidecar.h"
 
 #include <stdio.h>
@@ -58,12 +59,8 @@ int main(int argc, char **argv)
         return 77;
     }
     char dir[] = "/tmp/sidecar-pid1-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        return 1;
-    }
-    int port = th_intake_start(dir);
+    int port = th_intake_in_new_dir(dir);
     if (port == 0) {
-        fprintf(stderr, "intake did not start\n");
         return 1;
     }
     char cmd[2048];

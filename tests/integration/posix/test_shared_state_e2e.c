@@ -6,6 +6,7 @@
  * ($TMPDIR/<name>.shm) and nothing may be in /dev/shm; shm_fallback.sh runs
  * it where shared memory is unusable (read-only, refused, missing). */
 #include "harness.h"
+#include "intake_dir.h"
 #include "shared_state.h"
 #include "sidecar.h"
 
@@ -39,17 +40,10 @@ int main(int argc, char **argv)
 {
     bool want_file = argc > 1 && strcmp(argv[1], "file") == 0;
     char dir[] = "/tmp/sidecar-shm-e2e-XXXXXX";
-    if (mkdtemp(dir) == NULL) {
-        return 1;
-    }
-    int port = th_intake_start(dir);
+    int port = th_intake_in_new_dir(dir);
     if (port == 0) {
-        fprintf(stderr, "intake did not start\n");
         return 1;
     }
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    setenv("DD_TRACE_AGENT_URL", url, 1);
     char ep[128];
     th_endpoint(ep, sizeof ep, "shm");
     int pid = th_sidecar_start(ep, NULL);
