@@ -889,14 +889,9 @@ static int await_reply(sc_client_t *c, reply_wait_t *w, uint64_t deadline)
     if (c->conn == NULL) {
         return UV_ENOTCONN; /* nothing left to write: see round_trip */
     }
+    /* The reply cannot be there before the request was read: wait first,
+     * rather than a read that finds nothing. */
     for (;;) {
-        if ((rc = read_replies(c, w)) < 0) {
-            disconnect(c);
-            return rc;
-        }
-        if (w->frame != NULL) {
-            return 0;
-        }
         uint64_t now = now_ns();
         if (now >= deadline) {
             return UV_ETIMEDOUT;
@@ -905,6 +900,13 @@ static int await_reply(sc_client_t *c, reply_wait_t *w, uint64_t deadline)
         if (sc_plat_conn_wait(c->conn, true, false, ms) < 0) {
             disconnect(c);
             return UV_EPIPE;
+        }
+        if ((rc = read_replies(c, w)) < 0) {
+            disconnect(c);
+            return rc;
+        }
+        if (w->frame != NULL) {
+            return 0;
         }
     }
 }

@@ -10,6 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Replies up to this size are tried without an allocation first. */
+#define SMALL_REPLY_MAX 256
+
+typedef enum send_result {
+    SEND_FAILED,
+    SEND_QUEUED, /* a uv_write is under way */
+    SENT_NOW     /* all written before send_frame returned */
+} send_result_t;
+
 typedef struct reply {
     uv_write_t req;
     sc_server_conn_t *conn;
@@ -100,50 +109,91 @@ static void on_reply_written(uv_write_t *req, int status)
 }
 
 /* Queues one reply frame; false when it could not be. */
-static bool send_frame(sc_server_conn_t *c, const sidecar_v1_Envelope *env,
-                       bool is_ack)
+/* A small reply (an Ack, a FlushReply, a PingReply) written at once when
+ * nothing is queued before it: no allocation, no poll registration. Returns
+ * the bytes written (all, some or none), or a negative error. */
+static long try_write_small(sc_server_conn_t *c, const sidecar_v1_Envelope *env,
+                            size_t size, uint8_t *frame)
+{
+    size_t written = 0;
+    if (!sc_codec_encode(env, frame + SC_FRAME_HEADER_SIZE, size, &written)) {
+        return UV_EINVAL;
+    }
+    sc_frame_put_len(frame, (uint32_t)size);
+    if (c->reply_backlog != 0) {
+        return 0; /* behind what is queued */
+    }
+    uv_buf_t buf =
+        uv_buf_init((char *)frame, (unsigned)(SC_FRAME_HEADER_SIZE + size));
+    int n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+    return n == UV_EAGAIN || n == UV_ENOSYS ? 0 : n;
+}
+
+static send_result_t send_frame(sc_server_conn_t *c,
+                                const sidecar_v1_Envelope *env, bool is_ack)
 {
     if (c->closing) {
-        return false;
+        return SEND_FAILED;
     }
     size_t size = 0;
     if (!sc_codec_encoded_size(env, &size)) {
-        return false;
+        return SEND_FAILED;
     }
     size_t len = SC_FRAME_HEADER_SIZE + size;
+    uint8_t small[SMALL_REPLY_MAX];
+    size_t done = 0;
+    if (len <= sizeof small) {
+        long n = try_write_small(c, env, size, small);
+        if (n < 0) {
+            sc_conn_close(c);
+            return SEND_FAILED;
+        }
+        if ((size_t)n == len) {
+            return SENT_NOW;
+        }
+        done = (size_t)n; /* the rest is queued below */
+    }
     reply_t *r = malloc(sizeof *r + len);
     size_t written = 0;
-    if (r == NULL ||
-        !sc_codec_encode(env, r->data + SC_FRAME_HEADER_SIZE, size, &written)) {
-        free(r);
-        return false;
+    if (r == NULL) {
+        return SEND_FAILED;
     }
-    sc_frame_put_len(r->data, (uint32_t)size);
+    if (len <= sizeof small) {
+        memcpy(r->data, small + done, len - done);
+        len -= done;
+    } else if (!sc_codec_encode(env, r->data + SC_FRAME_HEADER_SIZE, size,
+                                &written)) {
+        free(r);
+        return SEND_FAILED;
+    } else {
+        sc_frame_put_len(r->data, (uint32_t)size);
+    }
     r->conn = c;
     r->is_ack = is_ack;
     r->len = len;
     /* A peer that asks and never reads its answers would make us buffer
      * without bound: past the backlog limit it is closed instead. */
-    if (c->reply_backlog + len > c->server->cfg.max_reply_backlog) {
+    if (done == 0 &&
+        c->reply_backlog + len > c->server->cfg.max_reply_backlog) {
         free(r);
         if (is_ack) {
-            return false; /* acks are cumulative: a later one says it */
+            return SEND_FAILED; /* acks are cumulative: a later one says it */
         }
         c->server->stats.stuck_readers_closed++;
         SC_LOG_LIMITED(SC_LOG_WARN, "closing pid=%u: it does not read replies",
                        c->peer.pid);
         sc_conn_close(c);
-        return false;
+        return SEND_FAILED;
     }
     uv_buf_t buf = uv_buf_init((char *)r->data, (unsigned)len);
     if (uv_write(&r->req, (uv_stream_t *)&c->pipe, &buf, 1, on_reply_written) !=
         0) {
         free(r);
         sc_conn_close(c);
-        return false;
+        return SEND_FAILED;
     }
     c->reply_backlog += len;
-    return true;
+    return SEND_QUEUED;
 }
 
 static void send_reply(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
@@ -161,8 +211,9 @@ void sc_conn_ack(sc_server_conn_t *c)
     memset(&env, 0, sizeof env);
     env.which_action = sidecar_v1_Envelope_ack_tag;
     env.action.ack.handled_through_seq = c->handled_seq;
-    if (send_frame(c, &env, true)) {
-        c->ack_in_flight = true;
+    send_result_t sent = send_frame(c, &env, true);
+    if (sent != SEND_FAILED) {
+        c->ack_in_flight = sent == SEND_QUEUED;
         c->acked_seq = c->handled_seq;
         c->server->stats.acks_sent++;
     }
@@ -343,6 +394,11 @@ void sc_server_flush_done(sc_server_conn_t *c, const sc_flush_barrier_t *b,
     env.action.flush_reply.status = status;
     env.action.flush_reply.actions_handled = b->actions_before;
     send_reply(c, &env);
+    /* A FlushReply acknowledges up to its seq (docs/wire.md): no Ack for
+     * the same frames right behind it. */
+    if (b->seq > c->acked_seq) {
+        c->acked_seq = b->seq;
+    }
     c->pending_flushes--;
     maybe_release(c);
 }
