@@ -58,7 +58,14 @@ struct sc_client {
      * at once. */
     atomic_int forks_waiting;
     sc_plat_conn_t *conn;
-    size_t sending_bytes; /* unsent bytes of `sending`, for the cap check */
+    /* Bytes of `sending` not yet written, and written but not yet
+     * acknowledged: each is held to the cap on its own (buf_lock). The
+     * kernel's socket buffers hold what is unacknowledged anyway; counting
+     * it against the same cap as the queue would shrink the buffer by that
+     * much under load, while a sidecar that reads and never acknowledges
+     * is still stopped at the cap. */
+    size_t sending_bytes;
+    size_t unacked_bytes;
 
     /* Frames taken from the queue, kept until the sidecar acknowledges
      * them (docs/wire.md, "Acknowledgements"): [0, acked) is acknowledged,
@@ -228,6 +235,7 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     c->acked = 0;
     c->sent = 0;
     c->sending_bytes = 0;
+    c->unacked_bytes = 0;
     /* A session is one process's: the parent's unacknowledged frames stay
      * the parent's to resend. */
     c->session_id = new_session_id();
@@ -375,6 +383,13 @@ typedef struct reply_wait {
     size_t len;
 } reply_wait_t;
 
+/* Keeps the held-byte counts the enqueuers read (buf_lock held). */
+static void note_held(sc_client_t *c)
+{
+    c->sending_bytes = c->sending.len - c->sent;
+    c->unacked_bytes = c->sent - c->acked;
+}
+
 /* Frames of `b` that start in [from, to). */
 static uint64_t frames_between(const sc_buf_t *b, size_t from, size_t to)
 {
@@ -404,7 +419,7 @@ static void release_acked(sc_client_t *c, uint64_t through)
     if (off != c->acked) {
         uv_mutex_lock(&c->buf_lock);
         c->acked = off;
-        c->sending_bytes = c->sending.len - c->acked;
+        note_held(c);
         uv_mutex_unlock(&c->buf_lock);
     }
 }
@@ -498,7 +513,7 @@ static void disconnect(sc_client_t *c)
     c->stats.frames_resent += frames_between(&c->sending, c->acked, c->sent);
     c->sent = c->acked;
     c->front_remaining = 0;
-    c->sending_bytes = c->sending.len - c->acked;
+    note_held(c);
     uv_mutex_unlock(&c->buf_lock);
     sc_frame_reader_free(&c->replies);
     sc_frame_reader_init(&c->replies, REPLY_MAX_FRAME);
@@ -631,9 +646,10 @@ static void take_queue(sc_client_t *c)
         c->sent = 0;
         return;
     }
-    if (c->acked > 0) {
-        /* Once per take, not per write: what is still kept goes to the
-         * front before more is appended. */
+    if (c->acked > 0 && c->acked >= c->sending.len / 2) {
+        /* What is still kept goes to the front once the acknowledged part
+         * is at least half the buffer: each byte is moved a bounded number
+         * of times, however far the Acks lag behind the writes. */
         memmove(c->sending.data, c->sending.data + c->acked,
                 c->sending.len - c->acked);
         c->sending.len -= c->acked;
@@ -683,7 +699,7 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
     for (;;) {
         uv_mutex_lock(&c->buf_lock);
         take_queue(c); /* takes everything once `sending` is drained */
-        c->sending_bytes = c->sending.len - c->acked;
+        note_held(c);
         uv_mutex_unlock(&c->buf_lock);
         if (c->sending.len == c->sent) {
             return 0;
@@ -700,6 +716,7 @@ static int pump(sc_client_t *c, uint64_t deadline_ns)
             uint64_t frames = account_written(c, (size_t)n);
             uv_mutex_lock(&c->buf_lock);
             c->sent += (size_t)n;
+            note_held(c);
             c->stats.frames_written += frames;
             c->stats.bytes_written += (uint64_t)n;
             c->stats.writes++;
@@ -810,7 +827,8 @@ static uint64_t enqueue_frame(sc_client_t *c, sc_action_kind_t kind,
         bool fits =
             sc_codec_encoded_size(env, &size) &&
             c->queue.len + c->sending_bytes + SC_FRAME_HEADER_SIZE + size <=
-                c->opt.buffer_cap;
+                c->opt.buffer_cap &&
+            c->unacked_bytes <= c->opt.buffer_cap;
         if (fits && sc_codec_append_frame(&c->queue, env)) {
             c->stats.enqueued[kind]++;
             size_t queued = c->queue.len;
@@ -1056,7 +1074,7 @@ bool sc_client_has_unflushed(sc_client_t *c)
     uv_mutex_lock(&c->buf_lock);
     /* Every frame after the barrier's own seq was enqueued later. */
     bool pending = c->queue.len > 0 || c->sending_bytes > 0 ||
-                   c->next_seq > c->barrier_seq;
+                   c->unacked_bytes > 0 || c->next_seq > c->barrier_seq;
     uv_mutex_unlock(&c->buf_lock);
     return pending;
 }
@@ -1066,7 +1084,7 @@ void sc_client_stats(sc_client_t *c, sc_client_stats_t *out)
     check_fork(c);
     uv_mutex_lock(&c->buf_lock);
     *out = c->stats;
-    out->buffered_bytes = c->queue.len + c->sending_bytes;
+    out->buffered_bytes = c->queue.len + c->sending_bytes + c->unacked_bytes;
     uv_mutex_unlock(&c->buf_lock);
 }
 

@@ -333,17 +333,24 @@ void sc_flusher_pump(sc_flusher_t *f)
         f->closing ? SC_FLUSHER_CLOSING_MAX_INFLIGHT : f->cfg.max_inflight;
     for (int i = 0; i < SC_DEST_COUNT; i++) {
         sc_dest_state_t *d = &f->dest[i];
+        bool in_order = sc_dest_defs[i].in_order;
         sc_batch_t *next;
         for (sc_batch_t *b = d->queue.head; b != NULL; b = next) {
             next = b->next;
             if (b->inflight) {
+                if (in_order) {
+                    break;
+                }
                 continue;
             }
             if (b->not_before > now) {
                 wake = b->not_before < wake ? b->not_before : wake;
+                if (in_order) {
+                    break;
+                }
                 continue;
             }
-            if (d->inflight >= limit) {
+            if (d->inflight >= (in_order ? 1u : limit)) {
                 break;
             }
             start_attempt(f, b);

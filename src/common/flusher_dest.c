@@ -48,6 +48,7 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                            .content_type = "application/json",
                            .default_cap = 8u << 20,
                            .max_response = EVP_RESPONSE_MAX,
+                           .in_order = true,
                            .add_headers = sc_telemetry_headers,
                            .release = sc_telemetry_release},
 };

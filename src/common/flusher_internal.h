@@ -51,6 +51,10 @@ typedef struct sc_dest_def {
     const char *content_type;
     size_t default_cap; /* sc_flusher_config_t.cap_bytes */
     size_t max_response;
+    /* Requests in order, one at a time, a retry holding back the ones
+     * behind it: the receiver reads them as a sequence (telemetry's
+     * app-started before app-closing). */
+    bool in_order;
     /* Headers beyond Expect: and Content-Type; NULL: none. */
     bool (*add_headers)(const sc_batch_t *b, struct curl_slist **h);
     /* Merging destinations: the final body of an open batch. */
@@ -83,7 +87,7 @@ typedef struct sc_barrier sc_barrier_t;
 struct sc_barrier {
     sc_barrier_t *next;
     sc_flusher_t *f;
-    uint64_t seq; /* everything up to this submission */
+    uint64_t seq;       /* everything up to this submission */
     bool until_settled; /* delivered or dropped, not only started */
     bool satisfied;
     uv_timer_t timer;
