@@ -36,8 +36,8 @@ configure() {
     -DSIDECAR_FUZZ=ON -DSIDECAR_WERROR=ON \
     "-DCMAKE_C_FLAGS=-O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
     "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" >/dev/null
-  local all=()
-  for t in "${targets[@]}"; do all+=("fuzz_$t"); done
+  local all=() target
+  for target in "${targets[@]}"; do all+=("fuzz_$target"); done
   nice cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target "${all[@]}"
 }
 
