@@ -86,6 +86,22 @@ static void series_free(sc_tel_series_t *s)
     free(s->values);
 }
 
+/* Room for one more of `size`-byte elements in *arr (doubling, from 8). */
+static bool room_for_one(void **arr, size_t count, size_t *cap, size_t size)
+{
+    if (count < *cap) {
+        return true;
+    }
+    size_t n = *cap > 0 ? *cap * 2 : 8;
+    void *grown = realloc(*arr, n * size);
+    if (grown == NULL) {
+        return false;
+    }
+    *arr = grown;
+    *cap = n;
+    return true;
+}
+
 /* The series of point `p`, made when new; NULL at the series limit
  * (`*full`) or out of memory. */
 static sc_tel_series_t *series_of(sc_tel_metrics_t *m,
@@ -108,14 +124,9 @@ static sc_tel_series_t *series_of(sc_tel_metrics_t *m,
     if (*full) {
         return NULL;
     }
-    if (m->count == m->cap) {
-        size_t cap = m->cap > 0 ? m->cap * 2 : 8;
-        sc_tel_series_t *n = realloc(m->series, cap * sizeof *n);
-        if (n == NULL) {
-            return NULL;
-        }
-        m->series = n;
-        m->cap = cap;
+    if (!room_for_one((void **)&m->series, m->count, &m->cap,
+                      sizeof *m->series)) {
+        return NULL;
     }
     sc_tel_series_t *s = &m->series[m->count];
     memset(s, 0, sizeof *s);
@@ -156,14 +167,9 @@ static bool add_point(sc_tel_metrics_t *m, const sidecar_v1_TelemetryMetric *p,
         s->value = p->value;
         return true;
     case sidecar_v1_TelemetryMetric_TYPE_UNSPECIFIED:
-        if (s->nvalues == s->vcap) {
-            size_t cap = s->vcap > 0 ? s->vcap * 2 : 8;
-            double *n = realloc(s->values, cap * sizeof *n);
-            if (n == NULL) {
-                return false;
-            }
-            s->values = n;
-            s->vcap = cap;
+        if (!room_for_one((void **)&s->values, s->nvalues, &s->vcap,
+                          sizeof *s->values)) {
+            return false;
         }
         s->values[s->nvalues++] = p->value;
         m->values++;
