@@ -326,8 +326,7 @@ SC_API int sc_agent_state_read(const char *endpoint, sc_agent_state_t *out);
  * SessionConfig.agent_url (NULL: the sidecar's default agent); each agent
  * has its own /info and rates (docs/shared-state.md). UV_EINVAL when the
  * URL does not parse. */
-SC_API int sc_agent_state_read_for(const char *endpoint,
-                                   const char *agent_url,
+SC_API int sc_agent_state_read_for(const char *endpoint, const char *agent_url,
                                    sc_agent_state_t *out);
 SC_API void sc_agent_state_free(sc_agent_state_t *state);
 
@@ -454,6 +453,8 @@ typedef enum sc_telemetry_event {
     SC_TELEMETRY_INTEGRATIONS_CHANGE = 3,
     SC_TELEMETRY_APP_CLOSING = 4,
     SC_TELEMETRY_LOGS = 5,
+    SC_TELEMETRY_GENERATE_METRICS = 6,
+    SC_TELEMETRY_DISTRIBUTIONS = 7,
 } sc_telemetry_event_t;
 
 /* A configuration setting; `origin`: env_var, code, dd_config,
@@ -494,9 +495,34 @@ typedef struct sc_telemetry_log {
     const char *tags;
 } sc_telemetry_log_t;
 
+/* A telemetry metric's type: COUNT, GAUGE, RATE for GENERATE_METRICS,
+ * DISTRIBUTION for DISTRIBUTIONS. */
+typedef enum sc_telemetry_metric_type {
+    SC_TELEMETRY_DISTRIBUTION = 0,
+    SC_TELEMETRY_COUNT = 1,
+    SC_TELEMETRY_GAUGE = 2,
+    SC_TELEMETRY_RATE = 3,
+} sc_telemetry_metric_type_t;
+
+/* One point of a telemetry metric (docs/telemetry.md, "Metrics"): `ns`
+ * the namespace (NULL: tracers), name required, both at most 256 bytes;
+ * tags "key:value,..." at most 1024; value finite; `common` as the API's
+ * flag. The sidecar sums counts and rates, keeps a gauge's last value and
+ * every distribution value per application and series until the next
+ * heartbeat. */
+typedef struct sc_telemetry_metric {
+    const char *ns;
+    const char *name;
+    const char *tags;
+    double value;
+    bool common;
+    sc_telemetry_metric_type_t type;
+} sc_telemetry_metric_t;
+
 /* One event. Only the list the event takes may be non-empty:
  * configuration for APP_STARTED, dependencies for DEPENDENCIES_LOADED,
- * integrations for INTEGRATIONS_CHANGE, logs for LOGS; each at most 1024
+ * integrations for INTEGRATIONS_CHANGE, logs for LOGS, metrics for
+ * GENERATE_METRICS and DISTRIBUTIONS; each at most 1024
  * items. Names are required; strings at most 256 bytes (values 4096) of
  * UTF-8 without control characters. */
 typedef struct sc_telemetry {
@@ -509,6 +535,8 @@ typedef struct sc_telemetry {
     size_t integrations_len;
     const sc_telemetry_log_t *logs;
     size_t logs_len;
+    const sc_telemetry_metric_t *metrics;
+    size_t metrics_len;
 } sc_telemetry_t;
 
 /* Enqueues one event as a Telemetry action (SC_ACTION_TELEMETRY). Returns

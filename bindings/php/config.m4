@@ -85,5 +85,5 @@ if test "$PHP_SIDECAR" != "no"; then
     [-L$SIDECAR_LIBDIR])
 
   PHP_SUBST(SIDECAR_SHARED_LIBADD)
-  PHP_NEW_EXTENSION(sidecar, sidecar.c sidecar_functions.c, $ext_shared)
+  PHP_NEW_EXTENSION(sidecar, sidecar.c sidecar_functions.c sidecar_telemetry.c, $ext_shared)
 fi

@@ -37,7 +37,7 @@ typedef struct php_sidecar_counters {
     uint64_t metrics_sent;
     uint64_t metrics_invalid; /* broke a rule: not sent */
     uint64_t metrics_dropped;
-    bool app_started;         /* this process sent its APP_STARTED */
+    bool app_started; /* this process sent its APP_STARTED */
 } php_sidecar_counters_t;
 
 /* This process's counters, reset on the first use after a fork. */
@@ -47,5 +47,11 @@ php_sidecar_counters_t *php_sidecar_counters(void);
 extern bool php_sidecar_active;
 
 extern const zend_function_entry php_sidecar_functions[];
+
+/* sidecar_telemetry.c */
+ZEND_FUNCTION(sidecar_telemetry_dependencies);
+ZEND_FUNCTION(sidecar_telemetry_integrations);
+ZEND_FUNCTION(sidecar_telemetry_log);
+ZEND_FUNCTION(sidecar_telemetry_metric);
 
 #endif

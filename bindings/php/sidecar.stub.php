@@ -38,3 +38,28 @@ function sidecar_stats(int $sidecar_timeout_ms = 1000): array {}
 function sidecar_metric(string $type, string $name, int|float|string $value, array $tags = [],
                         float $sample_rate = 1.0): bool {}
 
+
+/**
+ * The application's telemetry (docs/telemetry.md); app-started and
+ * app-closing the extension sends itself.
+ * @param array<string|int, ?string> $dependencies ["vendor/pkg" => "1.2.3", "other/pkg" => null, "no/version"]
+ */
+function sidecar_telemetry_dependencies(array $dependencies): bool {}
+
+/**
+ * @param array<int, array{name: string, enabled?: bool, version?: ?string,
+ *   compatible?: ?bool, auto_enabled?: ?bool}> $integrations
+ */
+function sidecar_telemetry_integrations(array $integrations): bool {}
+
+/** @param string $level error, warn or debug; $tags "key:value,..." */
+function sidecar_telemetry_log(string $level, string $message, ?string $stack_trace = null,
+                               ?string $tags = null): bool {}
+
+/**
+ * A telemetry metric point (generate-metrics, distributions), aggregated by
+ * the sidecar until the application's next heartbeat.
+ * @param string $type count, gauge, rate or distribution
+ */
+function sidecar_telemetry_metric(string $type, string $name, float $value, ?string $tags = null,
+                                  bool $common = false, ?string $namespace = null): bool {}

@@ -572,6 +572,12 @@ const zend_function_entry php_sidecar_functions[] = {
     ZEND_FE(sidecar_flush, arginfo_sidecar_flush)
     ZEND_FE(sidecar_stats, arginfo_sidecar_stats)
     ZEND_FE(sidecar_metric, arginfo_sidecar_metric)
+    ZEND_FE(sidecar_telemetry_dependencies,
+            arginfo_sidecar_telemetry_dependencies)
+    ZEND_FE(sidecar_telemetry_integrations,
+            arginfo_sidecar_telemetry_integrations)
+    ZEND_FE(sidecar_telemetry_log, arginfo_sidecar_telemetry_log)
+    ZEND_FE(sidecar_telemetry_metric, arginfo_sidecar_telemetry_metric)
     ZEND_FE_END
 };
 /* clang-format on */

@@ -31,6 +31,9 @@ static size_t list_item_size(const pb_msgdesc_t *type)
     if (type == sidecar_v1_TelemetryLog_fields) {
         return sizeof(sidecar_v1_TelemetryLog);
     }
+    if (type == sidecar_v1_TelemetryMetric_fields) {
+        return sizeof(sidecar_v1_TelemetryMetric);
+    }
     return 0;
 }
 
@@ -150,6 +153,7 @@ union list_item {
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
     sidecar_v1_TelemetryLog log;
+    sidecar_v1_TelemetryMetric metric;
 };
 
 /* Finds the next item of field `tag` in [from, limit): the fields of one

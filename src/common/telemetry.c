@@ -4,6 +4,7 @@
 #include "json.h"
 #include "log.h"
 #include "telemetry.h"
+#include "telemetry_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ typedef struct tel_app {
     size_t integrs_pending; /* integrations with `pending` */
     tel_log_t logs[SC_TELEMETRY_MAX_LOGS];
     size_t log_count;
+    sc_tel_metrics_t metrics; /* series until the next heartbeat */
     bool heartbeat, closing;
     /* What was reported: dependencies ("name\x01version", a hash set) and
      * integrations. */
@@ -93,6 +95,7 @@ static void logs_clear(tel_app_t *a)
 static void app_free(tel_app_t *a)
 {
     logs_clear(a);
+    sc_tel_metrics_free(&a->metrics);
     free(a->service);
     free(a->env);
     free(a->version);
@@ -209,9 +212,19 @@ static const char *check_logs(const sc_list_t *l)
 static const char *check(const sidecar_v1_Telemetry *m)
 {
     if (m->event < sidecar_v1_Telemetry_EVENT_APP_STARTED ||
-        m->event > sidecar_v1_Telemetry_EVENT_LOGS) {
+        m->event > sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS) {
         return "Telemetry.event is not APP_STARTED, DEPENDENCIES_LOADED, "
-               "INTEGRATIONS_CHANGE, APP_CLOSING or LOGS";
+               "INTEGRATIONS_CHANGE, APP_CLOSING, LOGS, GENERATE_METRICS or "
+               "DISTRIBUTIONS";
+    }
+    bool metric_event =
+        m->event == sidecar_v1_Telemetry_EVENT_GENERATE_METRICS ||
+        m->event == sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS;
+    if (m->metrics.count > 0 && !metric_event) {
+        return "Telemetry: a list the event does not take";
+    }
+    if (m->metrics.count > SC_TELEMETRY_MAX_ITEMS) {
+        return "Telemetry: a list of over 1024 items";
     }
     /* Each list and the one event that takes it. */
     const struct {
@@ -238,7 +251,10 @@ static const char *check(const sidecar_v1_Telemetry *m)
     if (why == NULL) {
         why = check_integrations(&m->integrations);
     }
-    return why != NULL ? why : check_logs(&m->logs);
+    if (why == NULL) {
+        why = check_logs(&m->logs);
+    }
+    return why != NULL ? why : sc_tel_metrics_check(&m->metrics, (int)m->event);
 }
 
 /* ---- applications ------------------------------------------------------- */
@@ -789,6 +805,13 @@ const char *sc_tel_hub_event(sc_tel_hub_t *h, const sc_client_identity_t *id,
     case sidecar_v1_Telemetry_EVENT_LOGS:
         queue_logs(h, a, &m->logs);
         break;
+    case sidecar_v1_Telemetry_EVENT_GENERATE_METRICS:
+    case sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS:
+        h->stats.metric_points += m->metrics.count;
+        sc_tel_metrics_add(&a->metrics, &m->metrics,
+                           m->event == sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS,
+                           &h->stats.metrics_overflow, &h->stats.no_memory);
+        break;
     default:
         queue_integrations(h, a, &m->integrations);
         break;
@@ -879,9 +902,9 @@ static void submit(sc_tel_hub_t *h, tel_app_t *a, const due_t *due, size_t n)
 /* Submits what is due for `a` as one body. */
 static void send_due(sc_tel_hub_t *h, tel_app_t *a)
 {
-    due_t due[6];
+    due_t due[8];
     size_t n = 0;
-    sc_buf_t deps = {0}, integrs = {0}, logs = {0};
+    sc_buf_t deps = {0}, integrs = {0}, logs = {0}, gen = {0}, dists = {0};
     if (a->started.len > 0) {
         due[n++] = (due_t){"app-started", (const char *)a->started.data,
                            a->started.len};
@@ -899,6 +922,24 @@ static void send_due(sc_tel_hub_t *h, tel_app_t *a)
         logs_payload(h, a, &logs);
         due[n++] = (due_t){"logs", (const char *)logs.data, logs.len};
     }
+    /* Metrics are aggregated over the heartbeat interval. */
+    if (a->heartbeat || a->closing) {
+        uv_timeval64_t tv;
+        int64_t now_s = uv_gettimeofday(&tv) == 0 ? tv.tv_sec : 0;
+        size_t k = sc_tel_metrics_payload(&a->metrics, false, now_s,
+                                          h->cfg.metrics_interval_ms, &gen);
+        if (k > 0) {
+            due[n++] =
+                (due_t){"generate-metrics", (const char *)gen.data, gen.len};
+        }
+        size_t d = sc_tel_metrics_payload(&a->metrics, true, now_s,
+                                          h->cfg.metrics_interval_ms, &dists);
+        if (d > 0) {
+            due[n++] =
+                (due_t){"distributions", (const char *)dists.data, dists.len};
+        }
+        h->stats.metric_series_sent += k + d;
+    }
     if (a->heartbeat) {
         due[n++] = (due_t){"app-heartbeat", NULL, 0};
         h->stats.heartbeats++;
@@ -913,6 +954,8 @@ static void send_due(sc_tel_hub_t *h, tel_app_t *a)
     sc_buf_free(&deps);
     sc_buf_free(&integrs);
     sc_buf_free(&logs);
+    sc_buf_free(&gen);
+    sc_buf_free(&dists);
     sc_buf_reset(&a->started);
     sc_buf_reset(&a->deps);
     a->heartbeat = false;

@@ -88,6 +88,11 @@ typedef struct sc_tel_stats {
     uint64_t logs;                   /* log items received */
     uint64_t logs_sent;              /* items in `logs` requests */
     uint64_t logs_overflow;          /* distinct logs beyond 100 due */
+    uint64_t metric_points;          /* metric points received */
+    uint64_t metric_series_sent;     /* series in generate-metrics and
+                                        distributions requests */
+    uint64_t metrics_overflow;       /* points beyond the series or value
+                                        limits (telemetry_metrics.h) */
     uint64_t no_memory;
 } sc_tel_stats_t;
 
@@ -100,7 +105,8 @@ typedef void (*sc_tel_submit_cb)(void *ctx, void *route,
 
 typedef struct sc_tel_config {
     bool enabled;
-    uint64_t closing_delay_ms; /* after the last connection of an app */
+    uint64_t closing_delay_ms;    /* after the last connection of an app */
+    uint64_t metrics_interval_ms; /* metrics aggregate over it (heartbeat) */
     const sc_telemetry_host_t *host;
     sc_tel_submit_cb submit;
     void *ctx;

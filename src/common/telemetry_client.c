@@ -6,6 +6,7 @@
 #include "sidecar.h"
 #include "telemetry.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -15,9 +16,33 @@ static bool str_ok(const char *s, size_t max, bool required)
     return sc_telemetry_string_ok(sc_view_str(s), max, required);
 }
 
+/* The metric points of `t` (their event checked by the caller). */
+static bool check_metrics(const sc_telemetry_t *t)
+{
+    bool dist = t->event == SC_TELEMETRY_DISTRIBUTIONS;
+    if (t->metrics_len > 0 && !dist &&
+        t->event != SC_TELEMETRY_GENERATE_METRICS) {
+        return false;
+    }
+    for (size_t i = 0; i < t->metrics_len; i++) {
+        const sc_telemetry_metric_t *m = &t->metrics[i];
+        if (!str_ok(m->name, SC_TELEMETRY_STRING_MAX, true) ||
+            !str_ok(m->ns, SC_TELEMETRY_STRING_MAX, false) ||
+            !str_ok(m->tags, SC_TELEMETRY_TAGS_MAX, false) ||
+            !isfinite(m->value) ||
+            (dist ? m->type != SC_TELEMETRY_DISTRIBUTION
+                  : m->type < SC_TELEMETRY_COUNT ||
+                        m->type > SC_TELEMETRY_RATE)) {
+            return false;
+        }
+    }
+    return t->metrics_len <= SC_TELEMETRY_MAX_ITEMS;
+}
+
 static bool check(const sc_telemetry_t *t)
 {
-    if (t->event < SC_TELEMETRY_APP_STARTED || t->event > SC_TELEMETRY_LOGS ||
+    if (t->event < SC_TELEMETRY_APP_STARTED ||
+        t->event > SC_TELEMETRY_DISTRIBUTIONS || !check_metrics(t) ||
         (t->logs_len > 0 && t->event != SC_TELEMETRY_LOGS) ||
         t->logs_len > SC_TELEMETRY_MAX_ITEMS ||
         (t->configuration_len > 0 && t->event != SC_TELEMETRY_APP_STARTED) ||
@@ -72,7 +97,7 @@ static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
                     void **owned)
 {
     size_t n = t->configuration_len + t->dependencies_len +
-               t->integrations_len + t->logs_len;
+               t->integrations_len + t->logs_len + t->metrics_len;
     /* One array serves the one list an event takes. */
     size_t size = sizeof(sidecar_v1_TelemetryConfiguration);
     if (sizeof(sidecar_v1_TelemetryDependency) > size) {
@@ -83,6 +108,9 @@ static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
     }
     if (sizeof(sidecar_v1_TelemetryLog) > size) {
         size = sizeof(sidecar_v1_TelemetryLog);
+    }
+    if (sizeof(sidecar_v1_TelemetryMetric) > size) {
+        size = sizeof(sidecar_v1_TelemetryMetric);
     }
     *owned = calloc(n > 0 ? n : 1, size);
     if (*owned == NULL) {
@@ -123,6 +151,17 @@ static bool to_wire(const sc_telemetry_t *t, sidecar_v1_Telemetry *w,
         l[i].tags = sc_view_str(t->logs[i].tags);
     }
     w->logs = SC_LIST_OF(l, t->logs_len);
+    sidecar_v1_TelemetryMetric *m = *owned;
+    for (size_t i = 0; i < t->metrics_len; i++) {
+        const sc_telemetry_metric_t *p = &t->metrics[i];
+        m[i].namespace = sc_view_str(p->ns);
+        m[i].name = sc_view_str(p->name);
+        m[i].tags = sc_view_str(p->tags);
+        m[i].value = p->value;
+        m[i].common = p->common;
+        m[i].type = (sidecar_v1_TelemetryMetric_Type)p->type;
+    }
+    w->metrics = SC_LIST_OF(m, t->metrics_len);
     return true;
 }
 

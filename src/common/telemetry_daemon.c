@@ -121,6 +121,7 @@ int sc_tel_daemon_new(sc_daemon_t *d, const sc_telemetry_settings_t *s,
     sc_telemetry_host_detect(&td->host);
     sc_tel_config_t cfg = {.enabled = s->enabled,
                            .closing_delay_ms = s->closing_delay_ms,
+                           .metrics_interval_ms = s->heartbeat_ms,
                            .host = &td->host,
                            .submit = submit,
                            .ctx = td};

@@ -37,6 +37,13 @@ def telemetry_rules(ctx):
         (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(message="m")]), "level"),
         (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(level=pb.TelemetryLog.LEVEL_ERROR)]), "Telemetry.logs"),
         (T(event=T.EVENT_LOGS, logs=[pb.TelemetryLog(message="m", level=1, tags="a\nb")]), "Telemetry.logs"),
+        (T(event=T.EVENT_LOGS, metrics=[pb.TelemetryMetric(name="m", type=1)]), "does not take"),
+        (T(event=T.EVENT_GENERATE_METRICS, metrics=[pb.TelemetryMetric(name="m")]), "type"),
+        (T(event=T.EVENT_DISTRIBUTIONS, metrics=[pb.TelemetryMetric(name="m", type=2)]), "type"),
+        (T(event=T.EVENT_GENERATE_METRICS, metrics=[pb.TelemetryMetric(type=1)]), "Telemetry.metrics"),
+        (T(event=T.EVENT_GENERATE_METRICS, metrics=[pb.TelemetryMetric(name="m", type=1, value=float("inf"))]),
+         "finite"),
+        (T(event=T.EVENT_DISTRIBUTIONS, metrics=[pb.TelemetryMetric(name="m")] * 1025), "1024"),
     ):
         send_invalid(ctx, c, "telemetry", part, telemetry=action)
     s = ctx.stats()["telemetry"]

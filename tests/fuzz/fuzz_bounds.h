@@ -20,6 +20,7 @@ union fuzz_any_item {
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
     sidecar_v1_TelemetryLog log;
+    sidecar_v1_TelemetryMetric metric;
 };
 
 static inline size_t fuzz_item_size(const pb_msgdesc_t *d)
@@ -44,6 +45,9 @@ static inline size_t fuzz_item_size(const pb_msgdesc_t *d)
     }
     if (d == sidecar_v1_TelemetryLog_fields) {
         return sizeof(sidecar_v1_TelemetryLog);
+    }
+    if (d == sidecar_v1_TelemetryMetric_fields) {
+        return sizeof(sidecar_v1_TelemetryMetric);
     }
     return 0;
 }

@@ -33,6 +33,35 @@ def events_of(body):
     return [(body["request_type"], body["payload"])]
 
 
+def check_metrics(events, a, expect):
+    """The metrics of the scenario, aggregated exactly across processes and
+    heartbeat intervals: per process a count of 1 + 2, a rate of 2 per
+    interval, a gauge of its index; distribution values index and 0.5."""
+    series = [s for t, p, _ in events if t == "generate-metrics" for s in p["series"]]
+    spans = [s for s in series if s["metric"] == "spans_created"]
+    expect(all(s["namespace"] == "tracers" and s["type"] == "count" and s["common"] is True
+               and s["tags"] == ["integration_name:pdo", "component:db"] and len(s["points"]) == 1
+               for s in spans), "spans_created series: %r" % spans[:2])
+    total = sum(s["points"][0][1] for s in spans)
+    expect(total == 3 * a.procs, "spans_created: %r, expected %d" % (total, 3 * a.procs))
+    gauges = [s for s in series if s["metric"] == "workers"]
+    expect(gauges and all(s["namespace"] == "general" and s["type"] == "gauge" and s["tags"] == []
+                          and s["common"] is False and s["interval"] >= 1 for s in gauges),
+           "workers series: %r" % gauges[:2])
+    expect(gauges and all(s["points"][0][1] in range(a.procs) for s in gauges), "gauge values: %r" % gauges[:2])
+    rates = [s for s in series if s["metric"] == "flushes"]
+    # A rate is per second of the interval: the sum of value x interval.
+    got = sum(s["points"][0][1] * a.heartbeat_ms / 1000.0 for s in rates)
+    expect(rates and all(s["type"] == "rate" for s in rates) and abs(got - 2 * a.procs) < 1e-6,
+           "flushes (rate): %r x interval = %r, expected %d" % ([s["points"] for s in rates][:3], got, 2 * a.procs))
+    dists = [s for t, p, _ in events if t == "distributions" for s in p["series"]]
+    expect(all(s["metric"] == "init_time" and s["tags"] == ["lang:php"] and s["common"] is True for s in dists),
+           "distribution series: %r" % dists[:2])
+    values = sorted(v for s in dists for v in s["points"])
+    want = sorted([float(i) for i in range(a.procs)] + [0.5] * a.procs)
+    expect(values == want, "distribution values: %r, expected %r" % (values[:20], want[:20]))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("records")
@@ -105,6 +134,7 @@ def main(argv=None):
                and g["tags"] == "integration:pdo" for g in logs), "logs: %r" % logs[:2])
     expect(sum(g.get("count", 1) for g in logs) == a.procs,
            "one log per process, counted together: %r" % [g.get("count") for g in logs])
+    check_metrics(events, a, expect)
     beats = [time_ for t, _, time_ in events if t == "app-heartbeat"]
     expect(len(beats) >= 2, "%d heartbeats while the processes lived" % len(beats))
     gaps = [y - x for x, y in zip(beats, beats[1:])]

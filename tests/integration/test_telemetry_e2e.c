@@ -75,10 +75,39 @@ static int client(const char *endpoint, int i)
                               .tags = "integration:pdo"};
     sc_telemetry_t logs = {
         .event = SC_TELEMETRY_LOGS, .logs = &log, .logs_len = 1};
+    /* Metrics (telemetry_check.py knows these figures): per process a
+     * count of 3, a rate of 2, a gauge of its index, distribution values
+     * its index and 0.5. */
+    sc_telemetry_metric_t points[] = {
+        {NULL, "spans_created", "integration_name:pdo,component:db", 1, true,
+         SC_TELEMETRY_COUNT},
+        {NULL, "spans_created", "integration_name:pdo,component:db", 2, true,
+         SC_TELEMETRY_COUNT},
+        {"general", "workers", NULL, (double)i, false, SC_TELEMETRY_GAUGE},
+        {NULL, "flushes", "", 2, false, SC_TELEMETRY_RATE},
+    };
+    sc_telemetry_metric_t values[] = {
+        {NULL, "init_time", "lang:php", (double)i, true,
+         SC_TELEMETRY_DISTRIBUTION},
+        {NULL, "init_time", "lang:php", 0.5, true, SC_TELEMETRY_DISTRIBUTION},
+    };
+    sc_telemetry_t metrics = {.event = SC_TELEMETRY_GENERATE_METRICS,
+                              .metrics = points,
+                              .metrics_len = 4};
+    sc_telemetry_t dists = {.event = SC_TELEMETRY_DISTRIBUTIONS,
+                            .metrics = values,
+                            .metrics_len = 2};
     int failures = sc_client_send_telemetry(c, &started) != 0;
     failures += sc_client_send_telemetry(c, &loaded) != 0;
     failures += sc_client_send_telemetry(c, &changed) != 0;
     failures += sc_client_send_telemetry(c, &logs) != 0;
+    failures += sc_client_send_telemetry(c, &metrics) != 0;
+    failures += sc_client_send_telemetry(c, &dists) != 0;
+    /* Refused by the client: a distribution value in generate-metrics. */
+    sc_telemetry_t mixed = {.event = SC_TELEMETRY_GENERATE_METRICS,
+                            .metrics = values,
+                            .metrics_len = 1};
+    failures += sc_client_send_telemetry(c, &mixed) != UV_EINVAL;
     /* Refused by the client: a list the event does not take. */
     sc_telemetry_t bad = {.event = SC_TELEMETRY_APP_CLOSING,
                           .dependencies = deps,
@@ -147,6 +176,7 @@ int main(int argc, char **argv)
     uint64_t known = stat_of(ep, "dependencies_known");
     uint64_t started_apps = stat_of(ep, "applications_started");
     uint64_t closed = stat_of(ep, "app_closing");
+    uint64_t points = stat_of(ep, "metric_points");
     /* Everything handed to the flusher is delivered before it answers. */
     sc_client_flush_sync(other, 5000);
     sc_client_free(other);
@@ -157,8 +187,10 @@ int main(int argc, char **argv)
            (unsigned long long)apps, (unsigned long long)started_apps,
            (unsigned long long)joined, (unsigned long long)known,
            (unsigned long long)closed);
+    printf("metric points %llu\n", (unsigned long long)points);
     bool ok = failed == 0 && failures == 0 && apps == 0 && started_apps == 2 &&
-              joined == PROCS - 1 && known == 3 * (PROCS - 1) && closed == 2;
+              joined == PROCS - 1 && known == 3 * (PROCS - 1) && closed == 2 &&
+              points == 6 * PROCS;
     char check[64];
     snprintf(check, sizeof check, "--procs %d --heartbeat-ms %d", PROCS,
              HEARTBEAT_MS);

@@ -34,6 +34,52 @@ def sockets(directory):
     return glob.glob(os.path.join(directory, "*.sock"))
 
 
+def telemetry_events(intake, service):
+    """[(request_type, payload)] of the telemetry bodies of `service`, in
+    seq_id order."""
+    bodies = []
+    for rec in intake.requests("/telemetry/proxy/api/v2/apmtelemetry"):
+        body = json.loads(Intake.body(rec))
+        if body["application"]["service_name"] == service:
+            bodies.append(body)
+    bodies.sort(key=lambda b: b["seq_id"])
+    return [(i["request_type"], i["payload"]) for b in bodies
+            for i in (b["payload"] if b["request_type"] == "message-batch" else [b])]
+
+
+def check_telemetry(php, env, source, intake):
+    """sidecar_telemetry_* (bindings/php/sidecar_telemetry.c): what a script
+    reports reaches the intake's telemetry endpoint as the v2 requests."""
+    script = os.path.join(source, "bindings", "php", "tests", "telemetry.php")
+    r = subprocess.run(php + ["-d", "sidecar.service=php-telemetry", script], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    check(r.returncode == 0 and '{"ok":true,"bad":false,"threw":4,"flushed":true}' in r.stdout,
+          "telemetry.php: events queued, an empty log refused, malformed arguments throw (%r %r)"
+          % (r.stdout.strip(), r.stderr[-300:]))
+    deadline = time.monotonic() + 30
+    events = []
+    while time.monotonic() < deadline and "app-closing" not in [t for t, _ in events]:
+        events = telemetry_events(intake, "php-telemetry")
+        time.sleep(0.1)
+    of = lambda kind: [p for t, p in events if t == kind]  # noqa: E731
+    deps = sorted((d["name"], d.get("version")) for p in of("app-dependencies-loaded") for d in p["dependencies"])
+    check(deps == [("guzzlehttp/guzzle", "7.8.1"), ("monolog/monolog", None), ("psr/log", None)],
+          "sidecar_telemetry_dependencies reached app-dependencies-loaded (%r)" % deps)
+    integrations = [i for p in of("app-integrations-change") for i in p["integrations"]]
+    check(integrations == [{"name": "pdo", "enabled": True, "version": "8.2"},
+                           {"name": "curl", "enabled": False, "compatible": True}],
+          "sidecar_telemetry_integrations reached app-integrations-change (%r)" % integrations)
+    logs = [g for p in of("logs") for g in p["logs"]]
+    check(logs == [{"message": "pdo: slow query\n#0 query()", "level": "WARN", "count": 1, "tags": "integration:pdo"}],
+          "sidecar_telemetry_log reached logs (%r)" % logs)
+    series = [s for p in of("generate-metrics") for s in p["series"]]
+    spans = sum(s["points"][0][1] for s in series if s["metric"] == "spans_created")
+    gauge = [s["points"][0][1] for s in series if s["metric"] == "workers" and s["namespace"] == "general"]
+    check(spans == 10 and gauge == [3.5], "sidecar_telemetry_metric reached generate-metrics (%r)" % series)
+    values = sorted(v for p in of("distributions") for s in p["series"] for v in s["points"])
+    check(values == [0, 1, 2, 3, 4], "sidecar_telemetry_metric reached distributions (%r)" % values)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -132,6 +178,8 @@ def main():
             time.sleep(0.1)
         check(types[:1] == ["app-started"] and types.count("app-started") == 1 and types[-1:] == ["app-closing"],
               "the extension's app-started and app-closing reached the telemetry endpoint (%r)" % types)
+
+        check_telemetry(php, cli_env, args.source, intake)
 
         bad = ["-d", "sidecar.path=" + os.path.join(tmp, "no-such-sidecar"),
                "-d", "sidecar.endpoint_dir=" + os.path.join(tmp, "ep2"), "-r", "echo 1;"]

@@ -24,6 +24,7 @@ union any_item {
     sidecar_v1_TelemetryDependency dependency;
     sidecar_v1_TelemetryIntegration integration;
     sidecar_v1_TelemetryLog log;
+    sidecar_v1_TelemetryMetric metric;
 };
 
 static size_t item_size(const pb_msgdesc_t *d)
@@ -48,6 +49,9 @@ static size_t item_size(const pb_msgdesc_t *d)
     }
     if (d == sidecar_v1_TelemetryLog_fields) {
         return sizeof(sidecar_v1_TelemetryLog);
+    }
+    if (d == sidecar_v1_TelemetryMetric_fields) {
+        return sizeof(sidecar_v1_TelemetryMetric);
     }
     return 0;
 }

@@ -117,6 +117,10 @@ static void add_newer_fields(sidecar_v1newer_Envelope *env)
             t->logs[i].has_count = true;
             t->logs[i].count = 2 + i;
         }
+        for (pb_size_t i = 0; i < t->metrics_count; i++) {
+            t->metrics[i].has_interval = true;
+            t->metrics[i].interval = 10 + i;
+        }
         break;
     }
     case sidecar_v1newer_Envelope_metric_tag:

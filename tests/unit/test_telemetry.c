@@ -17,6 +17,7 @@
 
 #include "codec.h"
 #include "telemetry.h"
+#include "telemetry_metrics.h"
 
 #define MAX_BODIES 300
 
@@ -369,6 +370,189 @@ static void test_logs_counted_together(void **state)
     sc_tel_hub_free(h);
 }
 
+/* The `series` payload of the request of type `type` in body `b` (one
+ * request or a message-batch), or NULL. */
+static const cJSON *series_in(const cJSON *b, const char *type)
+{
+    const cJSON *p = cJSON_GetObjectItem(b, "payload");
+    if (strcmp(type_of(b), type) == 0) {
+        return cJSON_GetObjectItem(p, "series");
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, p)
+    {
+        const cJSON *t = cJSON_GetObjectItem(item, "request_type");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0) {
+            return cJSON_GetObjectItem(cJSON_GetObjectItem(item, "payload"),
+                                       "series");
+        }
+    }
+    return NULL;
+}
+
+static const cJSON *series_named(const cJSON *series, const char *metric)
+{
+    const cJSON *s;
+    cJSON_ArrayForEach(s, series)
+    {
+        if (strcmp(cJSON_GetObjectItem(s, "metric")->valuestring, metric) ==
+            0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static double point_value(const cJSON *s)
+{
+    return cJSON_GetArrayItem(
+               cJSON_GetArrayItem(cJSON_GetObjectItem(s, "points"), 0), 1)
+        ->valuedouble;
+}
+
+static void test_metrics_until_heartbeat(void **state)
+{
+    (void)state;
+    sink_t s = {0};
+    sc_tel_config_t cfg = {.enabled = true,
+                           .closing_delay_ms = 1000,
+                           .metrics_interval_ms = 2000,
+                           .host = &host,
+                           .submit = collect,
+                           .ctx = &s};
+    sc_tel_hub_t *h = sc_tel_hub_new(&cfg);
+    assert_non_null(h);
+    int conns[2];
+    for (int c = 0; c < 2; c++) {
+        sidecar_v1_TelemetryMetric points[] = {
+            {.name = sc_view_str("spans"),
+             .tags = sc_view_str("a:1,,b:2"),
+             .value = 2,
+             .common = true,
+             .type = sidecar_v1_TelemetryMetric_TYPE_COUNT},
+            {.namespace = sc_view_str("general"),
+             .name = sc_view_str("workers"),
+             .value = 10 + c,
+             .type = sidecar_v1_TelemetryMetric_TYPE_GAUGE},
+            {.name = sc_view_str("flushes"),
+             .value = 3,
+             .type = sidecar_v1_TelemetryMetric_TYPE_RATE},
+            /* Other tags: another series. */
+            {.name = sc_view_str("spans"),
+             .value = 1,
+             .type = sidecar_v1_TelemetryMetric_TYPE_COUNT},
+        };
+        sidecar_v1_TelemetryMetric values[] = {
+            {.name = sc_view_str("init"), .value = c},
+            {.name = sc_view_str("init"), .value = 0.25},
+        };
+        sidecar_v1_Telemetry gen = {
+            .event = sidecar_v1_Telemetry_EVENT_GENERATE_METRICS,
+            .metrics = SC_LIST_OF(points, 4)};
+        sidecar_v1_Telemetry dist = {
+            .event = sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS,
+            .metrics = SC_LIST_OF(values, 2)};
+        assert_null(post(h, svc, &conns[c], &gen, 0));
+        assert_null(post(h, svc, &conns[c], &dist, 0));
+    }
+    /* Refused whole: a distribution value in generate-metrics, a count in
+     * distributions, a NaN, no name, metrics in another event. */
+    sidecar_v1_TelemetryMetric dv = {.name = sc_view_str("x")};
+    sidecar_v1_TelemetryMetric cv = {.name = sc_view_str("x"),
+                                     .type =
+                                         sidecar_v1_TelemetryMetric_TYPE_COUNT};
+    sidecar_v1_TelemetryMetric nan = cv, unnamed = cv;
+    nan.value = 0.0 / 0.0;
+    unnamed.name = sc_view_str("");
+    const struct {
+        int event;
+        sidecar_v1_TelemetryMetric *m;
+    } bad[] = {{sidecar_v1_Telemetry_EVENT_GENERATE_METRICS, &dv},
+               {sidecar_v1_Telemetry_EVENT_DISTRIBUTIONS, &cv},
+               {sidecar_v1_Telemetry_EVENT_GENERATE_METRICS, &nan},
+               {sidecar_v1_Telemetry_EVENT_GENERATE_METRICS, &unnamed},
+               {sidecar_v1_Telemetry_EVENT_LOGS, &cv}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sidecar_v1_Telemetry ev = {.event = bad[i].event,
+                                   .metrics = SC_LIST_OF(bad[i].m, 1)};
+        assert_non_null(post(h, svc, &conns[0], &ev, 0));
+    }
+    /* Gathered events go out; the metrics wait for the heartbeat. */
+    sc_tel_hub_process(h, 0, false);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(type_of(s.bodies[0]), "app-started");
+    sc_tel_hub_heartbeat(h);
+    sc_tel_hub_process(h, 1, false);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(type_of(s.bodies[1]), "message-batch");
+    const cJSON *gen = series_in(s.bodies[1], "generate-metrics");
+    assert_int_equal(cJSON_GetArraySize(gen), 4);
+    const cJSON *spans = cJSON_GetArrayItem(gen, 0);
+    assert_string_equal(cJSON_GetObjectItem(spans, "metric")->valuestring,
+                        "spans");
+    assert_string_equal(cJSON_GetObjectItem(spans, "namespace")->valuestring,
+                        "tracers");
+    assert_true(point_value(spans) == 4);
+    const cJSON *tags = cJSON_GetObjectItem(spans, "tags");
+    assert_int_equal(cJSON_GetArraySize(tags), 2);
+    assert_string_equal(cJSON_GetArrayItem(tags, 1)->valuestring, "b:2");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(spans, "common")));
+    assert_string_equal(cJSON_GetObjectItem(spans, "type")->valuestring,
+                        "count");
+    assert_null(cJSON_GetObjectItem(spans, "interval"));
+    assert_true(point_value(cJSON_GetArrayItem(gen, 3)) == 2);
+    const cJSON *workers = series_named(gen, "workers");
+    assert_true(point_value(workers) == 11); /* the last */
+    assert_string_equal(cJSON_GetObjectItem(workers, "namespace")->valuestring,
+                        "general");
+    assert_int_equal(cJSON_GetObjectItem(workers, "interval")->valueint, 2);
+    assert_true(point_value(series_named(gen, "flushes")) == 3.0); /* 6/2s */
+    const cJSON *dist = series_in(s.bodies[1], "distributions");
+    assert_int_equal(cJSON_GetArraySize(dist), 1);
+    const cJSON *vals =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(dist, 0), "points");
+    assert_int_equal(cJSON_GetArraySize(vals), 4);
+    double sum = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vals)
+    {
+        sum += v->valuedouble;
+    }
+    assert_true(sum == 1.5);
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(dist, 0), "type"));
+    /* Sent once: the next heartbeat has none. */
+    sc_tel_hub_heartbeat(h);
+    sc_tel_hub_process(h, 2, false);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(type_of(s.bodies[2]), "app-heartbeat");
+    /* Beyond the series limit: counted, the rest still kept. */
+    static char names[SC_TELEMETRY_MAX_SERIES + 1][16];
+    for (int i = 0; i <= SC_TELEMETRY_MAX_SERIES; i++) {
+        snprintf(names[i], sizeof names[i], "m%d", i);
+        sidecar_v1_TelemetryMetric m = {
+            .name = sc_view_str(names[i]),
+            .value = 1,
+            .type = sidecar_v1_TelemetryMetric_TYPE_COUNT};
+        sidecar_v1_Telemetry ev = {
+            .event = sidecar_v1_Telemetry_EVENT_GENERATE_METRICS,
+            .metrics = SC_LIST_OF(&m, 1)};
+        assert_null(post(h, svc, &conns[0], &ev, 3));
+    }
+    sc_tel_stats_t st;
+    sc_tel_hub_stats(h, &st);
+    assert_int_equal(st.metric_points, 12 + SC_TELEMETRY_MAX_SERIES + 1);
+    assert_int_equal(st.metrics_overflow, 1);
+    assert_int_equal(st.metric_series_sent, 5);
+    /* The application closing sends what it holds. */
+    sc_tel_hub_process(h, 4, true);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(
+        cJSON_GetArraySize(series_in(s.bodies[3], "generate-metrics")),
+        SC_TELEMETRY_MAX_SERIES);
+    sink_clear(&s);
+    sc_tel_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_integration_last_state),
         cmocka_unit_test(test_rules_switch_and_limits),
         cmocka_unit_test(test_logs_counted_together),
+        cmocka_unit_test(test_metrics_until_heartbeat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,16 @@ static const sidecar_v1_TelemetryLog telemetry_logs[] = {
     {.message = LIT("slow"), .level = sidecar_v1_TelemetryLog_LEVEL_WARN},
 };
 
+static const sidecar_v1_TelemetryMetric telemetry_metrics[] = {
+    {.namespace = LIT("tracers"),
+     .name = LIT("spans_created"),
+     .tags = LIT("integration_name:pdo,component:db"),
+     .value = 2.5,
+     .common = true,
+     .type = sidecar_v1_TelemetryMetric_TYPE_RATE},
+    {.name = LIT("init_time"), .value = -1e-3}, /* a distribution value */
+};
+
 /* One sample carries every list (the wire allows it; the sidecar then
  * refuses it as invalid: an event takes one list). */
 static const sidecar_v1_Envelope telemetry_full = {
@@ -313,6 +323,7 @@ static const sidecar_v1_Envelope telemetry_full = {
         .dependencies = LIST(telemetry_deps),
         .integrations = LIST(telemetry_integrations),
         .logs = LIST(telemetry_logs),
+        .metrics = LIST(telemetry_metrics),
     }};
 
 static const sidecar_v1_Envelope telemetry_absent = {
@@ -324,13 +335,15 @@ static const sidecar_v1_TelemetryDependency telemetry_zero_deps[] = {
 };
 
 static const sidecar_v1_TelemetryIntegration telemetry_zero_integrations[] = {
-    {.version = LIT(""),
-     .has_compatible = true,
-     .has_auto_enabled = true},
+    {.version = LIT(""), .has_compatible = true, .has_auto_enabled = true},
 };
 
 static const sidecar_v1_TelemetryLog telemetry_zero_logs[] = {
     {.stack_trace = LIT(""), .tags = LIT("")},
+};
+
+static const sidecar_v1_TelemetryMetric telemetry_zero_metrics[] = {
+    {.tags = LIT("")}, /* empty namespace, name: not on the wire */
 };
 
 static const sidecar_v1_Envelope telemetry_zero = {
@@ -340,6 +353,7 @@ static const sidecar_v1_Envelope telemetry_zero = {
         .dependencies = LIST(telemetry_zero_deps),
         .integrations = LIST(telemetry_zero_integrations),
         .logs = LIST(telemetry_zero_logs),
+        .metrics = LIST(telemetry_zero_metrics),
     }};
 
 static const sidecar_v1_Envelope flush_full = {
@@ -540,6 +554,7 @@ static const message_info_t messages[] = {
     MESSAGE(TelemetryDependency),
     MESSAGE(TelemetryIntegration),
     MESSAGE(TelemetryLog),
+    MESSAGE(TelemetryMetric),
     MESSAGE(Flush),
     MESSAGE(Ping),
     MESSAGE(StatsRequest),
