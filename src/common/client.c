@@ -210,12 +210,12 @@ static uint64_t frame_seq(const uint8_t *frame, size_t avail)
     return 0;
 }
 
-/* Whole frames in `b` after its first `skip` bytes (the unsent rest of a
- * frame already partly written). */
-static uint64_t count_frames(const sc_buf_t *b, size_t skip)
+/* Frames of `b` that start in [from, to). */
+static uint64_t frames_between(const sc_buf_t *b, size_t from, size_t to)
 {
     uint64_t n = 0;
-    for (size_t off = skip; off + SC_FRAME_HEADER_SIZE <= b->len; n++) {
+    for (size_t off = from; off < to && off + SC_FRAME_HEADER_SIZE <= b->len;
+         n++) {
         off += SC_FRAME_HEADER_SIZE + sc_frame_get_len(b->data + off);
     }
     return n;
@@ -228,8 +228,9 @@ static void reset_after_fork(sc_client_t *c, uint32_t pid)
     sc_plat_conn_close(c->conn);
     c->conn = NULL;
     uint64_t discarded =
-        count_frames(&c->queue, 0) +
-        count_frames(&c->sending, c->sent + c->front_remaining);
+        frames_between(&c->queue, 0, c->queue.len) +
+        frames_between(&c->sending, c->sent + c->front_remaining,
+                       c->sending.len);
     sc_buf_reset(&c->queue);
     sc_buf_reset(&c->sending);
     c->acked = 0;
@@ -388,17 +389,6 @@ static void note_held(sc_client_t *c)
 {
     c->sending_bytes = c->sending.len - c->sent;
     c->unacked_bytes = c->sent - c->acked;
-}
-
-/* Frames of `b` that start in [from, to). */
-static uint64_t frames_between(const sc_buf_t *b, size_t from, size_t to)
-{
-    uint64_t n = 0;
-    for (size_t off = from; off < to && off + SC_FRAME_HEADER_SIZE <= b->len;
-         n++) {
-        off += SC_FRAME_HEADER_SIZE + sc_frame_get_len(b->data + off);
-    }
-    return n;
 }
 
 /* The sidecar handled every action up to seq `through`: the frames written
