@@ -8,7 +8,7 @@
 
 /* Generated struct sizes of the message types that appear in lists; nanopb's
  * descriptors do not carry them, and encoding an array needs the stride. */
-static size_t list_item_size(const pb_msgdesc_t *type)
+size_t sc_codec_list_item_size(const pb_msgdesc_t *type)
 {
     if (type == sidecar_v1_FlagEvaluation_fields) {
         return sizeof(sidecar_v1_FlagEvaluation);
@@ -127,7 +127,7 @@ static bool decode_view(pb_istream_t *in, const pb_field_iter_t *field)
 static bool encode_list(pb_ostream_t *out, const pb_field_iter_t *field)
 {
     const sc_list_t *l = field->pData;
-    size_t stride = list_item_size(field->submsg_desc);
+    size_t stride = sc_codec_list_item_size(field->submsg_desc);
     if (l->count == 0) {
         return true;
     }
@@ -204,7 +204,7 @@ static bool decode_list(pb_istream_t *in, const pb_field_iter_t *field)
     sc_list_t *l = field->pData;
     const uint8_t *start;
     size_t len;
-    if (list_item_size(field->submsg_desc) == 0 ||
+    if (sc_codec_list_item_size(field->submsg_desc) == 0 ||
         !take_field(in, &start, &len)) {
         PB_RETURN_ERROR(in, "wrong wire type for a repeated message field");
     }

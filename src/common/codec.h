@@ -96,6 +96,11 @@ typedef struct sc_list_iter {
 
 void sc_list_iter_init(sc_list_iter_t *it, const sc_list_t *list);
 
+/* The generated struct size of a message type that appears in lists (what
+ * sc_list_next needs as `item_size`), 0 for any other type: nanopb's
+ * descriptors do not carry it. */
+size_t sc_codec_list_item_size(const pb_msgdesc_t *type);
+
 /* Decodes the next item of type `type` into `item` (which is zeroed first;
  * `item_size` is its size). Returns 1 with an item, 0 at the end, -1 when the
  * item is malformed (never for a list sc_codec_decode() accepted). */

@@ -23,35 +23,6 @@ union fuzz_any_item {
     sidecar_v1_TelemetryMetric metric;
 };
 
-static inline size_t fuzz_item_size(const pb_msgdesc_t *d)
-{
-    if (d == sidecar_v1_FlagEvaluation_fields) {
-        return sizeof(sidecar_v1_FlagEvaluation);
-    }
-    if (d == sidecar_v1_ContextAttribute_fields) {
-        return sizeof(sidecar_v1_ContextAttribute);
-    }
-    if (d == sidecar_v1_Exposure_fields) {
-        return sizeof(sidecar_v1_Exposure);
-    }
-    if (d == sidecar_v1_TelemetryConfiguration_fields) {
-        return sizeof(sidecar_v1_TelemetryConfiguration);
-    }
-    if (d == sidecar_v1_TelemetryDependency_fields) {
-        return sizeof(sidecar_v1_TelemetryDependency);
-    }
-    if (d == sidecar_v1_TelemetryIntegration_fields) {
-        return sizeof(sidecar_v1_TelemetryIntegration);
-    }
-    if (d == sidecar_v1_TelemetryLog_fields) {
-        return sizeof(sidecar_v1_TelemetryLog);
-    }
-    if (d == sidecar_v1_TelemetryMetric_fields) {
-        return sizeof(sidecar_v1_TelemetryMetric);
-    }
-    return 0;
-}
-
 static inline void fuzz_breach(const char *what)
 {
     fprintf(stderr, "fuzz_bounds: %s\n", what);
@@ -83,7 +54,7 @@ static inline void fuzz_check_bounds(const pb_msgdesc_t *desc, const void *msg,
         if (PB_ATYPE(f.type) == PB_ATYPE_CALLBACK &&
             PB_LTYPE_IS_SUBMSG(f.type)) {
             const sc_list_t *l = f.pData;
-            size_t size = fuzz_item_size(f.submsg_desc);
+            size_t size = sc_codec_list_item_size(f.submsg_desc);
             if (size == 0) {
                 fuzz_breach("a list of an unknown type");
             }

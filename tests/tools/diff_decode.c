@@ -27,35 +27,6 @@ union any_item {
     sidecar_v1_TelemetryMetric metric;
 };
 
-static size_t item_size(const pb_msgdesc_t *d)
-{
-    if (d == sidecar_v1_FlagEvaluation_fields) {
-        return sizeof(sidecar_v1_FlagEvaluation);
-    }
-    if (d == sidecar_v1_ContextAttribute_fields) {
-        return sizeof(sidecar_v1_ContextAttribute);
-    }
-    if (d == sidecar_v1_Exposure_fields) {
-        return sizeof(sidecar_v1_Exposure);
-    }
-    if (d == sidecar_v1_TelemetryConfiguration_fields) {
-        return sizeof(sidecar_v1_TelemetryConfiguration);
-    }
-    if (d == sidecar_v1_TelemetryDependency_fields) {
-        return sizeof(sidecar_v1_TelemetryDependency);
-    }
-    if (d == sidecar_v1_TelemetryIntegration_fields) {
-        return sizeof(sidecar_v1_TelemetryIntegration);
-    }
-    if (d == sidecar_v1_TelemetryLog_fields) {
-        return sizeof(sidecar_v1_TelemetryLog);
-    }
-    if (d == sidecar_v1_TelemetryMetric_fields) {
-        return sizeof(sidecar_v1_TelemetryMetric);
-    }
-    return 0;
-}
-
 static void hex(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -102,7 +73,7 @@ static bool dump_scalar(const pb_field_iter_t *f)
 static bool dump_field(const pb_field_iter_t *f)
 {
     if (PB_ATYPE(f->type) == PB_ATYPE_CALLBACK && PB_LTYPE_IS_SUBMSG(f->type)) {
-        size_t size = item_size(f->submsg_desc);
+        size_t size = sc_codec_list_item_size(f->submsg_desc);
         sc_list_iter_t it;
         sc_list_iter_init(&it, f->pData);
         union any_item item;
