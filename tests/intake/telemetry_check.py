@@ -8,7 +8,8 @@ python3-jsonschema) and its headers against the body. Then, per
 application (runtime_id), the events in seq_id order: seq_ids 1..N without
 a gap, app-started first and once, app-closing last and once, every
 dependency once, integrations only when their state changed, heartbeats at
-the interval. The expected content is the scenario's (see the test).
+the interval (no more than the application's span allows). The expected
+content is the scenario's (see the test).
 
     telemetry_check.py RECORDS --procs N --heartbeat-ms MS
 """
@@ -137,8 +138,14 @@ def main(argv=None):
     check_metrics(events, a, expect)
     beats = [time_ for t, _, time_ in events if t == "app-heartbeat"]
     expect(len(beats) >= 2, "%d heartbeats while the processes lived" % len(beats))
-    gaps = [y - x for x, y in zip(beats, beats[1:])]
-    expect(all(g >= a.heartbeat_ms / 1000.0 * 0.5 for g in gaps), "heartbeats closer than the interval: %r" % gaps)
+    # At the interval: no more heartbeats than the application's span allows.
+    # Gaps between two arrivals are not checked one by one: telemetry goes
+    # out one request at a time, so a heartbeat held behind a slow request
+    # arrives close to the next one on a loaded machine.
+    interval = a.heartbeat_ms / 1000.0
+    span = beats[-1] - beats[0] if beats else 0.0
+    expect(len(beats) - 1 <= span / interval + 1,
+           "%d heartbeats in %.3f s at an interval of %.3f s" % (len(beats), span, interval))
 
     other = by_service.get("tel-other", [])
     other_types = [t for _, _, body in other for t, _ in events_of(body)]

@@ -42,6 +42,28 @@ static int settle(sc_client_t *c)
     return sc_client_ping(c, 5000, &r) != 0;
 }
 
+static uint64_t stat_of(const char *endpoint, const char *key)
+{
+    char *json = th_stats(endpoint);
+    uint64_t v = th_json_u64(json, key);
+    free(json);
+    return v;
+}
+
+/* Waits (up to 60 s) until all PROCS processes have reported app-started:
+ * the first starts the application, the others join it. */
+static bool all_joined(const char *endpoint)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (stat_of(endpoint, "app_started_joined") >= PROCS - 1) {
+            return true;
+        }
+        uv_sleep(20);
+    }
+    fprintf(stderr, "not every process joined the application\n");
+    return false;
+}
+
 static int client(const char *endpoint, int i)
 {
     sc_client_t *c = connect_as(endpoint, "tel-e2e");
@@ -114,6 +136,12 @@ static int client(const char *endpoint, int i)
                           .dependencies_len = 1};
     failures += sc_client_send_telemetry(c, &bad) != UV_EINVAL;
     failures += settle(c);
+    /* No process leaves before every one has joined: an application closes
+     * CLOSING_MS after its last process, so on a loaded machine, where
+     * children start seconds apart, the first ones could otherwise end the
+     * application before the last ones start it again (a second
+     * runtime_id). */
+    failures += !all_joined(endpoint);
     /* Alive for several heartbeats; the connection closing is the
      * process leaving. */
     uv_sleep(4 * HEARTBEAT_MS + 20 * (unsigned)i);
@@ -123,14 +151,6 @@ static int client(const char *endpoint, int i)
         fprintf(stderr, "client %d: %d failures\n", i, failures);
     }
     return failures != 0;
-}
-
-static uint64_t stat_of(const char *endpoint, const char *key)
-{
-    char *json = th_stats(endpoint);
-    uint64_t v = th_json_u64(json, key);
-    free(json);
-    return v;
 }
 
 int main(int argc, char **argv)
