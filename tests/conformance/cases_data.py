@@ -198,6 +198,23 @@ def exposure_every_field(ctx):
 
 
 @case
+def exposure_batch_overrides(ctx):
+    """The batch's service/env/version override the Hello's, each alone; an
+    empty one is an empty value (omitted), not the Hello's."""
+    pb = ctx.pb
+    c = ctx.conn(service="h-svc", env="h-env", version="h-ver")
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x1")], service="b-svc"))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x2")], env="b-env", service=""))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x3")], version="v" * 128))
+    c.flush()
+    ctx.delivered(EXPOSURES, 3)
+    contexts = {b["exposures"][0]["flag"]["key"]: b["context"] for b in ctx.bodies(EXPOSURES)}
+    eq(contexts["x1"], {"service": "b-svc", "env": "h-env", "version": "h-ver"}, "service override")
+    eq(contexts["x2"], {"env": "b-env", "version": "h-ver"}, "env override, empty service omitted")
+    eq(contexts["x3"], {"service": "h-svc", "env": "h-env", "version": "v" * 128}, "128-byte version whole")
+
+
+@case
 def exposure_batch_invalid(ctx):
     pb = ctx.pb
     c = ctx.conn()
@@ -209,6 +226,8 @@ def exposure_batch_invalid(ctx):
         (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f", subject_attributes=[
             pb.ContextAttribute(key="k", number_value=1, bool_value=True)])]), "exactly one value"),
         (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], service="x\ny"), "service has a control"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], env="e\0"), "env has a control"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], version="v" * 129), "version is over 128"),
     ]
     for batch, part in bad:
         send_invalid(ctx, c, "exposures", part, exposure_batch=batch)

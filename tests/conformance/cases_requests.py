@@ -69,6 +69,48 @@ def flush_timeout_status(ctx):
 
 
 @case
+def flush_wait_for_delivery(ctx):
+    """deliver_now alone answers once the requests are started; with
+    wait_for_delivery the reply waits until they are delivered (or dropped
+    and counted), retries included, so the stats already show the delivery
+    when the reply comes."""
+    pb = ctx.pb
+    c = ctx.conn()
+
+    def delivered():
+        return ctx.stats()["delivery"]["traces"]["delivered"]["traces"]
+
+    def flush(**fields):
+        return c.request("flush_reply", flush=pb.Flush(deliver_now=True, **fields)).status
+
+    # A stalled answer: started is not delivered.
+    before = delivered()
+    ctx.intake.behavior(path_prefix=TRACES, mode="stall", stall_ms=2000, count=1)
+    payload, _ = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    eq(flush(timeout_ms=10000), pb.FlushReply.STATUS_OK, "deliver_now: started")
+    eq(delivered(), before, "the stalled request is not delivered yet")
+    eq(flush(wait_for_delivery=True, timeout_ms=100), pb.FlushReply.STATUS_TIMEOUT,
+       "wait_for_delivery: the stalled answer is not in")
+    eq(flush(wait_for_delivery=True, timeout_ms=10000), pb.FlushReply.STATUS_OK, "wait_for_delivery: delivered")
+    eq(delivered(), before + 1, "delivered when the reply comes")
+    # A 500 first: the reply waits for the retry.
+    ctx.intake.reset()
+    retried = ctx.stats()["delivery"]["traces"]["delivery"]["retried"]
+    ctx.intake.behavior(path_prefix=TRACES, mode="status", status=500, count=1)
+    payload, ids = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    eq(flush(wait_for_delivery=True, timeout_ms=10000), pb.FlushReply.STATUS_OK, "delivered after a retry")
+    eq(delivered(), before + 2, "delivered when the reply comes")
+    eq(ctx.stats()["delivery"]["traces"]["delivery"]["retried"], retried + 1, "one retry")
+    eq([r["answered"] for r in ctx.intake.requests(TRACES)], [500, 200], "the intake's answers")
+    eq(ctx.trace_ids_at_intake()[-1:], ids, "the retried trace")
+    # Without deliver_now there is nothing to wait for: answered at once.
+    eq(c.request("flush_reply", flush=pb.Flush(wait_for_delivery=True)).status, pb.FlushReply.STATUS_OK,
+       "wait_for_delivery without deliver_now")
+
+
+@case
 def ping_fields(ctx):
     """client_time_ns echoed (absent stays absent, 0 stays present),
     server_pid, server_version, mode."""
