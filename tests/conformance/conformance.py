@@ -49,7 +49,10 @@ import cases_telemetry  # noqa: E402,F401
 def start_sidecar(binary, endpoint, intake, tmpdir):
     env = dict(os.environ, DD_TRACE_AGENT_URL=intake.url,
                # Nobody listens there: metrics are counted as unsent.
-               DD_DOGSTATSD_URL="unix://" + os.path.join(tmpdir, "dsd.socket"))
+               DD_DOGSTATSD_URL="unix://" + os.path.join(tmpdir, "dsd.socket"),
+               # An application's app-closing (which carries its telemetry
+               # metrics) half a second after its last connection, not 10 s.
+               DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY="500")
     env.pop("DD_AGENT_HOST", None)
     log = open(os.path.join(tmpdir, "sidecar.log"), "wb")
     p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn"], env=env,
