@@ -159,7 +159,7 @@ def telemetry_logs_metrics_closing(ctx):
         pb.TelemetryIntegration(name="j", enabled=True)]))
     c.send(telemetry=T(event=T.EVENT_LOGS, logs=[
         L(message="m", level=L.LEVEL_WARN), L(message="m", level=L.LEVEL_WARN),
-        L(message="m", level=L.LEVEL_DEBUG, stack_trace="st", tags="a:b")]))
+        L(message="m", level=L.LEVEL_DEBUG, stack_trace="st", tags="a:b"), L(message="e", level=L.LEVEL_ERROR)]))
     c.send(telemetry=T(event=T.EVENT_GENERATE_METRICS, metrics=[
         M(namespace="general", name="n", tags="a:1,,b:2", value=2, common=True, type=M.TYPE_COUNT),
         M(namespace="general", name="n", tags="a:1,,b:2", value=3, common=True, type=M.TYPE_COUNT),
@@ -177,7 +177,8 @@ def telemetry_logs_metrics_closing(ctx):
         {"name": "i", "enabled": False, "version": "3", "compatible": True, "auto_enabled": True},
         {"name": "j", "enabled": True}], "integrations: optional members only when given")
     eq(logs["logs"], [{"message": "m", "level": "WARN", "count": 2},
-                      {"message": "m", "level": "DEBUG", "count": 1, "stack_trace": "st", "tags": "a:b"}], "logs")
+                      {"message": "m", "level": "DEBUG", "count": 1, "stack_trace": "st", "tags": "a:b"},
+                      {"message": "e", "level": "ERROR", "count": 1}], "logs")
 
     c.send(telemetry=T(event=T.EVENT_APP_CLOSING))
     c.flush(deliver_now=False)
@@ -203,7 +204,7 @@ def telemetry_logs_metrics_closing(ctx):
     eq(sorted((s["metric"], s["points"], s["tags"]) for s in dists["series"]),
        [("d", [1.5], []), ("d", [2.5], ["x:y"])], "distributions: every value, per series")
     after = ctx.stats()["telemetry"]
-    for key, n in (("logs", 3), ("logs_sent", 2), ("metric_points", 7), ("metric_series_sent", 5),
+    for key, n in (("logs", 4), ("logs_sent", 3), ("metric_points", 7), ("metric_series_sent", 5),
                    ("events", 6)):
         eq(after[key] - before[key], n, "telemetry." + key)
     # The earlier cases' applications close in this time too.

@@ -13,7 +13,9 @@ stdin/stdout/stderr) must be close-on-exec.
 
 Files: wire.py (the client: generated classes, framing, raw protobuf pieces),
 harness.py (registry, assertions, the context of a case), cases_*.py (the
-cases, by message), fds.py (the same descriptor check for a thread-mode
+cases, by message), coverage.py (after a full run: every field and enum
+value of the proto was in an action the sidecar took, or in a reply; a
+field added without a case fails the suite), fds.py (the same descriptor check for a thread-mode
 master, thread_master.c).
 
 usage: conformance.py --sidecar BIN --protoc PROTOC --proto-dir DIR [-k NAME]
@@ -30,6 +32,7 @@ import traceback
 
 from harness import CASES, Ctx, eq
 from intake_client import Intake
+import coverage
 import wire
 
 # The cases register themselves, in this order.
@@ -100,6 +103,15 @@ def main():
                         print("FAIL the sidecar exited with %s" % sidecar.returncode)
                         failures += 1
                         break
+                if not args.k and not failures:
+                    # Every field and enum value of the proto, in an action
+                    # the sidecar took or in what it sent (coverage.py).
+                    uncovered = coverage.missing(pb)
+                    if uncovered:
+                        print("FAIL no case exercises: %s" % ", ".join(uncovered))
+                        failures += 1
+                    else:
+                        print("PASS every field and enum value of the proto exercised")
             finally:
                 if sidecar.poll() is None:
                     sidecar.terminate()
