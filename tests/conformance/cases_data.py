@@ -215,6 +215,28 @@ def exposure_batch_overrides(ctx):
 
 
 @case
+def context_attribute_limits(ctx):
+    """Pruning limits (docs/flag-evaluations.md, "Context pruning"): a key
+    or a string value of 256 bytes is kept, 257 skipped; of 257 attributes
+    the first 256 in key order are kept. Each skipped one is counted."""
+    pb = ctx.pb
+    A = pb.ContextAttribute
+    c = ctx.conn()
+    before = ctx.stats()["exposures"]["attributes_skipped"]
+    edges = [A(key="k" * 256, bool_value=True), A(key="K" * 257, bool_value=True),
+             A(key="v256", string_value="v" * 256), A(key="v257", string_value="v" * 257)]
+    many = [A(key="a%03d" % i, number_value=i) for i in reversed(range(257))]
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="edges", subject_attributes=edges),
+                                                      pb.Exposure(flag_key="many", subject_attributes=many)]))
+    c.flush()
+    ctx.delivered(EXPOSURES)
+    e1, e2 = ctx.exposures()
+    eq(e1["subject"]["attributes"], {"k" * 256: True, "v256": "v" * 256}, "256 bytes kept, 257 skipped")
+    eq(e2["subject"]["attributes"], {"a%03d" % i: i for i in range(256)}, "the first 256 in key order")
+    eq(ctx.stats()["exposures"]["attributes_skipped"], before + 3, "attributes_skipped")
+
+
+@case
 def exposure_batch_invalid(ctx):
     pb = ctx.pb
     c = ctx.conn()

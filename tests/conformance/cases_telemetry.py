@@ -209,3 +209,35 @@ def telemetry_logs_metrics_closing(ctx):
         eq(after[key] - before[key], n, "telemetry." + key)
     # The earlier cases' applications close in this time too.
     check(after["app_closing"] > before["app_closing"], "telemetry.app_closing")
+
+
+@case
+def telemetry_limits(ctx):
+    """Each limit of Telemetry taken at the limit and refused one past it:
+    1024 items, a string of 256 bytes, a configuration value of 4096, a log
+    message and a stack trace of 8192, log tags of 1024."""
+    pb = ctx.pb
+    T, L = pb.Telemetry, pb.TelemetryLog
+    c = ctx.conn(service="conf-tel-limits")
+    events = ctx.stats()["telemetry"]["events"]
+    ok = [
+        T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="d%d" % i) for i in range(1024)]),
+        T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="n" * 256, version="v" * 256)]),
+        T(event=T.EVENT_APP_STARTED, configuration=[pb.TelemetryConfiguration(name="c", value="x" * 4096)]),
+        T(event=T.EVENT_LOGS, logs=[L(message="m" * 8192, level=L.LEVEL_ERROR, stack_trace="s" * 8192,
+                                      tags="t" * 1024)]),
+    ]
+    for action in ok:
+        c.send(telemetry=action)
+        seq = c.send(ping=pb.Ping())
+        env = c.recv()
+        eq((env.WhichOneof("action"), env.seq), ("ping_reply", seq), "taken at the limit")
+    eq(ctx.stats()["telemetry"]["events"], events + len(ok), "every event at the limit taken")
+    for action, part in (
+        (T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="n" * 257)]),
+         "Telemetry.dependencies"),
+        (T(event=T.EVENT_LOGS, logs=[L(message="m" * 8193, level=L.LEVEL_ERROR)]), "Telemetry.logs"),
+        (T(event=T.EVENT_LOGS, logs=[L(message="m", level=L.LEVEL_ERROR, stack_trace="s" * 8193)]), "Telemetry.logs"),
+        (T(event=T.EVENT_LOGS, logs=[L(message="m", level=L.LEVEL_ERROR, tags="t" * 1025)]), "Telemetry.logs"),
+    ):
+        send_invalid(ctx, c, "telemetry", part, telemetry=action)
