@@ -139,15 +139,32 @@ def error_unknown_action(ctx):
                           pb.ErrorReply.CODE_UNKNOWN_ACTION, "unknown_actions")
 
 
+def fnv1a64(key):
+    """FNV-1a as docs/shared-state.md writes it, from that page alone."""
+    h = 14695981039346656037
+    for byte in key.encode():
+        h = ((h ^ byte) * 1099511628211) & (2 ** 64 - 1)
+    return "%016x" % h
+
+
 @case
 def shared_state_name(ctx):
-    """docs/shared-state.md: the segment is named sidecar-<version>-<FNV-1a 64 of the endpoint>."""
-    h = 14695981039346656037
-    for byte in ctx.endpoint.encode():
-        h = ((h ^ byte) * 1099511628211) & (2 ** 64 - 1)
-    name = "sidecar-%s-%016x" % (ctx.stats()["version"], h)
-    check(os.path.exists("/dev/shm/" + name) or os.path.exists(os.path.join(tempfile.gettempdir(), name + ".shm")),
-          "segment %s exists" % name)
+    """docs/shared-state.md, "Segment": sidecar-<version>-<FNV-1a 64 of the
+    key>, the key being the endpoint (default agent), the endpoint, a space
+    and the agent as the stats write it (another agent), or `ledger:` and
+    the endpoint (the ledger); the page's own example holds."""
+    eq(fnv1a64("@sidecar-x-0"), "96aa4d0c5733593a", "the example of docs/shared-state.md")
+    c = ctx.conn()
+    c.send(session_config=ctx.pb.SessionConfig(agent_url="http://127.0.0.1:9"))  # another agent: its own segment
+    s = ctx.stats()
+    c.close()
+    keys = [ctx.endpoint, "ledger:" + ctx.endpoint]
+    keys += [ctx.endpoint + " " + a["agent"] for a in s["agents"] if a["agent"] != s["delivery"]["agent"]]
+    check("%s http://127.0.0.1:9" % ctx.endpoint in keys, "the other agent is listed: %r" % s["agents"])
+    for key in keys:
+        name = "sidecar-%s-%s" % (s["version"], fnv1a64(key))
+        check(os.path.exists("/dev/shm/" + name) or os.path.exists(os.path.join(tempfile.gettempdir(), name + ".shm")),
+              "segment %s (key %r) exists" % (name, key))
 
 
 @case
