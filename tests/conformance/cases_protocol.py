@@ -88,6 +88,55 @@ def duplicated_fields_merge(ctx):
 
 
 
+@case
+def fields_inside_list_items(ctx):
+    """The same rules inside the items of repeated fields: unknown fields of
+    every wire type skipped, a scalar twice keeps the last, a repeated field
+    interleaved with others collects every item in order (evaluations and
+    their context, exposures and their attributes, telemetry dependencies),
+    exactly as Google's runtime reads the same bytes."""
+    pb = ctx.pb
+    junk = (field_varint(50, 7) + field_bytes(51, b"xyz") + bytes([0x9d, 0x03]) + b"\x01\x02\x03\x04"
+            + bytes([0xa1, 0x03]) + b"\x00" * 8)
+    a1 = pb.ContextAttribute(key="a", string_value="1").SerializeToString() + junk
+    a2 = pb.ContextAttribute(key="b", bool_value=True).SerializeToString()
+    e1 = (pb.FlagEvaluation(flag_key="old", evaluation_count=2, first_evaluation_ms=1,
+                            last_evaluation_ms=2).SerializeToString()
+          + field_bytes(8, a1) + junk + field_bytes(1, b"item-1") + field_bytes(8, a2))
+    e2 = evaluation(pb, "item-2").SerializeToString() + junk
+    batch = field_bytes(1, e1) + field_varint(2, 4) + junk + field_bytes(1, e2) + field_varint(2, 5)
+    body = field_varint(1, 60) + field_bytes(5, batch)
+    ref = pb.Envelope()
+    ref.ParseFromString(body)
+    eq([(e.flag_key, [a.key for a in e.context]) for e in ref.flag_evaluation_batch.evaluations],
+       [("item-1", ["a", "b"]), ("item-2", [])], "reference parse")
+    c = ctx.conn()
+    before = ctx.stats()["flag_evaluations"]["dropped"]
+    c.send_raw(body)
+    x1 = (pb.Exposure(flag_key="x1").SerializeToString() + field_bytes(6, a1) + junk + field_varint(1, 5)
+          + field_bytes(6, a2))
+    exposures = field_bytes(1, x1) + field_bytes(2, b"il-svc") + junk + field_bytes(1, pb.Exposure(flag_key="x2").SerializeToString())
+    c.send_raw(field_varint(1, 61) + field_bytes(6, exposures))
+    c.flush()
+    ctx.delivered(EVALS)
+    ctx.delivered(EXPOSURES)
+    got = {e["flag"]["key"]: e for e in ctx.events()}
+    eq(sorted(got), ["item-1", "item-2"], "both evaluations, the last flag_key")
+    eq((got["item-1"]["evaluation_count"], got["item-1"]["context"]["evaluation"]), (2, {"a": "1", "b": True}),
+       "context items around other fields")
+    eq(ctx.stats()["flag_evaluations"]["dropped"], before + 5, "dropped: the last value")
+    eq(ctx.exposures(), [{"timestamp": 5, "flag": {"key": "x1"}, "subject": {"attributes": {"a": "1", "b": True}}},
+                         {"timestamp": 0, "flag": {"key": "x2"}, "subject": {}}], "exposures and attributes")
+    eq(ctx.bodies(EXPOSURES)[0]["context"]["service"], "il-svc", "batch service between the items")
+    deps = (field_bytes(3, pb.TelemetryDependency(name="d1").SerializeToString() + junk) + field_varint(1, 2) + junk
+            + field_bytes(3, pb.TelemetryDependency(name="d2").SerializeToString()))
+    tel = ctx.conn(service="conf-tel-items")
+    known = ctx.stats()["telemetry"]["dependencies_sent"]
+    tel.send_raw(field_varint(1, 62) + field_bytes(12, deps))
+    tel.flush()
+    eq(ctx.stats()["telemetry"]["dependencies_sent"], known + 2, "both dependencies")
+
+
 # ---- ErrorReply codes and frame limits -------------------------------------------------------
 
 

@@ -65,7 +65,7 @@ def telemetry_rules(ctx):
         send_invalid(ctx, c, "telemetry", part, telemetry=action)
     s = ctx.stats()["telemetry"]
     eq(s["events"], events, "nothing counted as an event")
-    eq(ctx.intake.requests(TELEMETRY), [], "nothing sent")
+    eq(app_requests(ctx, "conf-tel-rules", 0), [], "nothing sent")
 
 
 @case
