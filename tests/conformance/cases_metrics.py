@@ -96,3 +96,18 @@ def metric_limits(ctx):
                          (dict(type=pb.Metric.METRIC_TYPE_SET, set_member="m" * 201), "Metric.set_member"),
                          (dict(sample_rate=1.0000001), "Metric.sample_rate")):
         send_invalid(ctx, c, "metric", part, metric=metric(pb, **fields))
+
+
+@case
+def metric_tags_absent_is_empty(ctx):
+    """Metric.tags absent or empty: no tags, one context."""
+    pb = ctx.pb
+    c = ctx.conn()
+    contexts = ctx.stats()["metrics"]["contexts"]
+    c.send(metric=metric(pb, name="conf.absent_empty"))
+    c.send(metric=metric(pb, name="conf.absent_empty", tags=""))
+    c.flush(deliver_now=False)
+    eq(ctx.stats()["metrics"]["contexts"], contexts + 1, "one context")
+    c.send(metric=metric(pb, name="conf.absent_empty", tags="a:1"))
+    c.flush(deliver_now=False)
+    eq(ctx.stats()["metrics"]["contexts"], contexts + 2, "a tag is another context")

@@ -241,3 +241,30 @@ def telemetry_limits(ctx):
         (T(event=T.EVENT_LOGS, logs=[L(message="m", level=L.LEVEL_ERROR, tags="t" * 1025)]), "Telemetry.logs"),
     ):
         send_invalid(ctx, c, "telemetry", part, telemetry=action)
+
+
+@case
+def telemetry_optional_absent_vs_empty(ctx):
+    """The optional strings and booleans of telemetry items: absent is left
+    out of the body, present (even empty or false) is written."""
+    pb = ctx.pb
+    T = pb.Telemetry
+    service = "conf-tel-optional"
+    c = ctx.conn(service=service)
+    c.send(telemetry=T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[
+        pb.TelemetryDependency(name="a"), pb.TelemetryDependency(name="b", version="")]))
+    c.send(telemetry=T(event=T.EVENT_INTEGRATIONS_CHANGE, integrations=[
+        pb.TelemetryIntegration(name="i"),
+        pb.TelemetryIntegration(name="j", version="", compatible=False, auto_enabled=False)]))
+    c.send(telemetry=T(event=T.EVENT_LOGS, logs=[
+        pb.TelemetryLog(message="m", level=pb.TelemetryLog.LEVEL_ERROR),
+        pb.TelemetryLog(message="n", level=pb.TelemetryLog.LEVEL_ERROR, stack_trace="", tags="")]))
+    c.flush()
+    ((_, b),) = app_requests(ctx, service, 1)
+    p = {i["request_type"]: i["payload"] for i in b["payload"]}
+    eq(p["app-dependencies-loaded"]["dependencies"], [{"name": "a"}, {"name": "b", "version": ""}], "dependencies")
+    eq(p["app-integrations-change"]["integrations"],
+       [{"name": "i", "enabled": False},
+        {"name": "j", "enabled": False, "version": "", "compatible": False, "auto_enabled": False}], "integrations")
+    eq(p["logs"]["logs"], [{"message": "m", "level": "ERROR", "count": 1},
+                           {"message": "n", "level": "ERROR", "count": 1, "stack_trace": "", "tags": ""}], "logs")
