@@ -25,6 +25,33 @@ def flush_deliver_now_every_kind(ctx):
 
 
 @case
+def flush_without_deliver_now_every_kind(ctx):
+    """deliver_now=false: when the reply comes, everything before the
+    barrier is in the sidecar's hands (the trace queued, the evaluations
+    merged into the aggregator, the exposures handed to the flusher);
+    delivery then keeps its own schedule, with no other Flush."""
+    pb = ctx.pb
+    c = ctx.conn()
+    before = ctx.stats()
+    payload, ids = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "later", 3)]))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="later")]))
+    eq(c.flush(deliver_now=False).status, pb.FlushReply.STATUS_OK, "answered at once")
+    after = ctx.stats()
+    eq(after["delivery"]["traces"]["submitted"]["traces"], before["delivery"]["traces"]["submitted"]["traces"] + 1,
+       "the trace is queued")
+    eq(after["flag_evaluations"]["evaluations"], before["flag_evaluations"]["evaluations"] + 3,
+       "the evaluations are in the aggregator")
+    eq(after["exposures"]["sent"], before["exposures"]["sent"] + 1, "the exposure is handed on")
+    ctx.delivered(TRACES)
+    ctx.delivered(EVALS)
+    ctx.delivered(EXPOSURES)
+    eq(ctx.trace_ids_at_intake(), ids, "the trace, at the flush interval")
+    eq([e["flag"]["key"] for e in ctx.events()], ["later"], "the evaluations, within 250 ms")
+
+
+@case
 def flush_timeout_and_actions_handled(ctx):
     """actions_handled counts what came before the Flush (not the Flush
     itself; earlier Flush/Ping/Stats and invalid actions count); timeout_ms
