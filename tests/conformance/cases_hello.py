@@ -109,18 +109,27 @@ def hello_invalid_utf8_refused(ctx):
 
 @case
 def hello_before_any_is_required_for_data(ctx):
-    """Traces, evaluations and exposures before a Hello are refused; Ping,
-    Stats, Flush and SessionConfig are served."""
+    """Traces, evaluations, exposures, metrics and telemetry before a Hello
+    are refused; Ping, Stats, Flush, SessionConfig and DropReport are
+    served."""
     c = ctx.conn(hello=False)
     c.ping()
     c.flush(deliver_now=False)
+    before = ctx.stats()
     c.send(session_config=ctx.pb.SessionConfig())
+    c.send(drop_report=ctx.pb.DropReport(other_actions=2))
+    c.ping()
+    after = ctx.stats()
+    eq(after["session_config"]["applied"], before["session_config"]["applied"] + 1, "SessionConfig applied")
+    eq(after["client_drops"]["other_actions"], before["client_drops"]["other_actions"] + 2, "DropReport counted")
+    eq(after["invalid_actions"], before["invalid_actions"], "nothing refused")
     payload, _ = ctx.traces()
     for kind, action in (
         ("trace", dict(trace_payload=ctx.pb.TracePayload(msgpack=payload, trace_count=1))),
         ("flag_evaluations", dict(flag_evaluation_batch=ctx.pb.FlagEvaluationBatch(evaluations=[evaluation(ctx.pb)]))),
         ("exposures", dict(exposure_batch=ctx.pb.ExposureBatch(exposures=[ctx.pb.Exposure(flag_key="f")]))),
         ("metric", dict(metric=ctx.pb.Metric(type=ctx.pb.Metric.METRIC_TYPE_COUNT, name="a", value=1))),
+        ("telemetry", dict(telemetry=ctx.pb.Telemetry(event=ctx.pb.Telemetry.EVENT_APP_STARTED))),
     ):
         before = ctx.stats()
         seq = c.send(**action)
