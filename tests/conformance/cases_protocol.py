@@ -166,7 +166,7 @@ def error_frame_too_large(ctx):
     c.sock.sendall(wire.struct.pack("<I", MAX_FRAME + 1))
     frames = c.expect_closed()
     eq(len(frames), 1, "one reply before the close")
-    eq(frames[0].error_reply.code, pb.ErrorReply.CODE_FRAME_TOO_LARGE, "code")
+    eq((frames[0].seq, frames[0].error_reply.code), (0, pb.ErrorReply.CODE_FRAME_TOO_LARGE), "seq and code")
     eq(ctx.stats()["oversized_frames"], before["oversized_frames"] + 1, "oversized_frames")
 
 
