@@ -604,7 +604,9 @@ static bool is_duplicate(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
     return (tag == sidecar_v1_Envelope_trace_payload_tag ||
             tag == sidecar_v1_Envelope_flag_evaluation_batch_tag ||
             tag == sidecar_v1_Envelope_exposure_batch_tag ||
-            tag == sidecar_v1_Envelope_drop_report_tag) &&
+            tag == sidecar_v1_Envelope_drop_report_tag ||
+            tag == sidecar_v1_Envelope_metric_tag ||
+            tag == sidecar_v1_Envelope_telemetry_tag) &&
            sc_sessions_handled(session_slot(c), env->seq);
 }
 
