@@ -46,6 +46,8 @@ def session_config_zero_and_bad_url_refused(ctx):
         (dict(agent_url=""), "agent_url"),
         (dict(agent_url="http://127.0.0.1:1/" + "p" * 493), "agent_url"),  # 512 bytes
         (dict(agent_url="http://127.0.0.1:1/\n"), "agent_url"),
+        (dict(agent_url="http://127.0.0.1:1/a\0b"), "agent_url"),
+        (dict(agent_url="http://127.0.0.1:1/a\x7fb"), "agent_url"),
     ]
     for fields, part in bad:
         before = ctx.stats()
