@@ -1,5 +1,7 @@
 """Conformance cases: Flush, Ping, StatsRequest."""
 
+import os
+import re
 import time
 
 
@@ -170,3 +172,17 @@ def stats_document(ctx):
     eq(s["invalid_actions"], sum(s["invalid"].values()), "invalid_actions is the sum")
     before = s["actions"]["stats"]
     eq(ctx.stats()["actions"]["stats"], before + 1, "a StatsRequest counts itself")
+    # StatsReply: "every member is described in docs/stats.md".
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "stats.md")) as f:
+        doc = f.read()
+    names = set()
+
+    def walk(o):
+        for k, v in (o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()):
+            if isinstance(k, str):
+                names.add(k)
+            walk(v)
+
+    walk(ctx.stats())
+    eq(sorted(n for n in names if not re.search(r"\b%s\b" % re.escape(n), doc)), [],
+       "stats members docs/stats.md does not name")
