@@ -768,7 +768,7 @@ void sc_conn_sweep(sc_server_conn_t *c, uint64_t now)
              "a frame not complete %llu ms after its first byte",
              (unsigned long long)timeout);
     protocol_error(c, &c->server->stats.stalled_frames_closed,
-                   sidecar_v1_ErrorReply_CODE_UNSPECIFIED, what);
+                   sidecar_v1_ErrorReply_CODE_FRAME_TIMEOUT, what);
     after_read(c, c->frames_in); /* its bytes go back to the budget now */
 }
 

@@ -172,6 +172,21 @@ def error_frame_too_large(ctx):
 
 
 @case
+def error_frame_timeout(ctx):
+    """A frame not complete --frame-timeout (1.5 s here) after its first
+    byte: CODE_FRAME_TIMEOUT (seq 0) and close, counted in
+    reassembly.stalled_frames_closed."""
+    pb = ctx.pb
+    before = ctx.stats()["reassembly"]["stalled_frames_closed"]
+    c = ctx.conn(hello=False)
+    c.sock.sendall(wire.struct.pack("<I", 100) + b"\x08\x01")  # 2 of 100 bytes
+    frames = c.expect_closed(timeout=10)
+    eq([(f.seq, f.error_reply.code) for f in frames], [(0, pb.ErrorReply.CODE_FRAME_TIMEOUT)],
+       "ErrorReply (seq 0) before the close")
+    eq(ctx.stats()["reassembly"]["stalled_frames_closed"], before + 1, "stalled_frames_closed")
+
+
+@case
 def error_decode_failed(ctx):
     expect_protocol_error(ctx, [b"\xff\xff\xff", field_bytes(2, b"\x22\x10abc"), b"\x0a"],
                           ctx.pb.ErrorReply.CODE_DECODE_FAILED, "decode_errors")

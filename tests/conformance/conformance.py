@@ -58,7 +58,9 @@ def start_sidecar(binary, endpoint, intake, tmpdir):
                DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY="500")
     env.pop("DD_AGENT_HOST", None)
     log = open(os.path.join(tmpdir, "sidecar.log"), "wb")
-    p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn"], env=env,
+    # A frame left incomplete is closed after 1.5 s, not 10 (error_frame_timeout).
+    p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn",
+                          "--frame-timeout", "1500"], env=env,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True)
     deadline = time.monotonic() + 10
     while True:
