@@ -70,6 +70,7 @@ def flag_evaluation_every_field(ctx):
                                       targeting_key="", error_message="", evaluation_count=2,
                                       first_evaluation_ms=1, last_evaluation_ms=3)
     degraded = pb.FlagEvaluation(flag_key="degraded", variant_key="v", targeting_key="ignored",
+                                 targeting_rule_key="ignored", error_message="ignored", allocation_key="kept",
                                  context=[pb.ContextAttribute(key="k", string_value="ignored")],
                                  evaluation_count=4, first_evaluation_ms=1, last_evaluation_ms=2, degraded=True)
     r1 = pb.FlagEvaluation(flag_key="by-reason", variant_key="v", reason="A", evaluation_count=1,
@@ -108,7 +109,9 @@ def flag_evaluation_every_field(ctx):
         check(k not in e, "empty %s omitted" % k)
     eq(e["runtime_default_used"], True, "runtime_default_used with variant empty")
     d = ev["degraded"][0]
-    check("targeting_key" not in d, "degraded bucket carries no targeting key")
+    for k in ("targeting_key", "targeting_rule", "error"):
+        check(k not in d, "a degraded bucket carries no %s" % k)
+    eq((d["variant"], d["allocation"]), ({"key": "v"}, {"key": "kept"}), "a degraded bucket keeps variant, allocation")
     check("evaluation" not in d.get("context", {}), "degraded bucket carries no context")
     eq(d["evaluation_count"], 4, "degraded count")
     eq(len(ev["by-reason"]), 2, "reason is part of the identity")
