@@ -234,5 +234,14 @@ def shared_state_name(ctx):
 @case
 def descriptors_close_on_exec(ctx):
     """After deliveries, every descriptor of the sidecar but 0-2 is close-on-exec."""
+    pb = ctx.pb
+    c = ctx.conn()
+    payload, _ = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "fds")]))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="fds")]))
+    c.send(metric=pb.Metric(type=pb.Metric.METRIC_TYPE_COUNT, name="conf.fds", value=1))
+    eq(c.request("flush_reply", flush=pb.Flush(deliver_now=True, wait_for_delivery=True)).status,
+       pb.FlushReply.STATUS_OK, "delivered first")
     bad = non_cloexec_fds(ctx.sidecar.pid)
     eq(bad, [], "descriptors without close-on-exec")
