@@ -165,7 +165,8 @@ def telemetry_logs_metrics_closing(ctx):
         M(namespace="general", name="n", tags="a:1,,b:2", value=3, common=True, type=M.TYPE_COUNT),
         M(name="g", value=1, type=M.TYPE_GAUGE), M(name="g", value=7, type=M.TYPE_GAUGE),
         M(name="r", value=6, type=M.TYPE_RATE)]))
-    c.send(telemetry=T(event=T.EVENT_DISTRIBUTIONS, metrics=[M(name="d", value=1.5), M(name="d", value=2.5, tags="x:y")]))
+    c.send(telemetry=T(event=T.EVENT_DISTRIBUTIONS,
+                       metrics=[M(name="d", value=1.5), M(name="d", value=2.5, tags="x:y")]))
     c.flush(deliver_now=True)
     ((_, first),) = app_requests(ctx, service, 1)
     eq([i["request_type"] for i in first["payload"]], ["app-started", "app-integrations-change", "logs"],
@@ -221,7 +222,8 @@ def telemetry_limits(ctx):
     c = ctx.conn(service="conf-tel-limits")
     events = ctx.stats()["telemetry"]["events"]
     ok = [
-        T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="d%d" % i) for i in range(1024)]),
+        T(event=T.EVENT_DEPENDENCIES_LOADED,
+          dependencies=[pb.TelemetryDependency(name="d%d" % i) for i in range(1024)]),
         T(event=T.EVENT_DEPENDENCIES_LOADED, dependencies=[pb.TelemetryDependency(name="n" * 256, version="v" * 256)]),
         T(event=T.EVENT_APP_STARTED, configuration=[pb.TelemetryConfiguration(name="c", value="x" * 4096)]),
         T(event=T.EVENT_LOGS, logs=[L(message="m" * 8192, level=L.LEVEL_ERROR, stack_trace="s" * 8192,
