@@ -52,5 +52,12 @@ bash ci/fuzz.sh --ci 60
 # The PHP-FPM leg first, verbose, so that its table (requests vs traces and
 # evaluations received, per mode and lifecycle) is in the output...
 ctest --preset release --timeout 900 -L fpm --verbose
+# The conformance suite (docs/wire.md, drift guard 5) is registered only
+# when CMake finds protoc and python3; here its absence is a failure, not a
+# smaller run.
+if ! ctest --preset release -N -L conformance | grep -qE '^Total Tests: [1-9]'; then
+  echo "FAIL the conformance tests are not registered (protoc, python3?)" >&2
+  exit 1
+fi
 # ...then everything else; CTest's summary line is the last thing printed.
 ctest --preset release -j "$jobs" --timeout 600 -LE fpm

@@ -1,4 +1,5 @@
-# The four fixed dependencies (SPEC §1). On Linux they come from Debian's -dev
+# The libraries the build links (libuv, libcurl, cJSON, nanopb; cmocka for the
+# tests; README.md, "Building by hand"). On Linux they come from Debian's -dev
 # packages; for the Windows cross build from the prefix that ci/windows-deps.sh
 # fills (found through CMAKE_FIND_ROOT_PATH, see cmake/mingw-w64.cmake).
 find_package(Threads REQUIRED)

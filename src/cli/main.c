@@ -69,6 +69,7 @@ enum opt_id {
     O_AGENT_URL,
     O_MAX_FRAME,
     O_MAX_REPLY_BACKLOG,
+    O_FRAME_TIMEOUT,
     O_ALLOW_UID,
     O_ALLOW_SID,
     O_IDLE_TIMEOUT,
@@ -120,6 +121,9 @@ static const option_t options[] = {
      1024u * MIB,
      "unread reply bytes before a peer is closed\n"
      "(1 MiB)"},
+    {"--frame-timeout", O_FRAME_TIMEOUT, C_RUN, "MS", true, 0, 3600000,
+     "close a peer whose frame is not complete MS\n"
+     "after its first byte (10000; 0: never)"},
     {"--allow-uid", O_ALLOW_UID, C_RUN, "UID", true, 0, UINT32_MAX - 1,
      "also admit peers of this uid (POSIX;\n"
      "repeatable, at most 16)"},
@@ -316,6 +320,9 @@ static int apply_option(cli_t *cli, const option_t *o, const char *val,
         break;
     case O_MAX_REPLY_BACKLOG:
         server->max_reply_backlog = (size_t)n;
+        break;
+    case O_FRAME_TIMEOUT:
+        server->frame_timeout_ms = n;
         break;
     case O_ALLOW_UID: {
         sc_access_t *acc = &server->access;
@@ -561,9 +568,11 @@ static int cmd_run(cli_t *cli)
                   cli->endpoint, agent);
     sc_log(SC_LOG_DEBUG,
            "settings: max_frame=%zu max_reply_backlog=%zu idle_timeout_ms=%llu "
-           "rss_cap=%zu allowed_uids=%zu allowed_sids=%zu",
+           "frame_timeout_ms=%llu rss_cap=%zu allowed_uids=%zu "
+           "allowed_sids=%zu",
            cli->daemon.server.max_frame, cli->daemon.server.max_reply_backlog,
            (unsigned long long)cli->daemon.server.idle_timeout_ms,
+           (unsigned long long)cli->daemon.server.frame_timeout_ms,
            cli->daemon.rss_cap, cli->daemon.server.access.allowed_uid_count,
            cli->daemon.server.access.allowed_sid_count);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,5 +1,6 @@
 /* What a sidecar holds, kept where its successor can read it after a
- * SIGKILL (docs/runtime.md, "When a sidecar dies").
+ * SIGKILL (docs/runtime.md, "When something fails: what is delivered, what
+ * is counted"; the segment's name: docs/shared-state.md, "Segment").
  *
  * A sidecar that is killed loses what it accepted but had not yet
  * delivered, and forgets which frames it had handled. The ledger is a

@@ -604,7 +604,9 @@ static bool is_duplicate(sc_server_conn_t *c, const sidecar_v1_Envelope *env)
     return (tag == sidecar_v1_Envelope_trace_payload_tag ||
             tag == sidecar_v1_Envelope_flag_evaluation_batch_tag ||
             tag == sidecar_v1_Envelope_exposure_batch_tag ||
-            tag == sidecar_v1_Envelope_drop_report_tag) &&
+            tag == sidecar_v1_Envelope_drop_report_tag ||
+            tag == sidecar_v1_Envelope_metric_tag ||
+            tag == sidecar_v1_Envelope_telemetry_tag) &&
            sc_sessions_handled(session_slot(c), env->seq);
 }
 
@@ -766,7 +768,7 @@ void sc_conn_sweep(sc_server_conn_t *c, uint64_t now)
              "a frame not complete %llu ms after its first byte",
              (unsigned long long)timeout);
     protocol_error(c, &c->server->stats.stalled_frames_closed,
-                   sidecar_v1_ErrorReply_CODE_UNSPECIFIED, what);
+                   sidecar_v1_ErrorReply_CODE_FRAME_TIMEOUT, what);
     after_read(c, c->frames_in); /* its bytes go back to the budget now */
 }
 

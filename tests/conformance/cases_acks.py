@@ -47,6 +47,26 @@ def ack_and_duplicates(ctx):
     payload, ids = ctx.traces()
     c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
     until_ack(c, again + 1)
+    # A metric point and a telemetry event of the session, then both again
+    # on a new connection: each is handled once.
+    c.send(metric=pb.Metric(type=pb.Metric.METRIC_TYPE_COUNT, name="conf.ack", value=1))
+    c.send(telemetry=pb.Telemetry(event=pb.Telemetry.EVENT_DEPENDENCIES_LOADED,
+                                  dependencies=[pb.TelemetryDependency(name="ack-dep")]))
+    until_ack(c, c.seq)
+    mid = ctx.stats()
+    c.close()
+    c = ctx.conn(session_id=session)
+    c.seq = again + 1
+    c.send(metric=pb.Metric(type=pb.Metric.METRIC_TYPE_COUNT, name="conf.ack", value=1))
+    c.send(telemetry=pb.Telemetry(event=pb.Telemetry.EVENT_DEPENDENCIES_LOADED,
+                                  dependencies=[pb.TelemetryDependency(name="ack-dep")]))
+    until_ack(c, c.seq)
+    late = ctx.stats()
+    eq(late["metrics"]["points"], mid["metrics"]["points"], "a metric point sent again is not counted twice")
+    eq(late["telemetry"]["events"], mid["telemetry"]["events"], "a telemetry event sent again is not handled twice")
+    eq(late["acknowledgements"]["duplicates_dropped"] - mid["acknowledgements"]["duplicates_dropped"], 2,
+       "both dropped as duplicates")
+    before += 2
     # A Flush with an old seq is still answered (a client may wait for it).
     c.seq = again - 2
     c.send(flush=pb.Flush(deliver_now=True))

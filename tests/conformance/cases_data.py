@@ -70,6 +70,7 @@ def flag_evaluation_every_field(ctx):
                                       targeting_key="", error_message="", evaluation_count=2,
                                       first_evaluation_ms=1, last_evaluation_ms=3)
     degraded = pb.FlagEvaluation(flag_key="degraded", variant_key="v", targeting_key="ignored",
+                                 targeting_rule_key="ignored", error_message="ignored", allocation_key="kept",
                                  context=[pb.ContextAttribute(key="k", string_value="ignored")],
                                  evaluation_count=4, first_evaluation_ms=1, last_evaluation_ms=2, degraded=True)
     r1 = pb.FlagEvaluation(flag_key="by-reason", variant_key="v", reason="A", evaluation_count=1,
@@ -108,7 +109,9 @@ def flag_evaluation_every_field(ctx):
         check(k not in e, "empty %s omitted" % k)
     eq(e["runtime_default_used"], True, "runtime_default_used with variant empty")
     d = ev["degraded"][0]
-    check("targeting_key" not in d, "degraded bucket carries no targeting key")
+    for k in ("targeting_key", "targeting_rule", "error"):
+        check(k not in d, "a degraded bucket carries no %s" % k)
+    eq((d["variant"], d["allocation"]), ({"key": "v"}, {"key": "kept"}), "a degraded bucket keeps variant, allocation")
     check("evaluation" not in d.get("context", {}), "degraded bucket carries no context")
     eq(d["evaluation_count"], 4, "degraded count")
     eq(len(ev["by-reason"]), 2, "reason is part of the identity")
@@ -198,6 +201,45 @@ def exposure_every_field(ctx):
 
 
 @case
+def exposure_batch_overrides(ctx):
+    """The batch's service/env/version override the Hello's, each alone; an
+    empty one is an empty value (omitted), not the Hello's."""
+    pb = ctx.pb
+    c = ctx.conn(service="h-svc", env="h-env", version="h-ver")
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x1")], service="b-svc"))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x2")], env="b-env", service=""))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="x3")], version="v" * 128))
+    c.flush()
+    ctx.delivered(EXPOSURES, 3)
+    contexts = {b["exposures"][0]["flag"]["key"]: b["context"] for b in ctx.bodies(EXPOSURES)}
+    eq(contexts["x1"], {"service": "b-svc", "env": "h-env", "version": "h-ver"}, "service override")
+    eq(contexts["x2"], {"env": "b-env", "version": "h-ver"}, "env override, empty service omitted")
+    eq(contexts["x3"], {"service": "h-svc", "env": "h-env", "version": "v" * 128}, "128-byte version whole")
+
+
+@case
+def context_attribute_limits(ctx):
+    """Pruning limits (docs/flag-evaluations.md, "Context pruning"): a key
+    or a string value of 256 bytes is kept, 257 skipped; of 257 attributes
+    the first 256 in key order are kept. Each skipped one is counted."""
+    pb = ctx.pb
+    A = pb.ContextAttribute
+    c = ctx.conn()
+    before = ctx.stats()["exposures"]["attributes_skipped"]
+    edges = [A(key="k" * 256, bool_value=True), A(key="K" * 257, bool_value=True),
+             A(key="v256", string_value="v" * 256), A(key="v257", string_value="v" * 257)]
+    many = [A(key="a%03d" % i, number_value=i) for i in reversed(range(257))]
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="edges", subject_attributes=edges),
+                                                      pb.Exposure(flag_key="many", subject_attributes=many)]))
+    c.flush()
+    ctx.delivered(EXPOSURES)
+    e1, e2 = ctx.exposures()
+    eq(e1["subject"]["attributes"], {"k" * 256: True, "v256": "v" * 256}, "256 bytes kept, 257 skipped")
+    eq(e2["subject"]["attributes"], {"a%03d" % i: i for i in range(256)}, "the first 256 in key order")
+    eq(ctx.stats()["exposures"]["attributes_skipped"], before + 3, "attributes_skipped")
+
+
+@case
 def exposure_batch_invalid(ctx):
     pb = ctx.pb
     c = ctx.conn()
@@ -209,6 +251,8 @@ def exposure_batch_invalid(ctx):
         (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f", subject_attributes=[
             pb.ContextAttribute(key="k", number_value=1, bool_value=True)])]), "exactly one value"),
         (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], service="x\ny"), "service has a control"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], env="e\0"), "env has a control"),
+        (pb.ExposureBatch(exposures=[pb.Exposure(flag_key="f")], version="v" * 129), "version is over 128"),
     ]
     for batch, part in bad:
         send_invalid(ctx, c, "exposures", part, exposure_batch=batch)

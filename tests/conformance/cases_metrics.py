@@ -65,3 +65,49 @@ def metric_counted_and_unsent_counted(ctx):
     eq(after["dropped"]["lines_unsent"], before["metrics"]["dropped"]["lines_unsent"] + 7,
        "one line per context, two set members: every line counted as unsent")
     eq(after["last_error"] != "", True, "last_error names the failure")
+
+
+def accepted(ctx, c, **action):
+    """Sends one action that must be taken: the next frame back is the
+    Ping's reply, not an ErrorReply."""
+    c.send(**action)
+    seq = c.send(ping=ctx.pb.Ping())
+    env = c.recv()
+    eq((env.WhichOneof("action"), env.seq), ("ping_reply", seq), "no ErrorReply for %r" % (action,))
+
+
+@case
+def metric_limits(ctx):
+    """Each limit of Metric taken at the limit and refused one past it:
+    name 200 bytes, a tag 200 bytes, 64 tags, tags 2048 bytes, set member
+    200 bytes, sample_rate 1."""
+    pb = ctx.pb
+    c = ctx.conn()
+    tags_2048 = ",".join(["t" * 190] * 10 + ["u" * 138])
+    eq(len(tags_2048), 2048, "tags of 2048 bytes")
+    ok = [dict(name="a" * 200), dict(tags="t" * 200), dict(tags=",".join("t%d" % i for i in range(64))),
+          dict(tags=tags_2048), dict(type=pb.Metric.METRIC_TYPE_SET, set_member="m" * 200),
+          dict(sample_rate=1.0)]
+    points = ctx.stats()["metrics"]["points"]
+    for fields in ok:
+        accepted(ctx, c, metric=metric(pb, **fields))
+    eq(ctx.stats()["metrics"]["points"], points + len(ok), "every point at the limit aggregated")
+    for fields, part in ((dict(tags=tags_2048 + "u"), "Metric.tags"),
+                         (dict(type=pb.Metric.METRIC_TYPE_SET, set_member="m" * 201), "Metric.set_member"),
+                         (dict(sample_rate=1.0000001), "Metric.sample_rate")):
+        send_invalid(ctx, c, "metric", part, metric=metric(pb, **fields))
+
+
+@case
+def metric_tags_absent_is_empty(ctx):
+    """Metric.tags absent or empty: no tags, one context."""
+    pb = ctx.pb
+    c = ctx.conn()
+    contexts = ctx.stats()["metrics"]["contexts"]
+    c.send(metric=metric(pb, name="conf.absent_empty"))
+    c.send(metric=metric(pb, name="conf.absent_empty", tags=""))
+    c.flush(deliver_now=False)
+    eq(ctx.stats()["metrics"]["contexts"], contexts + 1, "one context")
+    c.send(metric=metric(pb, name="conf.absent_empty", tags="a:1"))
+    c.flush(deliver_now=False)
+    eq(ctx.stats()["metrics"]["contexts"], contexts + 2, "a tag is another context")

@@ -1,5 +1,7 @@
 """Conformance cases: Flush, Ping, StatsRequest."""
 
+import os
+import re
 import time
 
 
@@ -22,6 +24,33 @@ def flush_deliver_now_every_kind(ctx):
     ctx.delivered(EVALS)
     ctx.delivered(EXPOSURES)
     c.send(session_config=pb.SessionConfig(flush_interval_ms=1000))
+
+
+@case
+def flush_without_deliver_now_every_kind(ctx):
+    """deliver_now=false: when the reply comes, everything before the
+    barrier is in the sidecar's hands (the trace queued, the evaluations
+    merged into the aggregator, the exposures handed to the flusher);
+    delivery then keeps its own schedule, with no other Flush."""
+    pb = ctx.pb
+    c = ctx.conn()
+    before = ctx.stats()
+    payload, ids = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    c.send(flag_evaluation_batch=pb.FlagEvaluationBatch(evaluations=[evaluation(pb, "later", 3)]))
+    c.send(exposure_batch=pb.ExposureBatch(exposures=[pb.Exposure(flag_key="later")]))
+    eq(c.flush(deliver_now=False).status, pb.FlushReply.STATUS_OK, "answered at once")
+    after = ctx.stats()
+    eq(after["delivery"]["traces"]["submitted"]["traces"], before["delivery"]["traces"]["submitted"]["traces"] + 1,
+       "the trace is queued")
+    eq(after["flag_evaluations"]["evaluations"], before["flag_evaluations"]["evaluations"] + 3,
+       "the evaluations are in the aggregator")
+    eq(after["exposures"]["sent"], before["exposures"]["sent"] + 1, "the exposure is handed on")
+    ctx.delivered(TRACES)
+    ctx.delivered(EVALS)
+    ctx.delivered(EXPOSURES)
+    eq(ctx.trace_ids_at_intake(), ids, "the trace, at the flush interval")
+    eq([e["flag"]["key"] for e in ctx.events()], ["later"], "the evaluations, within 250 ms")
 
 
 @case
@@ -69,6 +98,48 @@ def flush_timeout_status(ctx):
 
 
 @case
+def flush_wait_for_delivery(ctx):
+    """deliver_now alone answers once the requests are started; with
+    wait_for_delivery the reply waits until they are delivered (or dropped
+    and counted), retries included, so the stats already show the delivery
+    when the reply comes."""
+    pb = ctx.pb
+    c = ctx.conn()
+
+    def delivered():
+        return ctx.stats()["delivery"]["traces"]["delivered"]["traces"]
+
+    def flush(**fields):
+        return c.request("flush_reply", flush=pb.Flush(deliver_now=True, **fields)).status
+
+    # A stalled answer: started is not delivered.
+    before = delivered()
+    ctx.intake.behavior(path_prefix=TRACES, mode="stall", stall_ms=2000, count=1)
+    payload, _ = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    eq(flush(timeout_ms=10000), pb.FlushReply.STATUS_OK, "deliver_now: started")
+    eq(delivered(), before, "the stalled request is not delivered yet")
+    eq(flush(wait_for_delivery=True, timeout_ms=100), pb.FlushReply.STATUS_TIMEOUT,
+       "wait_for_delivery: the stalled answer is not in")
+    eq(flush(wait_for_delivery=True, timeout_ms=10000), pb.FlushReply.STATUS_OK, "wait_for_delivery: delivered")
+    eq(delivered(), before + 1, "delivered when the reply comes")
+    # A 500 first: the reply waits for the retry.
+    ctx.intake.reset()
+    retried = ctx.stats()["delivery"]["traces"]["delivery"]["retried"]
+    ctx.intake.behavior(path_prefix=TRACES, mode="status", status=500, count=1)
+    payload, ids = ctx.traces()
+    c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+    eq(flush(wait_for_delivery=True, timeout_ms=10000), pb.FlushReply.STATUS_OK, "delivered after a retry")
+    eq(delivered(), before + 2, "delivered when the reply comes")
+    eq(ctx.stats()["delivery"]["traces"]["delivery"]["retried"], retried + 1, "one retry")
+    eq([r["answered"] for r in ctx.intake.requests(TRACES)], [500, 200], "the intake's answers")
+    eq(ctx.trace_ids_at_intake()[-1:], ids, "the retried trace")
+    # Without deliver_now there is nothing to wait for: answered at once.
+    eq(c.request("flush_reply", flush=pb.Flush(wait_for_delivery=True)).status, pb.FlushReply.STATUS_OK,
+       "wait_for_delivery without deliver_now")
+
+
+@case
 def ping_fields(ctx):
     """client_time_ns echoed (absent stays absent, 0 stays present),
     server_pid, server_version, mode."""
@@ -101,3 +172,17 @@ def stats_document(ctx):
     eq(s["invalid_actions"], sum(s["invalid"].values()), "invalid_actions is the sum")
     before = s["actions"]["stats"]
     eq(ctx.stats()["actions"]["stats"], before + 1, "a StatsRequest counts itself")
+    # StatsReply: "every member is described in docs/stats.md".
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "stats.md")) as f:
+        doc = f.read()
+    names = set()
+
+    def walk(o):
+        for k, v in (o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()):
+            if isinstance(k, str):
+                names.add(k)
+            walk(v)
+
+    walk(ctx.stats())
+    eq(sorted(n for n in names if not re.search(r"\b%s\b" % re.escape(n), doc)), [],
+       "stats members docs/stats.md does not name")

@@ -2,6 +2,7 @@
 
 import time
 
+import msgpack  # Debian's python3-msgpack
 
 from harness import EVALS, TRACES, case, check, eq, evaluation, expect_invalid
 from intake_client import Intake
@@ -45,6 +46,8 @@ def session_config_zero_and_bad_url_refused(ctx):
         (dict(agent_url=""), "agent_url"),
         (dict(agent_url="http://127.0.0.1:1/" + "p" * 493), "agent_url"),  # 512 bytes
         (dict(agent_url="http://127.0.0.1:1/\n"), "agent_url"),
+        (dict(agent_url="http://127.0.0.1:1/a\0b"), "agent_url"),
+        (dict(agent_url="http://127.0.0.1:1/a\x7fb"), "agent_url"),
     ]
     for fields, part in bad:
         before = ctx.stats()
@@ -132,6 +135,33 @@ def session_config_request_timeout_effect(ctx):
     after = ctx.stats()["delivery"]["traces"]["delivery"]["retried"]
     check(after >= before + 1, "retried after a timeout (%d -> %d)" % (before, after))
     c.send(session_config=ctx.pb.SessionConfig(request_timeout_ms=3000))
+
+
+@case
+def session_config_trace_buffer_cap_effect(ctx):
+    """trace_buffer_cap_bytes: beyond the cap the oldest payloads are
+    dropped, counted as buffer_full, and the newest is delivered."""
+    pb = ctx.pb
+    c = ctx.conn()
+    c.send(session_config=pb.SessionConfig(flush_interval_ms=600000, trace_buffer_cap_bytes=1000))
+    try:
+        before = ctx.stats()["delivery"]["traces"]["drops"]["buffer_full"]
+        ids = []
+        for _ in range(3):  # each about 640 bytes: one fits under 1000
+            ctx.trace_id += 1
+            ids.append(ctx.trace_id)
+            payload = msgpack.packb([[{"trace_id": ctx.trace_id, "span_id": 1, "blob": "x" * 600}]])
+            c.send(trace_payload=pb.TracePayload(msgpack=payload, trace_count=1))
+        c.ping()
+        after = ctx.stats()["delivery"]["traces"]["drops"]["buffer_full"]
+        eq((after["payloads"] - before["payloads"], after["traces"] - before["traces"]), (2, 2),
+           "buffer_full: the two oldest")
+        c.flush(deliver_now=True)
+        ctx.delivered(TRACES)
+        eq(ctx.trace_ids_at_intake(), ids[-1:], "the newest delivered")
+    finally:
+        c.send(session_config=pb.SessionConfig(flush_interval_ms=1000, trace_buffer_cap_bytes=32 * 1024 * 1024))
+    eq(ctx.stats()["session_config"]["trace_buffer_cap_bytes"], 32 * 1024 * 1024, "restored")
 
 
 @case

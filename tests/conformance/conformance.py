@@ -13,7 +13,9 @@ stdin/stdout/stderr) must be close-on-exec.
 
 Files: wire.py (the client: generated classes, framing, raw protobuf pieces),
 harness.py (registry, assertions, the context of a case), cases_*.py (the
-cases, by message), fds.py (the same descriptor check for a thread-mode
+cases, by message), coverage.py (after a full run: every field and enum
+value of the proto was in an action the sidecar took, or in a reply; a
+field added without a case fails the suite), fds.py (the same descriptor check for a thread-mode
 master, thread_master.c).
 
 usage: conformance.py --sidecar BIN --protoc PROTOC --proto-dir DIR [-k NAME]
@@ -30,6 +32,7 @@ import traceback
 
 from harness import CASES, Ctx, eq
 from intake_client import Intake
+import coverage
 import wire
 
 # The cases register themselves, in this order.
@@ -49,10 +52,15 @@ import cases_telemetry  # noqa: E402,F401
 def start_sidecar(binary, endpoint, intake, tmpdir):
     env = dict(os.environ, DD_TRACE_AGENT_URL=intake.url,
                # Nobody listens there: metrics are counted as unsent.
-               DD_DOGSTATSD_URL="unix://" + os.path.join(tmpdir, "dsd.socket"))
+               DD_DOGSTATSD_URL="unix://" + os.path.join(tmpdir, "dsd.socket"),
+               # An application's app-closing (which carries its telemetry
+               # metrics) half a second after its last connection, not 10 s.
+               DD_TRACE_SIDECAR_TELEMETRY_CLOSING_DELAY="500")
     env.pop("DD_AGENT_HOST", None)
     log = open(os.path.join(tmpdir, "sidecar.log"), "wb")
-    p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn"], env=env,
+    # A frame left incomplete is closed after 1.5 s, not 10 (error_frame_timeout).
+    p = subprocess.Popen([binary, "run", "--endpoint", endpoint, "--log-level", "warn",
+                          "--frame-timeout", "1500"], env=env,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True)
     deadline = time.monotonic() + 10
     while True:
@@ -97,6 +105,15 @@ def main():
                         print("FAIL the sidecar exited with %s" % sidecar.returncode)
                         failures += 1
                         break
+                if not args.k and not failures:
+                    # Every field and enum value of the proto, in an action
+                    # the sidecar took or in what it sent (coverage.py).
+                    uncovered = coverage.missing(pb)
+                    if uncovered:
+                        print("FAIL no case exercises: %s" % ", ".join(uncovered))
+                        failures += 1
+                    else:
+                        print("PASS every field and enum value of the proto exercised")
             finally:
                 if sidecar.poll() is None:
                     sidecar.terminate()

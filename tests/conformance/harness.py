@@ -127,7 +127,7 @@ def expect_protocol_error(ctx, bodies, code, counter):
         c = ctx.conn(hello=False)
         c.send_raw(body)
         frames = c.expect_closed()
-        eq([f.error_reply.code for f in frames], [code], "ErrorReply codes before the close")
+        eq([(f.seq, f.error_reply.code) for f in frames], [(0, code)], "ErrorReply (seq 0) before the close")
     eq(ctx.stats()[counter], before + len(bodies), counter)
 
 

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import coverage
+
 
 def load_classes(protoc, proto_dir, out_dir):
     """Generates sidecar_pb2.py into out_dir and imports it."""
@@ -82,6 +84,7 @@ class Conn:
         return self.seq
 
     def send_raw(self, body):
+        coverage.sent(self, self.pb, body)
         self.sock.sendall(frame(body))
 
     def send(self, **action):
@@ -100,6 +103,7 @@ class Conn:
                     body, self.buf = self.buf[4 : 4 + n], self.buf[4 + n :]
                     env = self.pb.Envelope()
                     env.ParseFromString(body)
+                    coverage.received(self, self.pb, env)
                     return env
             left = deadline - time.monotonic()
             if left <= 0:

@@ -283,10 +283,11 @@ static void budget_test(size_t max_frame, int holders_n)
 
     /* Every holder and the slow peer were closed with an error reply. */
     for (int i = 0; i < holders_n; i++) {
-        assert_closed_with(holders[i], sidecar_v1_ErrorReply_CODE_UNSPECIFIED);
+        assert_closed_with(holders[i],
+                           sidecar_v1_ErrorReply_CODE_FRAME_TIMEOUT);
         sc_plat_conn_close(holders[i]);
     }
-    assert_closed_with(slow, sidecar_v1_ErrorReply_CODE_UNSPECIFIED);
+    assert_closed_with(slow, sidecar_v1_ErrorReply_CODE_FRAME_TIMEOUT);
     sc_plat_conn_close(slow);
     free(frame);
     assert_int_equal(stat_of("stalled_frames_closed") - stalled_before,
