@@ -12,6 +12,10 @@
  *   thread       thread mode: the listener runs in the forking process
  *   repro        two threads, no sidecar: one loops sc_flush_sync(1), the
  *                other fork() + _exit(0) + waitpid (the reported deadlock)
+ *   no_init      the same threads as `unreachable` without sc_init(): flag
+ *                evaluations are recorded all the same, and a child must
+ *                not inherit the aggregator's mutex held by another thread
+ *   after_shutdown  the same after sc_init() and sc_shutdown()
  *
  * A watchdog fails the test when any thread, or a forked child, makes no
  * progress for 2 s, after printing every thread's backtrace (gdb -batch) of
@@ -370,7 +374,10 @@ int main(int argc, char **argv)
     mkdir(dir, 0700);
 
     bool repro = strcmp(variant, "repro") == 0;
-    bool unreachable = repro || strcmp(variant, "unreachable") == 0;
+    bool no_init = strcmp(variant, "no_init") == 0;
+    bool after_shutdown = strcmp(variant, "after_shutdown") == 0;
+    bool unreachable = repro || no_init || after_shutdown ||
+                       strcmp(variant, "unreachable") == 0;
     bool thread = strcmp(variant, "thread") == 0;
     bool restarted = strcmp(variant, "restarted") == 0;
     if (!repro && !unreachable && !thread && !restarted &&
@@ -400,9 +407,12 @@ int main(int argc, char **argv)
     cfg.exit_flush_timeout_ms = 300;
     cfg.client.reconnect_min_ms = 1;
     cfg.client.reconnect_max_ms = 20;
-    if (sc_init(&cfg) != 0) {
+    if (!no_init && sc_init(&cfg) != 0) {
         fprintf(stderr, "sc_init failed\n");
         return 1;
+    }
+    if (after_shutdown) {
+        sc_shutdown();
     }
     /* Descriptors once everything has started (thread mode: the listener
      * thread, its loop and libcurl) and answered once. */
@@ -443,7 +453,10 @@ int main(int argc, char **argv)
     uv_thread_join(&watchdog);
 
     sc_client_stats_t cs;
-    sc_client_stats(sc_runtime_client(), &cs);
+    memset(&cs, 0, sizeof cs);
+    if (sc_runtime_client() != NULL) { /* none without sc_init() */
+        sc_client_stats(sc_runtime_client(), &cs);
+    }
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     /* The listener (thread mode) closes the last children's connections
