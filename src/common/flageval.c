@@ -739,23 +739,6 @@ bool sc_flageval_enabled(const sc_flageval_t *agg)
     return agg->config.enabled;
 }
 
-static uv_once_t process_once = UV_ONCE_INIT;
-static sc_flageval_t *process_aggregator;
-
-static void process_init(void)
-{
-    sc_flageval_config_t cfg;
-    sc_flageval_config_default(&cfg);
-    cfg.enabled = sc_flageval_counts_enabled(getenv(SC_FLAGEVAL_ENABLED_ENV));
-    process_aggregator = sc_flageval_new(&cfg);
-}
-
-sc_flageval_t *sc_flageval_process(void)
-{
-    uv_once(&process_once, process_init);
-    return process_aggregator;
-}
-
 void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled)
 {
     uv_mutex_lock(&agg->mutex);

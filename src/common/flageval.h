@@ -64,16 +64,13 @@ sc_flageval_t *sc_flageval_new(const sc_flageval_config_t *cfg);
 void sc_flageval_free(sc_flageval_t *agg);
 bool sc_flageval_enabled(const sc_flageval_t *agg);
 
-/* The process's aggregator, created on first use with the defaults and the
- * kill switch read from the environment. Never freed. */
-sc_flageval_t *sc_flageval_process(void);
-
 /* Turns the kill switch (configuration that overrides the environment,
  * such as an INI setting). Off: nothing is recorded from now on. */
 void sc_flageval_set_enabled(sc_flageval_t *agg, bool enabled);
 
-/* Fork handlers, called by process.c's (it owns the lock order; this
- * mutex is the last one taken). Prepare holds the mutex across fork() so
+/* Fork handlers, called by process.c's (it owns the process's aggregator,
+ * sc_flageval_process() in process.h, and the lock order; this mutex is the
+ * last one taken). Prepare holds the mutex across fork() so
  * that no record is half done in the child's copy; in the child the copy
  * inherited from the parent is the parent's to send, so the child discards
  * it and re-creates the mutex. NULL is a no-op. */

@@ -1,6 +1,7 @@
 /* The process: owner of every process-wide singleton -- the connection
  * policy's state (runtime.h), the process's client, the flag-evaluation
- * aggregator -- of every fork handler, and of the lock order. The public
+ * aggregator -- of their fork handlers (the log's leaf lock has its own,
+ * in log.c), and of the lock order. The public
  * entry points of the runtime (sc_init, sc_send_trace, sc_flush, ...) live
  * here: they call the client, and when the client reports that it could
  * not connect, they ask the policy to make the endpoint reachable, with no
@@ -42,6 +43,9 @@ static bool initialized;
  * point, by when FPM's worker has switched user. */
 static atomic_bool identity_stale;
 static uv_once_t atfork_once = UV_ONCE_INIT;
+/* Created on first use, with or without sc_init() (sc_flageval_process). */
+static _Atomic(sc_flageval_t *) aggregator;
+static uv_once_t aggregator_once = UV_ONCE_INIT;
 
 /* ---- reaching the endpoint ------------------------------------------------
  */
@@ -98,50 +102,79 @@ static uint32_t ms_left(uint64_t deadline_ns)
 /* ---- fork ------------------------------------------------------------------
  */
 
-static bool stand_aside(void)
-{
-    return !initialized || sc_runtime_spawning();
-}
+/* What `prepare` took, for `parent` and `child` to release or re-create
+ * (the child has the forking thread's copy). The aggregator is taken
+ * whenever it exists: a host may record evaluations before sc_init() or
+ * after sc_shutdown(), and its child must not inherit the mutex held by
+ * another thread. None is taken on the thread that spawns a sidecar: it
+ * holds lock 1 already, and its child only execs. */
+static _Thread_local bool took_runtime, took_aggregator;
 
 static void atfork_prepare(void)
 {
-    if (stand_aside()) {
+    took_runtime = false;
+    took_aggregator = false;
+    if (sc_runtime_spawning()) {
         return;
     }
-    uv_mutex_lock(&rt.lock); /* 1 */
-    char ep[SC_ENDPOINT_MAX + 1];
-    if (sc_runtime_before_fork(&rt, ep, sizeof ep)) {
-        sc_client_set_endpoint(client, ep); /* takes and releases 2 */
+    if (initialized) {
+        uv_mutex_lock(&rt.lock); /* 1 */
+        char ep[SC_ENDPOINT_MAX + 1];
+        if (sc_runtime_before_fork(&rt, ep, sizeof ep)) {
+            sc_client_set_endpoint(client, ep); /* takes and releases 2 */
+        }
+        sc_client_atfork_prepare(client); /* 2, 3 */
+        took_runtime = true;
     }
-    sc_client_atfork_prepare(client);                  /* 2, 3 */
-    sc_flageval_atfork_prepare(sc_flageval_process()); /* 4 */
+    sc_flageval_t *agg = atomic_load(&aggregator);
+    if (agg != NULL) {
+        sc_flageval_atfork_prepare(agg); /* 4 */
+        took_aggregator = true;
+    }
 }
 
 static void atfork_parent(void)
 {
-    if (stand_aside()) {
-        return;
+    if (took_aggregator) {
+        sc_flageval_atfork_parent(atomic_load(&aggregator));
     }
-    sc_flageval_atfork_parent(sc_flageval_process());
-    sc_client_atfork_parent(client);
-    uv_mutex_unlock(&rt.lock);
+    if (took_runtime) {
+        sc_client_atfork_parent(client);
+        uv_mutex_unlock(&rt.lock);
+    }
 }
 
 static void atfork_child(void)
 {
-    if (stand_aside()) {
-        return;
+    if (took_aggregator) {
+        /* Evaluations recorded before the fork are the parent's to send. */
+        sc_flageval_after_fork_child(atomic_load(&aggregator));
     }
-    /* Evaluations recorded before the fork are the parent's to send. */
-    sc_flageval_after_fork_child(sc_flageval_process());
-    sc_client_atfork_child(client);
-    sc_runtime_after_fork_child(&rt);
-    atomic_store(&identity_stale, true);
+    if (took_runtime) {
+        sc_client_atfork_child(client);
+        sc_runtime_after_fork_child(&rt);
+        atomic_store(&identity_stale, true);
+    }
 }
 
 static void register_atfork(void)
 {
     sc_plat_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void aggregator_create(void)
+{
+    sc_flageval_config_t cfg;
+    sc_flageval_config_default(&cfg);
+    cfg.enabled = sc_flageval_counts_enabled(getenv(SC_FLAGEVAL_ENABLED_ENV));
+    atomic_store(&aggregator, sc_flageval_new(&cfg));
+    uv_once(&atfork_once, register_atfork);
+}
+
+sc_flageval_t *sc_flageval_process(void)
+{
+    uv_once(&aggregator_once, aggregator_create);
+    return atomic_load(&aggregator);
 }
 
 /* ---- exit ------------------------------------------------------------------

@@ -3,7 +3,15 @@
 #ifndef SIDECAR_PROCESS_H
 #define SIDECAR_PROCESS_H
 
+#include "flageval.h"
 #include "sidecar.h"
+
+/* The process's flag-evaluation aggregator, created on first use (with or
+ * without sc_init()) with the defaults and the kill switch read from the
+ * environment; never freed. Its creation registers the fork handlers, so
+ * that a host recording evaluations before sc_init() (or after
+ * sc_shutdown()) forks safely too. NULL when out of memory. */
+sc_flageval_t *sc_flageval_process(void);
 
 /* The runtime's client, or NULL before sc_init(). */
 sc_client_t *sc_process_client(void);

@@ -14,6 +14,7 @@
 
 #include "flageval.h"
 #include "log.h"
+#include "process.h"
 #include "test_flageval_common.h"
 
 static sc_flageval_t *new_aggregator(size_t global_cap, size_t per_flag_cap,
