@@ -4,6 +4,9 @@
  * parent or in the child, whatever the other threads were doing at that
  * instant.
  *
+ * The threads: traces (and metrics), flag evaluations and exposures,
+ * flush and flush_sync, ping and stats (public and raw) and info, forks.
+ *
  * Usage: test_fork_stress <variant> <seconds>
  *   reachable    subprocess mode, the real sidecar answers
  *   unreachable  subprocess mode, no sidecar can be started (connects fail)
@@ -150,9 +153,11 @@ static void send_one_exposure(void)
 static void traces_main(void *arg)
 {
     int me = (int)(intptr_t)arg;
+    sc_metric_t m = {.type = SC_METRIC_COUNT, .name = "stress.n", .value = 1};
     for (uint64_t n = 0; !atomic_load(&stop); n++) {
         send_one_trace(n + 1);
         if (n % 16 == 0) {
+            sc_send_metric(&m);
             sc_flush();
             usleep(1000); /* a busy request thread, not a flood */
         }
@@ -186,6 +191,9 @@ static void barriers_main(void *arg)
     }
 }
 
+/* sc_ping and sc_sidecar_stats (which may start a sidecar or promote this
+ * process, taking the runtime lock) and the raw calls on the runtime's
+ * client (which do not), in turn. */
 static void queries_main(void *arg)
 {
     int me = (int)(intptr_t)arg;
@@ -193,11 +201,17 @@ static void queries_main(void *arg)
         sc_client_t *c = sc_runtime_client();
         sc_runtime_info_t info;
         sc_runtime_info(&info);
-        if (c != NULL && n % 2 == 0) {
-            sc_ping_result_t r;
+        sc_ping_result_t r;
+        char *json = NULL;
+        if (n % 4 == 0) {
+            sc_ping(200, &r);
+        } else if (n % 4 == 1) {
+            if (sc_sidecar_stats(200, &json) == 0) {
+                free(json);
+            }
+        } else if (c != NULL && n % 4 == 2) {
             sc_client_ping(c, 200, &r);
         } else if (c != NULL) {
-            char *json = NULL;
             if (sc_client_sidecar_stats(c, 200, &json) == 0) {
                 free(json);
             }
