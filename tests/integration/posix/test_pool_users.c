@@ -126,15 +126,32 @@ static void kill_sidecar(uint64_t pid)
     }
 }
 
+/* Gone: no such process, or a zombie its new parent (init or a subreaper,
+ * not us) has yet to reap. */
+static bool gone(uint64_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return true;
+    }
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
 static bool wait_gone(uint64_t pid, int ms)
 {
     if (!real_pid(pid)) {
         return false;
     }
-    for (int i = 0; i < ms / 10 && kill((pid_t)pid, 0) == 0; i++) {
+    for (int i = 0; i < ms / 10 && !gone(pid); i++) {
         usleep(10000);
     }
-    return kill((pid_t)pid, 0) != 0;
+    return gone(pid);
 }
 
 /* ---- workers ---------------------------------------------------------------
