@@ -456,6 +456,9 @@ def check_answers(answers, mode, master, problems, evals_per_request=EVALS_PER_R
     modes = sorted({a["mode"] for a in answers})
     if modes != [mode]:
         problems.append("modes seen: %s (reasons %s)" % (modes, sorted({a["reason"] for a in answers})))
+    untrusted = sorted({a["pid"] for a in answers if (a.get("client") or {}).get("untrusted_servers", 0) != 0})
+    if untrusted or any("untrusted_servers" not in (a.get("client") or {}) for a in answers):
+        problems.append("untrusted servers seen by worker(s) %s, or not reported" % untrusted)
     in_workers = [a["pid"] for a in answers if a["listener_here"]]
     if in_workers:
         problems.append("listener in worker(s) %s" % sorted(set(in_workers)))
