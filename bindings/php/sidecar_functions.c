@@ -325,9 +325,9 @@ ZEND_FUNCTION(sidecar_flush)
 
 /* The public sc_action_kind_t, in order. */
 static const char *const action_names[SC_ACTION_KIND_COUNT] = {
-    "hello",     "session_config", "trace", "flag_evaluations",
-    "exposures", "flush",          "ping",  "stats", "drop_report", "metric",
-    "telemetry",
+    "hello",       "session_config", "trace",     "flag_evaluations",
+    "exposures",   "flush",          "ping",      "stats",
+    "drop_report", "metric",         "telemetry",
 };
 
 static void add_u64(zval *arr, const char *key, uint64_t v)
@@ -380,6 +380,9 @@ static void add_client_stats(zval *arr)
     add_u64(&client, "connect_failures", st.connect_failures);
     add_u64(&client, "disconnects", st.disconnects);
     add_u64(&client, "buffered_bytes", st.buffered_bytes);
+    /* Servers refused as not the sidecar (another user on its name). */
+    add_u64(&client, "untrusted_servers", st.untrusted_servers);
+    add_u64(&client, "frames_resent", st.frames_resent);
     add_assoc_zval(arr, "client", &client);
 }
 

@@ -253,8 +253,12 @@ class Leg:
             "sidecar.cli_enabled": "1",
             "sidecar.sidecar_path": self.sidecar_launch,
             "sidecar.connect_timeout": str(CONNECT_TIMEOUT_MS),
-            "sidecar.allowed_uids": self.allowed_uids,
         }
+        # A pool of another user than the master has a sidecar of its own
+        # and needs no allowed uids (docs/php.md): the leg sets none unless
+        # told to (--allowed-uids) or a scenario does (two pool users).
+        if self.allowed_uids:
+            d["sidecar.allowed_uids"] = self.allowed_uids
         if not agent_in_env:
             d["sidecar.agent_url"] = self.agent_url
         d.update(extra or {})
@@ -348,14 +352,36 @@ class Fpm:
     def request(self, script, query="", timeout=20):
         env = {"SCRIPT_FILENAME": os.path.join(self.www, script), "REQUEST_METHOD": "GET",
                "QUERY_STRING": query, "SCRIPT_NAME": "/" + script, "PATH": os.environ.get("PATH", "")}
-        out = subprocess.run(["cgi-fcgi", "-bind", "-connect", self.sock], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+        try:
+            out = subprocess.run(["cgi-fcgi", "-bind", "-connect", self.sock], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            self.where_workers_wait()
+            raise
         text = out.stdout.decode(errors="replace")
         body = text.split("\r\n\r\n", 1)[-1].strip()
         try:
             return json.loads(body.splitlines()[-1])
         except (ValueError, IndexError):
             raise RuntimeError("bad answer from %s: %r %r" % (script, text[-500:], out.stderr[-300:])) from None
+
+    def where_workers_wait(self):
+        """A request that does not end: where every worker (and the
+        master) is, with gdb's backtraces of all their threads."""
+        for pid in [self.master] + self.workers():
+            try:
+                with open("/proc/%d/wchan" % pid) as f:
+                    wchan = f.read()
+            except OSError:
+                wchan = "?"
+            log("  pid %d (%s) waits in %s" % (pid, cmdline_of(pid), wchan))
+            try:
+                bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30).stdout
+                log("\n".join(l for l in bt.decode(errors="replace").splitlines() if l.startswith(("#", "Thread"))))
+            except (OSError, subprocess.TimeoutExpired) as err:
+                log("  no backtrace: %s" % err)
+        log(self.log_tail())
 
     def stop(self):
         """Graceful stop (SIGQUIT): workers finish, MSHUTDOWN everywhere."""
@@ -430,6 +456,9 @@ def check_answers(answers, mode, master, problems, evals_per_request=EVALS_PER_R
     modes = sorted({a["mode"] for a in answers})
     if modes != [mode]:
         problems.append("modes seen: %s (reasons %s)" % (modes, sorted({a["reason"] for a in answers})))
+    untrusted = sorted({a["pid"] for a in answers if (a.get("client") or {}).get("untrusted_servers", 0) != 0})
+    if untrusted or any("untrusted_servers" not in (a.get("client") or {}) for a in answers):
+        problems.append("untrusted servers seen by worker(s) %s, or not reported" % untrusted)
     in_workers = [a["pid"] for a in answers if a["listener_here"]]
     if in_workers:
         problems.append("listener in worker(s) %s" % sorted(set(in_workers)))
@@ -593,10 +622,13 @@ def wait_for(cond, timeout):
 
 
 def lifecycle_sidecar_gone(leg, mode):
-    """An ondemand pool whose sidecar goes away twice: by itself (every
-    worker idles out, then the sidecar passes its idle timeout) and by
-    SIGKILL. Each time the next request of a worker starts another one
-    under the pool's user; every trace and evaluation arrives."""
+    """An ondemand pool whose sidecar goes away three times: by itself
+    (every worker idles out, then the sidecar passes its idle timeout), by
+    SIGKILL, and by SIGKILL again after a graceful reload (USR2) of the
+    master. Each time the next request of a worker starts another one under
+    the pool's user; every trace and evaluation arrives exactly once. The
+    request that starts a sidecar pays for the start in its RSHUTDOWN
+    (shown in the overhead summary)."""
     scn = "%s-sidecar-gone" % mode
     problems = []
     fpm = Fpm(leg, scn, mode, pm="ondemand", ini={"sidecar.idle_timeout": "1500"})
@@ -616,19 +648,33 @@ def lifecycle_sidecar_gone(leg, mode):
     wait_gone(second, 5)
     answers += run_requests(fpm, scn, "after-kill", n)
     third = pool_sidecars(leg)
+    # A reload re-executes the master (MINIT again) and replaces the
+    # workers; the pool's sidecar dies meanwhile (SIGKILL, or its idle
+    # exit): the new generation starts the next one.
+    leg.wait_delivered(scn, 3 * n, 3 * n * EVALS_PER_REQUEST)
+    old_workers = fpm.workers()
+    os.kill(fpm.master, signal.SIGUSR2)
+    fpm.wait_ready(not_served_by=old_workers, timeout=30)
+    for p in pool_sidecars(leg):
+        os.kill(p, signal.SIGKILL)
+    wait_gone(third, 5)
+    answers += run_requests(fpm, scn, "after-reload", n)
+    fourth = pool_sidecars(leg)
     check_answers(answers, effective_mode(mode), fpm.master, problems)
-    if len(first) != 1 or len(second) != 1 or len(third) != 1 or len({*first, *second, *third}) != 3:
-        problems.append("pool sidecars: first %s, after idle %s, after kill %s" % (first, second, third))
+    seen = [first, second, third, fourth]
+    if any(len(s) != 1 for s in seen) or len({p for s in seen for p in s}) != 4:
+        problems.append("pool sidecars: first %s, after idle %s, after kill %s, after reload %s" % tuple(seen))
     desc = check_listeners(leg, effective_mode(mode), fpm, problems)
-    log("  %s: pool sidecars %s -> idle exit -> %s -> SIGKILL -> %s; listener: %s"
-        % (scn, first, second, third, desc))
+    note_overhead(leg, mode, scn, answers, sample_workers(fpm))
+    log("  %s: pool sidecars %s -> idle exit -> %s -> SIGKILL -> %s -> reload, SIGKILL -> %s; listener: %s"
+        % (scn, first, second, third, fourth, desc))
     pids = {fpm.master} | set(fpm.workers())
     fpm.stop()
-    traces, evals = check_delivery(leg, scn, {"first": n, "after-idle": n, "after-kill": n},
-                                   3 * n * EVALS_PER_REQUEST, problems)
+    phases = {"first": n, "after-idle": n, "after-kill": n, "after-reload": n}
+    traces, evals = check_delivery(leg, scn, phases, 4 * n * EVALS_PER_REQUEST, problems)
     leg.stop_sidecars()
     check_zombies(pids | {os.getpid()}, problems)
-    leg.record(mode, "sidecar gone", 3 * n, traces, 3 * n * EVALS_PER_REQUEST, evals, problems, scn=scn)
+    leg.record(mode, "sidecar gone", 4 * n, traces, 4 * n * EVALS_PER_REQUEST, evals, problems, scn=scn)
 
 
 def lifecycle_reload(leg, mode):
@@ -854,7 +900,10 @@ def lifecycle_two_users(leg, mode):
     problems = []
     users = ["www-data", "nobody"]
     scns = ["%s-two-users-%s" % (mode, u) for u in users]
-    fpms = [Fpm(leg, scn, mode, user=u) for scn, u in zip(scns, users)]
+    # Each master allows its own pool's uid, as an operator would: master
+    # A (www-data, 33) starts first, master B (nobody, 65534) later.
+    fpms = [Fpm(leg, scn, mode, user=u, ini={"sidecar.allowed_uids": str(pwd.getpwnam(u).pw_uid)})
+            for scn, u in zip(scns, users)]
     n = leg.requests
     traces = evals = 0
     try:
@@ -875,6 +924,15 @@ def lifecycle_two_users(leg, mode):
         per_user = {u: pool_sidecars(leg, u) for u in users}
         if any(len(p) != 1 for p in per_user.values()):
             problems.append("sidecars per pool user %s, expected one each" % per_user)
+        # Each pool's sidecar, as its workers see it: of their own user,
+        # nobody rejected.
+        for u, fpm in zip(users, fpms):
+            st = fpm.request("stats.php")
+            sc = st.get("sidecar") or {}
+            rejected = (sc.get("connections") or {}).get("rejected")
+            if sc.get("pid") not in per_user[u] or rejected != 0:
+                problems.append("%s pool: sidecar pid %s (expected %s), rejected %s"
+                                % (u, sc.get("pid"), per_user[u], rejected))
         log("  %s: sidecars per pool user %s" % (scns[0], per_user))
         pids = set()
         for fpm in fpms:
@@ -978,7 +1036,7 @@ def main():
     ap.add_argument("--sidecar-launch", default="sidecar",
                     help="file name in --dir that sidecar.sidecar_path points at")
     ap.add_argument("--allowed-uids", default="",
-                    help="sidecar.allowed_uids: the pool user's uid")
+                    help="sidecar.allowed_uids of every master (default none)")
     args = ap.parse_args()
     leg = Leg(args)
     lifecycles = [

@@ -49,10 +49,12 @@ static long long named_uid(const char *endpoint)
     return whole && uid <= UINT32_MAX ? uid : -1;
 }
 
-/* Abstract sockets have no permissions: anyone may bind a name first. The
- * server must run as root, as us, or as the user the endpoint is named
- * after (SO_PEERCRED on our side gives the credentials of the process
- * that listened). UV_EACCES otherwise: not one byte is sent to it. */
+/* Abstract sockets have no permissions: anyone may bind a name first, and
+ * a shared endpoint directory (sticky, like /tmp) lets another user create
+ * a socket of ours before we do. The server must run as root, as us, or as
+ * the user the endpoint is named after (SO_PEERCRED, or getpeereid where
+ * there is none, on our side gives the credentials of the process that
+ * listened). UV_EACCES otherwise: not one byte is sent to it. */
 static int server_is_trusted(int fd, const char *endpoint)
 {
 #if defined(SO_PEERCRED)
@@ -61,16 +63,18 @@ static int server_is_trusted(int fd, const char *endpoint)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
         return -errno;
     }
-    if (cred.uid == 0 || cred.uid == geteuid() ||
-        (long long)cred.uid == named_uid(endpoint)) {
+    uid_t uid = cred.uid;
+#else
+    uid_t uid;
+    gid_t gid;
+    if (getpeereid(fd, &uid, &gid) != 0) {
+        return -errno;
+    }
+#endif
+    if (uid == 0 || uid == geteuid() || (long long)uid == named_uid(endpoint)) {
         return 0;
     }
     return UV_EACCES;
-#else
-    (void)fd;
-    (void)endpoint;
-    return 0; /* filesystem endpoints in a private directory only */
-#endif
 }
 
 int sc_plat_conn_open(const char *endpoint, uint32_t timeout_ms,
