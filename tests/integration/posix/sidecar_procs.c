@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int th_signal_sidecars(const char *dir, int sig)
 {
@@ -33,4 +34,27 @@ int th_signal_sidecars(const char *dir, int sig)
         closedir(d);
     }
     return n;
+}
+
+void th_remove_test_dir(const char *dir)
+{
+    th_signal_sidecars(dir, SIGKILL);
+    for (int i = 0; i < 300 && th_signal_sidecars(dir, 0) > 0; i++) {
+        usleep(10000);
+    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    if (rmdir(dir) != 0) {
+        fprintf(stderr, "could not remove %s\n", dir);
+    }
 }

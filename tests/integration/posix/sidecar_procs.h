@@ -7,4 +7,9 @@
  * (0: only counts them). Returns how many were found and signalled. */
 int th_signal_sidecars(const char *dir, int sig);
 
+/* Removes a test's directory `dir` (made by mkdtemp): SIGKILLs the
+ * sidecars still running on it, then removes what they could not (a
+ * killed sidecar's socket and lock file) and the directory. */
+void th_remove_test_dir(const char *dir);
+
 #endif

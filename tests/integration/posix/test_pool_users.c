@@ -373,6 +373,7 @@ int main(int argc, char **argv)
     } else if (strncmp(s, "two_masters_", 12) == 0) {
         rc = two_masters(mode_of(s, "two_masters_"));
     }
+    th_remove_test_dir(dir);
     printf("%s\n", rc == 0 ? "PASS" : rc == 77 ? "SKIP" : "FAIL");
     return rc;
 }

@@ -932,6 +932,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAILED: %d zombie children left\n", zombies);
         rc = rc == 0 ? 1 : rc;
     }
+    if (inherited == NULL) {
+        th_remove_test_dir(dir);
+    }
     printf("%s\n", rc == 0 ? "PASS" : rc == 77 ? "SKIP" : "FAIL");
     return rc;
 }
