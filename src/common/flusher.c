@@ -85,7 +85,7 @@ void sc_flusher_account(sc_dest_state_t *d, int64_t bytes, int64_t payloads,
     d->stats.buffered_traces += (uint64_t)traces;
     if (d->held != NULL) {
         d->held->payloads += (uint64_t)payloads;
-        if (d->held_traces) { /* other destinations count other items */
+        if (d->held_items) { /* other destinations count other items */
             d->held->traces += (uint64_t)traces;
         }
     }
@@ -98,7 +98,7 @@ void sc_flusher_set_ledger(sc_flusher_t *f, struct sc_ledger_held *held)
 {
     for (int i = 0; i < SC_DEST_COUNT; i++) {
         f->dest[i].held = held;
-        f->dest[i].held_traces = i == SC_DEST_TRACES;
+        f->dest[i].held_items = sc_dest_defs[i].ledger_items;
     }
 }
 
@@ -134,7 +134,7 @@ static void batch_free(sc_flusher_t *f, sc_batch_t *b)
                        -(int64_t)b->traces);
     if (b->started && d->held != NULL) {
         d->held->sent_payloads -= b->payloads;
-        d->held->sent_traces -= d->held_traces ? b->traces : 0;
+        d->held->sent_traces -= d->held_items ? b->traces : 0;
     }
     curl_slist_free_all(b->headers);
     sc_buf_free(&b->req.response);
@@ -309,7 +309,7 @@ static void start_attempt(sc_flusher_t *f, sc_batch_t *b)
     if (!b->started && d->held != NULL) {
         /* From now on the agent may have it, whatever we hear back. */
         d->held->sent_payloads += b->payloads;
-        d->held->sent_traces += d->held_traces ? b->traces : 0;
+        d->held->sent_traces += d->held_items ? b->traces : 0;
     }
     b->started = true;
     b->inflight = true;

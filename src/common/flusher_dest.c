@@ -22,7 +22,9 @@ const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT] = {
                         .add_headers = sc_traces_headers,
                         .finish = sc_traces_finish,
                         .release = sc_traces_release,
-                        .on_ok = sc_traces_on_ok},
+                        .on_ok = sc_traces_on_ok,
+                        .trim = sc_traces_trim,
+                        .ledger_items = true},
     [SC_DEST_FLAGEVALUATIONS] = {.name = "flagevaluations",
                                  .item_name = "events",
                                  .default_path =

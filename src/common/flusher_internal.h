@@ -63,6 +63,13 @@ typedef struct sc_dest_def {
     void (*release)(sc_batch_t *b);
     /* A 2xx answer's body; NULL: ignored. */
     void (*on_ok)(sc_flusher_t *f, const sc_buf_t *response);
+    /* Gives back memory the destination keeps between batches: all of it
+     * (at close), or (all false, from the flush timer) what it no longer
+     * needs now that its traffic stopped; NULL: it keeps none. */
+    void (*trim)(sc_flusher_t *f, bool all);
+    /* Its items are what the ledger counts as traces (ledger.h); the items
+     * of the others are of other kinds and only their payloads count. */
+    bool ledger_items;
 } sc_dest_def_t;
 
 extern const sc_dest_def_t sc_dest_defs[SC_DEST_COUNT];
@@ -77,7 +84,7 @@ typedef struct sc_dest_state {
     unsigned inflight;
     sc_dest_stats_t stats;
     struct sc_ledger_held *held; /* the ledger's, or NULL (ledger.h) */
-    bool held_traces;            /* this destination's items are traces */
+    bool held_items; /* its items count in the ledger (ledger_items) */
 } sc_dest_state_t;
 
 /* Spare trace batch buffers a flusher keeps (flusher_traces.c). */

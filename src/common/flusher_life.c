@@ -142,10 +142,20 @@ static void init_timer(sc_flusher_t *f, uv_timer_t *t)
     f->open_handles++;
 }
 
+/* Every destination's memory kept between batches (sc_dest_def_t.trim). */
+static void trim(sc_flusher_t *f, bool all)
+{
+    for (int i = 0; i < SC_DEST_COUNT; i++) {
+        if (sc_dest_defs[i].trim != NULL) {
+            sc_dest_defs[i].trim(f, all);
+        }
+    }
+}
+
 static void on_flush_timer(uv_timer_t *timer)
 {
     sc_flusher_t *f = timer->data;
-    sc_traces_trim(f, false); /* idle since the last tick: no spares */
+    trim(f, false); /* idle since the last tick: nothing kept */
     sc_flusher_flush_now(f);
 }
 
@@ -222,7 +232,7 @@ static void finish_close(sc_flusher_t *f)
         f->close_cb(f, f->close_data);
     }
     sc_agent_info_free(&f->info);
-    sc_traces_trim(f, true);
+    trim(f, true);
     free(f->rates);
     free(f);
 }
