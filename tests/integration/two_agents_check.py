@@ -7,14 +7,20 @@ at once. Decoded independently (python3-msgpack, json):
 
   1. both agents up: every trace, evaluation and exposure arrives at its own
      agent exactly once, nothing at the other, EVP contexts unmixed, per-agent
-     stats match what each intake received;
-  2. agent B down: A's sessions are unaffected (everything delivered, no drop
-     at A), B's data is dropped and counted at B (submitted = delivered +
-     drops, per agent);
+     stats match what each intake received; two of the sessions (one per
+     agent) disconnect without a Flush, what they left queued is delivered
+     all the same;
+  2. agent B down: A's sessions are unaffected (every trace, evaluation and
+     exposure delivered, no drop at A), B's data is dropped and counted at B
+     (traces exactly, evaluations and exposures as drops; submitted =
+     delivered + drops, per agent);
   3. B back; one session reconfigured mid-run (A, then B on the same
      connection) while the others keep sending: what it sent before the
-     SessionConfig is at A only, what it sent after is at B only;
-  4. B stalls: a B session's Flush is held, an A session's is answered.
+     SessionConfig (traces, evaluations, exposures) is at A only, what it
+     sent after is at B only;
+  4. B stalls: a B session's Flush is held, an A session's is answered; the
+     B session disconnects with its exposures still queued or in flight, and
+     once B answers again they are at B, each exactly once.
 
     two_agents_check.py --sidecar BIN --protoc PROTOC --proto-dir DIR
 """
@@ -92,9 +98,10 @@ def send_round(pb, c, phase, index, rnd, group):
         c.send(exposure_batch=pb.ExposureBatch(exposures=exposures))
 
 
-def client(pb, endpoint, phase, index, group, url, reconfigure_url):
+def client(pb, endpoint, phase, index, group, url, reconfigure_url, no_flush):
     """Sends ROUNDS rounds to `url`; with reconfigure_url, the second half
-    goes to that agent on the same connection (same session)."""
+    goes to that agent on the same connection (same session); with no_flush
+    it disconnects right after its last action, its data still queued."""
     c = wire.Conn(pb, endpoint)
     hello(pb, c, group)
     c.send(session_config=pb.SessionConfig(agent_url=url, flush_interval_ms=200))
@@ -103,6 +110,9 @@ def client(pb, endpoint, phase, index, group, url, reconfigure_url):
             c.flush()
             c.send(session_config=pb.SessionConfig(agent_url=reconfigure_url))
         send_round(pb, c, phase, index, rnd, group)
+    if no_flush:
+        c.close()
+        return 0
     status = c.flush(timeout_ms=5000).status
     c.close()
     return 0 if status in (pb.FlushReply.STATUS_OK, pb.FlushReply.STATUS_TIMEOUT) else 1
@@ -129,8 +139,9 @@ def agent(st, url):
     return found[0] if found else None
 
 
-def run_clients(args, endpoint, phase, urls, reconfigure=None):
-    """CLIENTS processes at once; client i goes to urls[i % 2]."""
+def run_clients(args, endpoint, phase, urls, reconfigure=None, no_flush=()):
+    """CLIENTS processes at once; client i goes to urls[i % 2]; the clients
+    in no_flush disconnect without a Flush."""
     procs = []
     for i in range(CLIENTS):
         group = "ab"[i % 2]
@@ -139,6 +150,8 @@ def run_clients(args, endpoint, phase, urls, reconfigure=None):
                "--group", group, "--url", urls[i % 2]]
         if reconfigure is not None and i == reconfigure[0]:
             cmd += ["--reconfigure-url", reconfigure[1]]
+        if i in no_flush:
+            cmd += ["--no-flush"]
         procs.append(subprocess.Popen(cmd))
     failed = sum(p.wait(timeout=300) != 0 for p in procs)
     expect(failed == 0, "phase %d: %d client processes failed" % (phase, failed))
@@ -169,6 +182,11 @@ def received(intake):
     return ids, evals, exposures, contexts
 
 
+def exposures_of(sessions, rounds):
+    """How many exposures `sessions` sessions send over `rounds`."""
+    return sessions * sum(1 for r in rounds if r % EXPOSURES_EVERY == 0) * EXPOSURES_PER_BATCH
+
+
 def expected_ids(phase, group, rounds=range(ROUNDS), skip_index=None):
     out = set()
     for i in range(CLIENTS):
@@ -189,6 +207,19 @@ def wait_settled(pb, endpoint, url, timeout=30):
         if time.monotonic() > deadline:
             expect(False, "agent %s still holds data after %d s" % (url, timeout))
             return a
+        time.sleep(0.2)
+
+
+def wait_received(intake, traces, evals, exposures, timeout=30):
+    """Until the intake has accepted at least this many traces, evaluations
+    and exposures: a session that left without a Flush may still have data
+    in the sidecar's socket buffer or in an aggregator when the agent's
+    queues look empty. The exact checks come after, once settled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids, ev, ex, _ = received(intake)
+        if len(ids) >= traces and sum(ev.values()) >= evals and sum(ex.values()) >= exposures:
+            return
         time.sleep(0.2)
 
 
@@ -218,8 +249,12 @@ def segment_text(endpoint, version, agent_url):
 
 
 def phase_both_up(args, endpoint, a, b):
-    run_clients(args, endpoint, 1, [a.url, b.url])
+    # The last two clients (one per agent) leave without a Flush.
+    run_clients(args, endpoint, 1, [a.url, b.url], no_flush=(CLIENTS - 2, CLIENTS - 1))
+    per_group = CLIENTS // 2
     for intake in (a, b):
+        wait_received(intake, per_group * ROUNDS * TRACES_PER_ROUND,
+                      per_group * ROUNDS * EVALS_PER_ROUND, exposures_of(per_group, range(ROUNDS)))
         wait_settled(args.pb, endpoint, intake.url)
     # Each agent's /info is published in its own segment.
     version = stats(args.pb, endpoint)["version"]
@@ -232,10 +267,9 @@ def phase_both_up(args, endpoint, a, b):
         expect(len(ids) == len(set(ids)), "phase 1: duplicates at %s" % group)
         expect(set(ids) == want, "phase 1: agent %s got %d of %d traces, %d foreign" %
                (group, len(set(ids) & want), len(want), len(set(ids) - want)))
-        per_group = CLIENTS // 2
         expect(evals == {"f-%s-1" % group: per_group * ROUNDS * EVALS_PER_ROUND},
                "phase 1: agent %s evaluations %r" % (group, evals))
-        n_exp = per_group * len(range(0, ROUNDS, EXPOSURES_EVERY)) * EXPOSURES_PER_BATCH
+        n_exp = exposures_of(per_group, range(ROUNDS))
         expect(exposures == {"x-%s-1" % group: n_exp},
                "phase 1: agent %s exposures %r" % (group, exposures))
         expect(contexts == {"svc-" + group}, "phase 1: agent %s contexts %r" % (group, contexts))
@@ -255,13 +289,15 @@ def phase_b_down(args, endpoint, a, b_url):
     run_clients(args, endpoint, 2, [a.url, b_url])
     st_a = wait_settled(args.pb, endpoint, a.url)
     st_b = wait_settled(args.pb, endpoint, b_url)
-    ids, evals, _, _ = received(a)
+    ids, evals, exposures, _ = received(a)
     want = expected_ids(2, "a")
     expect(set(ids) == want and len(ids) == len(want),
            "phase 2: agent A got %d of %d traces (%d in all)" % (len(set(ids) & want), len(want),
                                                                  len(ids)))
     expect(evals == {"f-a-2": CLIENTS // 2 * ROUNDS * EVALS_PER_ROUND},
            "phase 2: agent A evaluations %r" % evals)
+    expect(exposures == {"x-a-2": exposures_of(CLIENTS // 2, range(ROUNDS))},
+           "phase 2: agent A exposures %r" % exposures)
     drops_a = sum(v["payloads"] for d in ("traces", "flagevaluations", "exposures")
                   for v in st_a[d]["drops"].values())
     expect(drops_a == 0, "phase 2: agent A dropped %d" % drops_a)
@@ -269,8 +305,13 @@ def phase_b_down(args, endpoint, a, b_url):
             before["traces"]["drops"]["retries_exhausted"]["traces"])
     expect(lost == len(expected_ids(2, "b")),
            "phase 2: agent B counts %d traces lost, %d were sent" % (lost, len(expected_ids(2, "b"))))
-    expect(st_b["traces"]["delivered"]["traces"] == before["traces"]["delivered"]["traces"],
-           "phase 2: agent B delivered something while down")
+    for d in ("traces", "flagevaluations", "exposures"):
+        expect(st_b[d]["delivered"]["payloads"] == before[d]["delivered"]["payloads"],
+               "phase 2: agent B delivered %s while down" % d)
+    for d in ("flagevaluations", "exposures"):
+        now = sum(v["payloads"] for v in st_b[d]["drops"].values())
+        then = sum(v["payloads"] for v in before[d]["drops"].values())
+        expect(now > then, "phase 2: agent B counts no %s dropped" % d)
     conservation(st_b, "phase 2 B")
     total = stats(args.pb, endpoint)["delivery"]
     expect(total["traces"]["drops"]["retries_exhausted"]["traces"] >= lost,
@@ -284,8 +325,8 @@ def phase_reconfigure(args, endpoint, a, b):
     for intake in (a, b):
         wait_settled(args.pb, endpoint, intake.url)
     first, second = range(ROUNDS // 2), range(ROUNDS // 2, ROUNDS)
-    ids_a, _, _, _ = received(a)
-    ids_b, _, _, _ = received(b)
+    ids_a, evals_a, exposures_a, _ = received(a)
+    ids_b, evals_b, exposures_b, _ = received(b)
     want_a = expected_ids(3, "a", skip_index=mover)
     want_b = expected_ids(3, "b")
     for rnd in first:
@@ -298,12 +339,25 @@ def phase_reconfigure(args, endpoint, a, b):
     expect(sorted(ids_b) == sorted(want_b),
            "phase 3: agent B got %d of %d traces, %d foreign, %d in all" %
            (len(set(ids_b) & want_b), len(want_b), len(set(ids_b) - want_b), len(ids_b)))
+    # The mover's evaluations and exposures follow it too (its flag keys
+    # are its group's, "f-a-3" and "x-a-3").
+    per_group = CLIENTS // 2
+    want = {"f-a-3": ((per_group - 1) * ROUNDS + len(first)) * EVALS_PER_ROUND}
+    expect(evals_a == want, "phase 3: agent A evaluations %r, want %r" % (evals_a, want))
+    want = {"f-b-3": per_group * ROUNDS * EVALS_PER_ROUND, "f-a-3": len(second) * EVALS_PER_ROUND}
+    expect(evals_b == want, "phase 3: agent B evaluations %r, want %r" % (evals_b, want))
+    want = {"x-a-3": exposures_of(per_group - 1, range(ROUNDS)) + exposures_of(1, first)}
+    expect(exposures_a == want, "phase 3: agent A exposures %r, want %r" % (exposures_a, want))
+    want = {"x-b-3": exposures_of(per_group, range(ROUNDS)), "x-a-3": exposures_of(1, second)}
+    expect(exposures_b == want, "phase 3: agent B exposures %r, want %r" % (exposures_b, want))
 
 
 def phase_flush_independent(args, endpoint, a, b):
     """A Flush waits for the agents its connection used, never for another's:
     with B stalled and a B session's Flush held, an A session's Flush is
-    answered OK."""
+    answered OK. The B session then disconnects with its exposures still
+    queued or in flight: once B answers again, they are at B, each exactly
+    once (retried; a stalled request is not an accepted one)."""
     pb = args.pb
     b.behavior(path_prefix=EXPOSURES, mode="stall", stall_ms=4000, count=-1)
     cb = wire.Conn(pb, endpoint)
@@ -324,6 +378,24 @@ def phase_flush_independent(args, endpoint, a, b):
     expect(status == pb.FlushReply.STATUS_OK, "phase 4: A's Flush held by B's stall (%d)" % status)
     ca.close()
     cb.close()
+    # B answers again well within the retries (5 attempts, 3 s each).
+    b.behavior(path_prefix=EXPOSURES, mode="ok", count=-1)
+    before = agent(stats(pb, endpoint), b.url)
+    deadline = time.monotonic() + 30
+    while (sum(v for k, v in received(b)[2].items() if k.startswith("stall-")) < 6
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+    st = wait_settled(pb, endpoint, b.url)
+    _, _, exposures, _ = received(b)
+    stalled = {k: v for k, v in exposures.items() if k.startswith("stall-")}
+    expect(stalled == {"stall-%d" % i: 1 for i in range(6)},
+           "phase 4: the disconnected B session's exposures at B: %r" % stalled)
+    _, _, exposures, _ = received(a)
+    expect(not any(k.startswith("stall-") for k in exposures),
+           "phase 4: B's exposures at A: %r" % exposures)
+    dropped = (sum(v["payloads"] for v in st["exposures"]["drops"].values()) -
+               sum(v["payloads"] for v in before["exposures"]["drops"].values()))
+    expect(dropped == 0, "phase 4: B dropped %d exposure batches" % dropped)
 
 
 def main():
@@ -339,12 +411,13 @@ def main():
     ap.add_argument("--group")
     ap.add_argument("--url")
     ap.add_argument("--reconfigure-url")
+    ap.add_argument("--no-flush", action="store_true")
     args = ap.parse_args()
     if args.client:
         sys.path.insert(0, args.proto_cache)
         import sidecar_pb2 as pb  # noqa: E402  (generated by the driver)
         return client(pb, args.endpoint, args.phase, args.index, args.group, args.url,
-                      args.reconfigure_url)
+                      args.reconfigure_url, args.no_flush)
 
     with tempfile.TemporaryDirectory(prefix="sidecar-two-agents-") as tmpdir:
         args.pb = wire.load_classes(args.protoc, args.proto_dir, tmpdir)
