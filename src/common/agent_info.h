@@ -1,6 +1,6 @@
 /* What an agent says about itself (docs/delivery.md, "Agent info"), and
- * the JSON reader of agent answers (cJSON). Polling lives in agent_info.c
- * beside the reader; it runs inside a flusher (flusher.h). */
+ * the JSON reader of agent answers (cJSON, agent_info.c). The reader knows
+ * nothing of delivery; polling /info is a flusher's job (flusher_info.c). */
 #ifndef SIDECAR_AGENT_INFO_H
 #define SIDECAR_AGENT_INFO_H
 

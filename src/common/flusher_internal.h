@@ -7,7 +7,7 @@
  *                     headers, rate_by_service from the answers;
  *   flusher_evp.c     EVP submissions (flag evaluations, exposures);
  *   flusher_life.c    creation, reconfiguration, barriers, close;
- *   agent_info.c      GET /info polling and the JSON reader of answers. */
+ *   flusher_info.c    GET /info polling (agent_info.c reads the answers). */
 #ifndef SIDECAR_FLUSHER_INTERNAL_H
 #define SIDECAR_FLUSHER_INTERNAL_H
 
@@ -184,7 +184,7 @@ int sc_flusher_submit_body(sc_flusher_t *f, sc_dest_t dest, const void *json,
 bool sc_telemetry_headers(const sc_batch_t *b, struct curl_slist **h);
 void sc_telemetry_release(sc_batch_t *b);
 
-/* agent_info.c */
+/* flusher_info.c */
 void sc_flusher_info_start(sc_flusher_t *f, uint64_t delay_ms);
 void sc_flusher_info_stop(sc_flusher_t *f);
 
