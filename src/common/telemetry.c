@@ -265,12 +265,17 @@ static bool same(const char *a, const char *b)
            (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static tel_app_t *find_app(sc_tel_hub_t *h, const sc_client_identity_t *id)
+/* The application of `id` at the agent `route`: the same identity reported
+ * by sessions routed to two agents is two applications, so that nothing of
+ * one agent's sessions reaches the other (docs/delivery.md, "Routing"). */
+static tel_app_t *find_app(sc_tel_hub_t *h, const sc_client_identity_t *id,
+                           const void *route)
 {
     for (size_t i = 0; i < h->app_count; i++) {
         tel_app_t *a = h->apps[i];
-        if (same(a->service, id->service) && same(a->env, id->env) &&
-            same(a->version, id->version) && same(a->language, id->language) &&
+        if (a->route == route && same(a->service, id->service) &&
+            same(a->env, id->env) && same(a->version, id->version) &&
+            same(a->language, id->language) &&
             same(a->language_version, id->language_version) &&
             same(a->tracer_version, id->tracer_version)) {
             return a;
@@ -772,7 +777,7 @@ const char *sc_tel_hub_event(sc_tel_hub_t *h, const sc_client_identity_t *id,
         h->stats.events_disabled++;
         return NULL;
     }
-    tel_app_t *a = find_app(h, id);
+    tel_app_t *a = find_app(h, id, route);
     bool created = false;
     if (a == NULL) {
         if (m->event == sidecar_v1_Telemetry_EVENT_APP_CLOSING) {

@@ -115,8 +115,9 @@ typedef struct sc_tel_config {
 sc_tel_hub_t *sc_tel_hub_new(const sc_tel_config_t *cfg);
 void sc_tel_hub_free(sc_tel_hub_t *h);
 
-/* One Telemetry action of `conn` (identity: its Hello): NULL when valid
- * (acted on, or dropped and counted), else why it is invalid. */
+/* One Telemetry action of `conn` (identity: its Hello; `route`: the agent it
+ * is routed to, an application being one identity at one agent): NULL when
+ * valid (acted on, or dropped and counted), else why it is invalid. */
 const char *sc_tel_hub_event(sc_tel_hub_t *h, const sc_client_identity_t *id,
                              const void *conn, void *route,
                              const sidecar_v1_Telemetry *m, uint64_t now_ms);

@@ -3,7 +3,8 @@
  * 1..N, dependencies once, integrations on change only (last state per
  * request), message-batch order, heartbeats only while a connection is
  * attached, app-closing after the closing delay and a fresh application
- * after it, the switch, the limits. Bodies are read back with cJSON. */
+ * after it, one application per agent, the switch, the limits. Bodies are
+ * read back with cJSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 
 typedef struct sink {
     cJSON *bodies[MAX_BODIES];
+    void *routes[MAX_BODIES]; /* the route each body was submitted for */
     size_t n;
 } sink_t;
 
@@ -30,11 +32,11 @@ static void collect(void *ctx, void *route, const char *type,
                     const char *language, const char *version, const char *json,
                     size_t len)
 {
-    (void)route;
     (void)language;
     (void)version;
     sink_t *s = ctx;
     assert_true(s->n < MAX_BODIES);
+    s->routes[s->n] = route;
     cJSON *b = cJSON_ParseWithLength(json, len);
     assert_non_null(b);
     assert_string_equal(cJSON_GetObjectItem(b, "request_type")->valuestring,
@@ -101,6 +103,15 @@ static const char *post(sc_tel_hub_t *h, char *service, const void *conn,
     event_t e;
     sc_client_identity_t id = identity(service);
     return sc_tel_hub_event(h, &id, conn, NULL, decode(&e, t), now);
+}
+
+/* post() for a connection routed to `route`. */
+static const char *post_routed(sc_tel_hub_t *h, const void *conn, void *route,
+                               const sidecar_v1_Telemetry *t, uint64_t now)
+{
+    event_t e;
+    sc_client_identity_t id = identity(svc);
+    return sc_tel_hub_event(h, &id, conn, route, decode(&e, t), now);
 }
 
 static const char *type_of(const cJSON *b)
@@ -553,6 +564,64 @@ static void test_metrics_until_heartbeat(void **state)
     sc_tel_hub_free(h);
 }
 
+/* The same application reported by sessions of two agents is one per
+ * agent: each agent gets an app-started and the dependencies of its own
+ * sessions only, under its own runtime_id; nothing of one reaches the
+ * other. */
+static void test_one_app_per_agent(void **state)
+{
+    (void)state;
+    sink_t s = {0};
+    sc_tel_hub_t *h = hub(&s, true);
+    int conns[4], agent_a, agent_b;
+    void *route_of[4] = {&agent_a, &agent_b, &agent_a, &agent_b};
+    sidecar_v1_TelemetryDependency deps[] = {
+        {.name = sc_view_str("dep-a"), .version = sc_view_str("1")},
+        {.name = sc_view_str("dep-b"), .version = sc_view_str("1")}};
+    for (int c = 0; c < 4; c++) {
+        sidecar_v1_Telemetry started = {
+            .event = sidecar_v1_Telemetry_EVENT_APP_STARTED};
+        /* agent A's sessions load dep-a, agent B's dep-b */
+        sidecar_v1_Telemetry loaded = {
+            .event = sidecar_v1_Telemetry_EVENT_DEPENDENCIES_LOADED,
+            .dependencies = SC_LIST_OF(&deps[c % 2], 1)};
+        assert_null(post_routed(h, &conns[c], route_of[c], &started, 0));
+        assert_null(post_routed(h, &conns[c], route_of[c], &loaded, 0));
+    }
+    sc_tel_hub_process(h, 0, false);
+    assert_int_equal(s.n, 2);
+    const char *runtime_ids[2];
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *b = s.bodies[i];
+        int agent = s.routes[i] == &agent_a ? 0 : 1;
+        assert_true(s.routes[i] == &agent_a || s.routes[i] == &agent_b);
+        assert_true(s.routes[0] != s.routes[1]);
+        assert_string_equal(type_of(b), "message-batch");
+        assert_int_equal(seq_of(b), 1);
+        runtime_ids[i] = cJSON_GetObjectItem(b, "runtime_id")->valuestring;
+        const cJSON *items = cJSON_GetObjectItem(b, "payload");
+        assert_int_equal(cJSON_GetArraySize(items), 2);
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "request_type")
+                ->valuestring,
+            "app-started");
+        const cJSON *dl = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(items, 1), "payload"),
+            "dependencies");
+        assert_int_equal(cJSON_GetArraySize(dl), 1);
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(dl, 0), "name")->valuestring,
+            agent == 0 ? "dep-a" : "dep-b");
+    }
+    assert_string_not_equal(runtime_ids[0], runtime_ids[1]);
+    sc_tel_stats_t st;
+    sc_tel_hub_stats(h, &st);
+    assert_int_equal(st.applications, 2);
+    assert_int_equal(st.app_started_joined, 2);
+    sink_clear(&s);
+    sc_tel_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_rules_switch_and_limits),
         cmocka_unit_test(test_logs_counted_together),
         cmocka_unit_test(test_metrics_until_heartbeat),
+        cmocka_unit_test(test_one_app_per_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
