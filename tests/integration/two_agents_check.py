@@ -20,7 +20,10 @@ at once. Decoded independently (python3-msgpack, json):
      sent after is at B only;
   4. B stalls: a B session's Flush is held, an A session's is answered; the
      B session disconnects with its exposures still queued or in flight, and
-     once B answers again they are at B, each exactly once.
+     once B answers again they are at B, each exactly once;
+  5. telemetry: two sessions of one application (the same Hello), one per
+     agent, each load a dependency: each agent gets its own app-started
+     (its own runtime_id) and its own session's dependency only.
 
     two_agents_check.py --sidecar BIN --protoc PROTOC --proto-dir DIR
 """
@@ -48,6 +51,7 @@ from intake_client import Intake  # noqa: E402
 TRACES = "/v0.4/traces"
 EVALS = "/evp_proxy/v2/api/v2/flagevaluations"
 EXPOSURES = "/evp_proxy/v2/api/v2/exposures"
+TELEMETRY = "/telemetry/proxy/api/v2/apmtelemetry"
 CLIENTS = 8
 ROUNDS = 150
 TRACES_PER_ROUND = 2
@@ -398,6 +402,55 @@ def phase_flush_independent(args, endpoint, a, b):
     expect(dropped == 0, "phase 4: B dropped %d exposure batches" % dropped)
 
 
+def telemetry_items(intake):
+    """(request types, dependency names, runtime ids) of the telemetry the
+    intake accepted, message batches unpacked."""
+    types, deps, runtime_ids = [], [], set()
+    for r in intake.requests():
+        if r["path"] != TELEMETRY or r["answered"] not in (200, 202):
+            continue
+        body = json.loads(Intake.body(r))
+        runtime_ids.add(body["runtime_id"])
+        items = body["payload"] if body["request_type"] == "message-batch" else [body]
+        for item in items:
+            types.append(item["request_type"])
+            if item["request_type"] == "app-dependencies-loaded":
+                deps += [d["name"] for d in item["payload"]["dependencies"]]
+    return types, deps, runtime_ids
+
+
+def phase_telemetry(args, endpoint, a, b):
+    pb = args.pb
+    a.reset()
+    b.reset()
+    conns = []
+    for intake, dep in ((a, "dep-a"), (b, "dep-b")):
+        c = wire.Conn(pb, endpoint)
+        hello(pb, c, "same")  # the same application for both
+        c.send(session_config=pb.SessionConfig(agent_url=intake.url))
+        c.send(telemetry=pb.Telemetry(event=pb.Telemetry.EVENT_APP_STARTED))
+        c.send(telemetry=pb.Telemetry(event=pb.Telemetry.EVENT_DEPENDENCIES_LOADED,
+                                      dependencies=[pb.TelemetryDependency(name=dep, version="1")]))
+        conns.append(c)
+    for c in conns:
+        c.flush(timeout_ms=2000)
+    deadline = time.monotonic() + 30
+    while (time.monotonic() < deadline and
+           not all(telemetry_items(i)[1] for i in (a, b))):
+        time.sleep(0.2)
+    seen = {}
+    for intake, group in ((a, "a"), (b, "b")):
+        types, deps, runtime_ids = telemetry_items(intake)
+        seen[group] = runtime_ids
+        expect(types.count("app-started") == 1,
+               "phase 5: agent %s got %d app-started" % (group, types.count("app-started")))
+        expect(deps == ["dep-" + group], "phase 5: agent %s got the dependencies %r" % (group, deps))
+        expect(len(runtime_ids) == 1, "phase 5: agent %s runtime ids %r" % (group, runtime_ids))
+    expect(not (seen["a"] & seen["b"]), "phase 5: one runtime id at both agents %r" % seen)
+    for c in conns:
+        c.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sidecar")
@@ -437,6 +490,7 @@ def main():
             b = Intake.start(tmpdir, port=b_port)
             phase_reconfigure(args, endpoint, a, b)
             phase_flush_independent(args, endpoint, a, b)
+            phase_telemetry(args, endpoint, a, b)
             st = stats(args.pb, endpoint)
             default = [x for x in st["agents"] if x["default"]][0]
             expect(default["traces"]["submitted"]["payloads"] == 0,
