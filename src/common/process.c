@@ -11,7 +11,7 @@
  * further down the list, never one above it:
  *
  *   1. rt.lock              runtime.c: mode transitions (spawn, promotion)
- *   2. client io_lock       client.c: the connection
+ *   2. client io_lock       client_io.c: the connection
  *   3. client buf_lock      client.c: the queue of encoded frames
  *   4. aggregator mutex     flageval.c: the process's flag evaluations
  *
