@@ -21,8 +21,7 @@ int sc_client_take_unreachable(sc_client_t *c);
 /* sc_client_flush_sync; with `delivered`, the barrier waits until what came
  * before it is delivered or dropped by the sidecar, retries included
  * (Flush.wait_for_delivery), not only started. */
-int sc_client_flush_until(sc_client_t *c, uint32_t timeout_ms,
-                          bool delivered);
+int sc_client_flush_until(sc_client_t *c, uint32_t timeout_ms, bool delivered);
 
 /* Copies the endpoint the client connects to (the process's one copy). */
 void sc_client_endpoint(sc_client_t *c, char *out, size_t size);
