@@ -37,7 +37,8 @@ static bool read_port(const char *path, int *port)
     return ok;
 }
 
-static bool start_here(th_e2e_t *e, bool udp, bool unix_dgram)
+/* A new directory under the temporary one, in e->dir. */
+static bool make_dir(th_e2e_t *e)
 {
     char tmp[256];
     size_t len = sizeof tmp;
@@ -52,7 +53,12 @@ static bool start_here(th_e2e_t *e, bool udp, bool unix_dgram)
         snprintf(e->dir, sizeof e->dir, "%s", req.path);
     }
     uv_fs_req_cleanup(&req);
-    if (rc != 0) {
+    return rc == 0;
+}
+
+static bool start_here(th_e2e_t *e, bool udp, bool unix_dgram)
+{
+    if (!make_dir(e)) {
         return false;
     }
     char port_file[600];
@@ -128,10 +134,22 @@ bool th_e2e_check(th_e2e_t *e, const char *script, const char *args)
 #endif
 }
 
+bool th_e2e_endpoint_dir(th_e2e_t *e, const char **dir)
+{
+#if defined(_WIN32)
+    (void)e;
+    *dir = NULL;
+    return true;
+#else
+    *dir = e->dir;
+    return e->dir[0] != '\0' || make_dir(e);
+#endif
+}
+
 void th_e2e_cleanup(th_e2e_t *e)
 {
 #if !defined(_WIN32)
-    if (!e->external && e->dir[0] != '\0') {
+    if (e->dir[0] != '\0') {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
         (void)!system(cmd);

@@ -1,10 +1,11 @@
-/* The local intake of an end-to-end test (metrics, telemetry), wherever the
- * test runs. On Linux the test starts the intake itself (records in a
- * temporary directory) and runs the independent python checkers on what
- * arrived. Under Wine the intake and the checkers run on the build host:
- * tests/integration/e2e_driver.py starts the intake, names it in
- * SIDECAR_E2E_INTAKE="<http port>:<DogStatsD UDP port>", runs the test, and
- * runs the checks the test asks for on lines "E2E_CHECK <script> <args>". */
+/* The local intake of an end-to-end test (delivery, metrics, telemetry),
+ * wherever the test runs. On Linux the test starts the intake itself
+ * (records in a temporary directory) and runs the independent python
+ * checkers on what arrived. Under Wine the intake and the checkers run on
+ * the build host: tests/integration/e2e_driver.py starts the intake, names
+ * it in SIDECAR_E2E_INTAKE="<http port>:<DogStatsD UDP port>", runs the
+ * test, and runs the checks the test asks for on lines
+ * "E2E_CHECK <script> <args>". */
 #ifndef SIDECAR_TEST_E2E_H
 #define SIDECAR_TEST_E2E_H
 
@@ -34,7 +35,14 @@ void th_e2e_stop(th_e2e_t *e);
  * or (external) by printing the request for the driver. */
 bool th_e2e_check(th_e2e_t *e, const char *script, const char *args);
 
-/* Removes what th_e2e_start made here. */
+/* Where this run's subprocess-mode sidecar listens (endpoint_dir): on
+ * POSIX a directory of its own (e->dir: the intake's, else made now), so
+ * that no other sidecar of this user serves it; on Windows NULL, as
+ * named pipes have no directory (docs/windows.md): the user's own name,
+ * private only while tests run one at a time. False when it cannot. */
+bool th_e2e_endpoint_dir(th_e2e_t *e, const char **dir);
+
+/* Removes what th_e2e_start and th_e2e_endpoint_dir made here. */
 void th_e2e_cleanup(th_e2e_t *e);
 
 /* uv_os_setenv / uv_os_unsetenv (value NULL): the environment the

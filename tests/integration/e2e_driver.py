@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Runs an end-to-end test of metrics or telemetry (test_metrics_e2e,
-test_telemetry_e2e) against a local intake started here, and runs the
-checks it asks for (tests/integration/e2e.h): how those tests run under
-Wine, where the intake and the python checkers stay on the build host.
+"""Runs an end-to-end test of delivery, metrics or telemetry
+(test_delivery_e2e, test_metrics_e2e, test_telemetry_e2e) against a local
+intake started here, and runs the checks it asks for
+(tests/integration/e2e.h): how those tests run under Wine, where the
+intake and the python checkers stay on the build host.
 
     e2e_driver.py [--emulator WINE] --binary TEST [--run NAME]...
 

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include "endpoint.h"
 #include "platform.h"
 #include "sidecar.h"
 
@@ -157,6 +158,45 @@ int th_sidecar_stop(int pid, bool kill_hard)
         return c->term_signal != 0 ? -c->term_signal : (int)c->exit_status;
     }
     return -1;
+}
+
+void th_subprocess_endpoint(char *out, size_t size, const char *dir)
+{
+    char identity[128];
+    sc_plat_identity(identity, sizeof identity);
+    sc_endpoint_params_t p = {.kind = dir != NULL
+                                          ? SC_ENDPOINT_FILESYSTEM
+                                          : sc_plat_default_endpoint_kind(),
+                              .version = sc_version(),
+                              .identity = identity,
+                              .dir = dir};
+    if (sc_endpoint_name(out, size, &p) != 0) {
+        out[0] = '\0';
+    }
+}
+
+int th_stop_endpoint(const char *endpoint)
+{
+    sc_client_options_t o = {.endpoint = endpoint, .connect_timeout_ms = 1000};
+    sc_client_t *c = sc_client_new(&o);
+    sc_ping_result_t r;
+    uint32_t pid = sc_client_ping(c, 2000, &r) == 0 ? r.server_pid : 0;
+    sc_client_free(c);
+    if (pid == 0) {
+        return 0;
+    }
+    /* Its final flush may take a while under Wine: up to 30 s. */
+    if (sc_plat_request_stop(pid) == 0) {
+        for (int i = 0; i < 3000 && sc_plat_process_alive(pid); i++) {
+            uv_sleep(10);
+        }
+    }
+    if (sc_plat_process_alive(pid)) {
+        fprintf(stderr, "sidecar %u on %s did not stop\n", (unsigned)pid,
+                endpoint);
+        return -1;
+    }
+    return 1;
 }
 
 int th_run_children(const char *self, int n, const char *const *args)

@@ -19,6 +19,16 @@ int th_sidecar_start(const char *endpoint, const char *const *extra);
  * the exit status, or -signal. */
 int th_sidecar_stop(int pid, bool kill_hard);
 
+/* The endpoint sc_init() uses in subprocess mode with endpoint_dir `dir`
+ * (NULL: the platform default, on Windows the user's named pipe). */
+void th_subprocess_endpoint(char *out, size_t size, const char *dir);
+
+/* Stops the sidecar answering on `endpoint` (sc_plat_request_stop) and
+ * waits until its process is gone, so that its final flush is over.
+ * Returns 1 when one was stopped, 0 when none answered, -1 when it did
+ * not go. */
+int th_stop_endpoint(const char *endpoint);
+
 /* Runs `n` copies of this program (`self`) with argv[1..] = args (NULL
  * terminated) plus a last argument with the copy's index, all at once;
  * waits for all. Returns how many did not exit with status 0. */

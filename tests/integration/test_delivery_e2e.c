@@ -1,26 +1,25 @@
 /* End to end through the real pieces: several client processes (each its
  * own runtime, subprocess mode: the first one starts the sidecar binary)
  * send traces, record flag evaluations and send exposures; the local intake
- * plays the agent. tests/intake/summary.py then decodes what arrived with
- * independent tools (python3-msgpack, python3 -m json.tool) and checks that
- * every trace arrived exactly once with the right X-Datadog-Trace-Count, the
+ * plays the agent (under Wine on the build host, e2e.h).
+ * tests/intake/summary.py then decodes what arrived with independent tools
+ * (python3-msgpack, python3 -m json.tool) and checks that every trace
+ * arrived exactly once with the right X-Datadog-Trace-Count, the
  * evaluation counts summed across processes, the exposures, and no null. */
+#include "e2e.h"
 #include "harness.h"
-#include "intake_dir.h"
 #include "sidecar.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <uv.h>
 
 #define CLIENTS              6
 #define REQUESTS             300
 #define EXPOSURES_PER_CLIENT 25
 
+/* `dir`: the endpoint directory, NULL for the platform default. */
 static int client(const char *dir, int index)
 {
     sc_config_t cfg;
@@ -29,6 +28,7 @@ static int client(const char *dir, int index)
     cfg.mode = SC_MODE_SUBPROCESS;
     cfg.sidecar_path = th_sidecar_bin();
     cfg.endpoint_dir = dir;
+    cfg.connect_timeout_ms = 5000; /* process start under Wine is slow */
     cfg.client.service = "e2e-service";
     cfg.client.env = "test";
     cfg.client.language = "php";
@@ -86,42 +86,37 @@ static int client(const char *dir, int index)
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "client") == 0) {
-        return client(argv[2], atoi(argv[3]));
+        return client(strcmp(argv[2], "-") != 0 ? argv[2] : NULL,
+                      atoi(argv[3]));
     }
-    char dir[] = "/tmp/sidecar-e2e-XXXXXX";
-    int port = th_intake_in_new_dir(dir);
-    if (port == 0) {
+    th_e2e_t e;
+    const char *dir = NULL;
+    if (!th_e2e_start(&e, false, false) || !th_e2e_endpoint_dir(&e, &dir)) {
         return 1;
     }
-    const char *args[] = {"client", dir, NULL};
+    char ep[300];
+    th_subprocess_endpoint(ep, sizeof ep, dir);
+    /* Without a directory of its own (Windows) the name is the user's: a
+     * sidecar an earlier test left there would serve the clients with
+     * that test's agent. */
+    int stale = dir == NULL ? th_stop_endpoint(ep) : 0;
+    const char *args[] = {"client", dir != NULL ? dir : "-", NULL};
     int failed = th_run_children(argv[0], CLIENTS, args);
 
     /* The sidecar the first client started: ask it to stop, which delivers
      * what it still holds (the final flush), and wait until it is gone. */
-    char ep[256];
-    snprintf(ep, sizeof ep, "%s/sidecar-%s-%u.sock", dir, sc_version(),
-             (unsigned)geteuid());
-    char *json = th_stats(ep);
-    uint64_t pid = th_json_u64(json, "pid");
-    free(json);
-    if (pid != UINT64_MAX) {
-        kill((pid_t)pid, SIGTERM);
-        for (int i = 0; i < 500 && kill((pid_t)pid, 0) == 0; i++) {
-            usleep(10000);
-        }
-    }
-    th_intake_stop();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s %s/tests/intake/summary.py %s/records.jsonl "
+    int stopped = th_stop_endpoint(ep);
+    th_e2e_stop(&e);
+    char check[200];
+    snprintf(check, sizeof check,
              "--expect-traces %d --expect-evaluations %d "
              "--expect-exposures %d",
-             SIDECAR_PYTHON, SIDECAR_SOURCE_DIR, dir, CLIENTS * REQUESTS,
-             CLIENTS * REQUESTS * 3, CLIENTS * EXPOSURES_PER_CLIENT);
-    int summary = system(cmd);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)!system(cmd);
-    bool ok = failed == 0 && WIFEXITED(summary) && WEXITSTATUS(summary) == 0;
-    printf("clients failed: %d; %s\n", failed, ok ? "PASS" : "FAIL");
+             CLIENTS * REQUESTS, CLIENTS * REQUESTS * 3,
+             CLIENTS * EXPOSURES_PER_CLIENT);
+    bool ok = th_e2e_check(&e, "summary.py", check);
+    th_e2e_cleanup(&e);
+    ok = ok && failed == 0 && stale >= 0 && stopped == 1;
+    printf("clients failed: %d; sidecar stopped: %d; %s\n", failed, stopped,
+           ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }
