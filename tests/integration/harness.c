@@ -289,13 +289,11 @@ int th_intake_start_args(const char *dir, const char *const *extra)
     char port_file[512], records[512];
     snprintf(port_file, sizeof port_file, "%s/intake.port", dir);
     snprintf(records, sizeof records, "%s/records.jsonl", dir);
-    const char *argv[24] = {SIDECAR_PYTHON,
-                            SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
-                            "--port-file",
-                            port_file,
-                            "--record",
-                            records,
-                            "--quiet"};
+    const char *argv[24] = {
+        SIDECAR_PYTHON, SIDECAR_SOURCE_DIR "/tests/intake/intake.py",
+        "--port-file",  port_file,
+        "--record",     records,
+        "--quiet"};
     int n = 7;
     for (; extra != NULL && *extra != NULL && n < 23; extra++) {
         argv[n++] = *extra;
@@ -334,4 +332,13 @@ void th_intake_stop(void)
     while (!intake.exited) {
         uv_run(sidecar_loop(), UV_RUN_ONCE);
     }
+}
+
+void th_subprocess_config(sc_config_t *cfg, const char *dir)
+{
+    sc_config_defaults(cfg);
+    sc_config_from_env(cfg);
+    cfg->mode = SC_MODE_SUBPROCESS;
+    cfg->sidecar_path = th_sidecar_bin();
+    cfg->endpoint_dir = dir;
 }

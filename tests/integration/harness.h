@@ -7,6 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+/* In a scenario function returning int: says which check failed (file,
+ * line, condition) and returns 1. */
+#define TH_CHECK(cond)                                                         \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
+            return 1;                                                          \
+        }                                                                      \
+    } while (0)
 
 /* A unique abstract (or filesystem) endpoint for this test run. */
 void th_endpoint(char *out, size_t size, const char *tag);
@@ -54,5 +65,11 @@ void th_intake_stop(void);
 
 /* Path of the sidecar binary under test. */
 const char *th_sidecar_bin(void);
+
+struct sc_config;
+/* Defaults of a test process in subprocess mode: the environment's
+ * settings (the agent URL), the sidecar binary under test, endpoint
+ * directory `dir` (NULL: the platform default). */
+void th_subprocess_config(struct sc_config *cfg, const char *dir);
 
 #endif

@@ -10,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            return 1;                                                          \
-        }                                                                      \
-    } while (0)
-
 /* Sends `n` traces of 2 traces each; returns how many were refused. */
 static int send_traces(sc_client_t *c, int n, uint64_t base)
 {
@@ -40,25 +32,25 @@ int main(void)
                              .reconnect_min_ms = 1,
                              .reconnect_max_ms = 1};
     sc_client_t *c = sc_client_new(&o);
-    CHECK(c != NULL);
+    TH_CHECK(c != NULL);
 
     /* No sidecar: the buffer fills, the rest is refused. */
     int refused = send_traces(c, 100, 0);
     sc_client_flush(c);
-    CHECK(refused > 0 && refused < 100);
+    TH_CHECK(refused > 0 && refused < 100);
 
     int pid = th_sidecar_start(endpoint, NULL);
-    CHECK(pid != 0);
+    TH_CHECK(pid != 0);
     int rc = sc_client_flush_sync(c, 3000);
     if (rc != 0) {
         fprintf(stderr, "first barrier: %s\n", sc_strerror(rc));
     }
-    CHECK(rc == 0);
+    TH_CHECK(rc == 0);
     char *json = th_stats(endpoint);
-    CHECK(json != NULL);
+    TH_CHECK(json != NULL);
     uint64_t handled = th_json_u64(json, "trace");
     const char *drops = strstr(json, "\"client_drops\"");
-    CHECK(drops != NULL);
+    TH_CHECK(drops != NULL);
     uint64_t payloads = th_json_u64(drops, "trace_payloads");
     uint64_t traces = th_json_u64(drops, "traces");
     printf("refused %d of 100 without a sidecar; the sidecar handled %llu "
@@ -66,20 +58,20 @@ int main(void)
            refused, (unsigned long long)handled, (unsigned long long)payloads,
            (unsigned long long)traces);
     free(json);
-    CHECK(handled == (uint64_t)(100 - refused));
-    CHECK(payloads == (uint64_t)refused && traces == 2 * (uint64_t)refused);
+    TH_CHECK(handled == (uint64_t)(100 - refused));
+    TH_CHECK(payloads == (uint64_t)refused && traces == 2 * (uint64_t)refused);
 
     /* Connected now: nothing more is refused, nothing more reported. */
-    CHECK(send_traces(c, 10, 1000) == 0);
-    CHECK(sc_client_flush_sync(c, 3000) == 0);
+    TH_CHECK(send_traces(c, 10, 1000) == 0);
+    TH_CHECK(sc_client_flush_sync(c, 3000) == 0);
     json = th_stats(endpoint);
     drops = json != NULL ? strstr(json, "\"client_drops\"") : NULL;
-    CHECK(drops != NULL &&
-          th_json_u64(drops, "trace_payloads") == (uint64_t)refused);
-    CHECK(th_json_u64(json, "trace") == (uint64_t)(110 - refused));
+    TH_CHECK(drops != NULL &&
+             th_json_u64(drops, "trace_payloads") == (uint64_t)refused);
+    TH_CHECK(th_json_u64(json, "trace") == (uint64_t)(110 - refused));
     free(json);
     sc_client_free(c);
-    CHECK(th_sidecar_stop(pid, false) == 0);
+    TH_CHECK(th_sidecar_stop(pid, false) == 0);
     printf("PASS\n");
     return 0;
 }

@@ -29,11 +29,7 @@
 static int client(const char *dir, int index)
 {
     sc_config_t cfg;
-    sc_config_defaults(&cfg);
-    sc_config_from_env(&cfg); /* the agent URL */
-    cfg.mode = SC_MODE_SUBPROCESS;
-    cfg.sidecar_path = th_sidecar_bin();
-    cfg.endpoint_dir = dir;
+    th_subprocess_config(&cfg, dir);
     cfg.connect_timeout_ms = 2000;
     cfg.client.reconnect_min_ms = 5;
     cfg.client.reconnect_max_ms = 50;

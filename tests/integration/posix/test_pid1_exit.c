@@ -24,11 +24,7 @@ static int pid1(const char *dir)
         return 1;
     }
     sc_config_t cfg;
-    sc_config_defaults(&cfg);
-    sc_config_from_env(&cfg); /* the agent URL */
-    cfg.mode = SC_MODE_SUBPROCESS;
-    cfg.sidecar_path = th_sidecar_bin();
-    cfg.endpoint_dir = dir;
+    th_subprocess_config(&cfg, dir);
     cfg.exit_flush_timeout_ms = 3000;
     if (sc_init(&cfg) != 0) {
         return 1;

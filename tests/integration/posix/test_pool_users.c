@@ -36,14 +36,6 @@
 
 static char dir[128];
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            return 1;                                                          \
-        }                                                                      \
-    } while (0)
-
 static char *endpoint_of_user(uid_t uid)
 {
     static char ep[256];
@@ -175,22 +167,22 @@ static int pool_gone(sc_connection_mode_t mode)
     sc_config_t cfg;
     ph_config(&cfg, mode, dir);
     cfg.idle_timeout_ms = 1000;
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     int untrusted = 0;
 
     pool_t p;
-    CHECK(pool_start(&p, POOL_UID, 1, 0) == 0);
+    TH_CHECK(pool_start(&p, POOL_UID, 1, 0) == 0);
     int spawns1 = pool_round(&p, &untrusted);
     user_sidecar_t first = user_sidecar(POOL_UID);
-    CHECK(pool_go(&p, true) == 0); /* the workers exit: no connection left */
+    TH_CHECK(pool_go(&p, true) == 0); /* the workers exit: no connection left */
     bool idled = ph_wait_gone(first.pid, 20000);
 
-    CHECK(pool_start(&p, POOL_UID, 2, 10000000) == 0);
+    TH_CHECK(pool_start(&p, POOL_UID, 2, 10000000) == 0);
     int spawns2 = pool_round(&p, &untrusted);
     user_sidecar_t second = user_sidecar(POOL_UID);
     ph_kill_sidecar(second.pid);
     bool killed = ph_wait_gone(second.pid, 5000);
-    CHECK(pool_go(&p, false) == 0);
+    TH_CHECK(pool_go(&p, false) == 0);
     int spawns3 = pool_round(&p, &untrusted);
     user_sidecar_t third = user_sidecar(POOL_UID);
     int failed = pool_go(&p, true);
@@ -207,14 +199,14 @@ static int pool_gone(sc_connection_mode_t mode)
            (unsigned long long)third.pid, (unsigned long long)third.traces,
            spawns3, (unsigned long long)third.rejected, untrusted, failed);
     th_signal_sidecars(dir, SIGKILL);
-    CHECK(idled && killed && failed == 0 && untrusted == 0);
-    CHECK(spawns1 == 1 && spawns2 == 1 && spawns3 == 1);
-    CHECK(first.traces == WORKERS * TRACES);
-    CHECK(second.traces == WORKERS * TRACES);
-    CHECK(third.traces == WORKERS * TRACES);
-    CHECK(third.rejected == 0);
-    CHECK(first.pid != second.pid && second.pid != third.pid &&
-          first.pid != third.pid);
+    TH_CHECK(idled && killed && failed == 0 && untrusted == 0);
+    TH_CHECK(spawns1 == 1 && spawns2 == 1 && spawns3 == 1);
+    TH_CHECK(first.traces == WORKERS * TRACES);
+    TH_CHECK(second.traces == WORKERS * TRACES);
+    TH_CHECK(third.traces == WORKERS * TRACES);
+    TH_CHECK(third.rejected == 0);
+    TH_CHECK(first.pid != second.pid && second.pid != third.pid &&
+             first.pid != third.pid);
     return 0;
 }
 
@@ -313,7 +305,7 @@ static int two_masters(sc_connection_mode_t mode)
     chmod(dir, 01777);
     master_t a = master_start(mode, 33, 0);
     master_t b = master_start(mode, 65534, 1000000);
-    CHECK(a.pid > 0 && b.pid > 0);
+    TH_CHECK(a.pid > 0 && b.pid > 0);
     user_sidecar_t sa = user_sidecar(33), sb = user_sidecar(65534);
     user_sidecar_t root = user_sidecar(0);
     /* Foreign users: each pool's user at the other pool's sidecar. */
@@ -336,12 +328,12 @@ static int two_masters(sc_connection_mode_t mode)
            foreign_b == 0 ? "closed" : "NOT CLOSED", a.ok ? "ok" : "FAILED",
            b.ok ? "ok" : "FAILED", wa, wb);
     th_signal_sidecars(dir, SIGKILL);
-    CHECK(a.ok && b.ok && wa == 0 && wb == 0);
-    CHECK(sa.traces == WORKERS * TRACES && sb.traces == WORKERS * TRACES);
-    CHECK(sa.pid != sb.pid && root.traces == 0);
-    CHECK(sa.rejected == 0 && sb.rejected == 0);
-    CHECK(foreign_a == 0 && foreign_b == 0);
-    CHECK(ra.rejected == 1 && rb.rejected == 1);
+    TH_CHECK(a.ok && b.ok && wa == 0 && wb == 0);
+    TH_CHECK(sa.traces == WORKERS * TRACES && sb.traces == WORKERS * TRACES);
+    TH_CHECK(sa.pid != sb.pid && root.traces == 0);
+    TH_CHECK(sa.rejected == 0 && sb.rejected == 0);
+    TH_CHECK(foreign_a == 0 && foreign_b == 0);
+    TH_CHECK(ra.rejected == 1 && rb.rejected == 1);
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * Usage: test_runtime <scenario>. CTest runs one scenario per test. */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "pool_host.h"
 #include "sidecar_procs.h"
 #include "sidecar.h"
 
@@ -22,14 +23,6 @@
 #include <uv.h>
 
 static char dir[128];
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            return 1;                                                          \
-        }                                                                      \
-    } while (0)
 
 static void base_config(sc_config_t *cfg, sc_connection_mode_t mode)
 {
@@ -52,25 +45,6 @@ static bool barrier_ok(int rc)
     return rc == 0 || rc == UV_ETIMEDOUT;
 }
 
-static int send_and_flush(int n, uint64_t base)
-{
-    uint8_t payload[64];
-    int dropped = 0;
-    for (int i = 0; i < n; i++) {
-        size_t len = th_trace_payload(payload, base + (uint64_t)i);
-        dropped += sc_send_trace(payload, len, 1) != 0;
-    }
-    int rc = sc_flush_sync(3000);
-    if (!barrier_ok(rc)) {
-        fprintf(stderr, "pid %d: flush_sync: %s\n", (int)getpid(),
-                sc_strerror(rc));
-    }
-    return !barrier_ok(rc) || dropped != 0;
-}
-
-/* Sends, then retries the barrier for up to `patience_ms`: while a master
- * is shutting down (alive but no longer listening) actions wait in the
- * queue; once it is gone this process promotes and delivers them. */
 static int send_and_flush_eventually(int n, uint64_t base, int patience_ms)
 {
     uint8_t payload[64];
@@ -187,7 +161,7 @@ static int spawn_race(void)
 {
     enum { N = 32, TRACES = 100 };
     int gate[2];
-    CHECK(pipe(gate) == 0);
+    TH_CHECK(pipe(gate) == 0);
     pid_t kids[N];
     for (int i = 0; i < N; i++) {
         kids[i] = fork();
@@ -201,7 +175,7 @@ static int spawn_race(void)
             sc_runtime_info_t info;
             sc_runtime_info(&info);
             int bad = info.mode != SC_MODE_SUBPROCESS;
-            bad |= send_and_flush(TRACES, (uint64_t)i * TRACES);
+            bad |= ph_send_and_flush(TRACES, (uint64_t)i * TRACES);
             sc_shutdown();
             _exit(bad);
         }
@@ -220,11 +194,11 @@ static int spawn_race(void)
            failed, sidecars, (unsigned long long)traces, N * TRACES,
            count_zombie_children());
     free(json);
-    CHECK(failed == 0);
-    CHECK(sidecars == 1);
-    CHECK(traces == (uint64_t)N * TRACES);
+    TH_CHECK(failed == 0);
+    TH_CHECK(sidecars == 1);
+    TH_CHECK(traces == (uint64_t)N * TRACES);
     kill_sidecars();
-    CHECK(count_zombie_children() == 0);
+    TH_CHECK(count_zombie_children() == 0);
     return 0;
 }
 
@@ -235,12 +209,12 @@ static int sidecar_killed(void)
 {
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     uint32_t first = info.sidecar_pid;
-    CHECK(first != 0);
-    CHECK(send_and_flush(1000, 0) == 0);
+    TH_CHECK(first != 0);
+    TH_CHECK(ph_send_and_flush(1000, 0) == 0);
     /* Kill it while actions keep coming. */
     uint8_t payload[64];
     int sent = 0, dropped = 0;
@@ -273,17 +247,17 @@ static int sidecar_killed(void)
            (unsigned long long)st.dropped_full[SC_ACTION_TRACE],
            (unsigned long long)st.dropped_in_flight,
            (unsigned long long)st.disconnects);
-    CHECK(rc == 0);
-    CHECK(info.sidecar_pid != first && info.sidecar_pid != 0);
-    CHECK(st.disconnects >= 1);
+    TH_CHECK(rc == 0);
+    TH_CHECK(info.sidecar_pid != first && info.sidecar_pid != 0);
+    TH_CHECK(st.disconnects >= 1);
     /* Every action is either counted by the new sidecar, was handed to the
      * killed one, or was dropped and counted; the new one got the last
      * 15000 at least minus what was lost in flight. */
-    CHECK(traces > 0);
-    CHECK(traces <= 20000);
+    TH_CHECK(traces > 0);
+    TH_CHECK(traces <= 20000);
     sc_shutdown();
     kill_sidecars();
-    CHECK(count_zombie_children() == 0);
+    TH_CHECK(count_zombie_children() == 0);
     return 0;
 }
 
@@ -294,9 +268,9 @@ static int idle_exit(void)
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
     cfg.idle_timeout_ms = 300;
-    CHECK(sc_init(&cfg) == 0);
-    CHECK(send_and_flush(10, 0) == 0);
-    CHECK(count_sidecar_processes() == 1);
+    TH_CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(ph_send_and_flush(10, 0) == 0);
+    TH_CHECK(count_sidecar_processes() == 1);
     sc_shutdown(); /* the last connection closes */
     int left = 1;
     for (int i = 0; i < 500 && (left = count_sidecar_processes()) > 0; i++) {
@@ -305,8 +279,8 @@ static int idle_exit(void)
     printf("idle exit: sidecar processes after the idle timeout: %d, "
            "listeners: %d\n",
            left, count_listeners());
-    CHECK(left == 0);
-    CHECK(count_listeners() == 0);
+    TH_CHECK(left == 0);
+    TH_CHECK(count_listeners() == 0);
     return 0;
 }
 
@@ -338,15 +312,15 @@ static int rss_cap_env(void)
     setenv("DD_TRACE_SIDECAR_RSS_CAP", "4096", 1);
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
-    CHECK(sc_config_from_env(&cfg) == 0);
-    CHECK(cfg.rss_cap_bytes == 4096);
-    CHECK(sc_init(&cfg) == 0);
-    CHECK(send_and_flush(1, 0) == 0);
+    TH_CHECK(sc_config_from_env(&cfg) == 0);
+    TH_CHECK(cfg.rss_cap_bytes == 4096);
+    TH_CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(ph_send_and_flush(1, 0) == 0);
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     uint32_t first = info.sidecar_pid;
-    CHECK(first != 0);
-    CHECK(cmdline_has(first, " --rss-cap 4096 "));
+    TH_CHECK(first != 0);
+    TH_CHECK(cmdline_has(first, " --rss-cap 4096 "));
     /* Over its cap from the start: the watchdog (1 s period) stops it. */
     bool gone = false;
     for (int i = 0; i < 500 && !gone; i++) {
@@ -355,11 +329,11 @@ static int rss_cap_env(void)
     }
     printf("rss cap: sidecar %u %s\n", (unsigned)first,
            gone ? "exited on its watchdog" : "still runs after 5 s");
-    CHECK(gone);
+    TH_CHECK(gone);
     sc_shutdown();
     unsetenv("DD_TRACE_SIDECAR_RSS_CAP");
     kill_sidecars();
-    CHECK(count_zombie_children() == 0);
+    TH_CHECK(count_zombie_children() == 0);
     return 0;
 }
 
@@ -382,7 +356,7 @@ static int fd_flat(void)
     char ep[128];
     th_endpoint(ep, sizeof ep, "fds");
     int pid = th_sidecar_start(ep, NULL);
-    CHECK(pid > 0);
+    TH_CHECK(pid > 0);
     int before = count_fds();
     for (int i = 0; i < 10000; i++) {
         sc_client_options_t o = {.endpoint = ep};
@@ -400,8 +374,8 @@ static int fd_flat(void)
     printf("descriptors before %d after %d over 10000 cycles; sidecar "
            "connections still open: %llu\n",
            before, after, (unsigned long long)active);
-    CHECK(after == before);
-    CHECK(th_sidecar_stop(pid, false) == 0);
+    TH_CHECK(after == before);
+    TH_CHECK(th_sidecar_stop(pid, false) == 0);
     return 0;
 }
 
@@ -412,20 +386,20 @@ static int fork_tree(void)
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_THREAD);
     int report[2], ready[2], promoted[2];
-    CHECK(pipe(report) == 0 && pipe(ready) == 0 && pipe(promoted) == 0);
+    TH_CHECK(pipe(report) == 0 && pipe(ready) == 0 && pipe(promoted) == 0);
     pid_t top = fork();
     if (top == 0) {
         /* The master P. */
         sc_init(&cfg);
-        int bad = send_and_flush(100, 0);
+        int bad = ph_send_and_flush(100, 0);
         pid_t child = fork();
         if (child == 0) {
             /* C1: forks C2, then waits until P is gone and delivers. */
-            int bad1 = send_and_flush(100, 1000);
+            int bad1 = ph_send_and_flush(100, 1000);
             pid_t grandchild = fork();
             if (grandchild == 0) {
                 /* C2: its master is P; after P is gone it must find C1. */
-                int bad2 = send_and_flush(100, 2000);
+                int bad2 = ph_send_and_flush(100, 2000);
                 (void)!write(ready[1], "x", 1); /* P may exit now */
                 /* Once C1 has taken over, C2 must find it. */
                 char b2;
@@ -487,10 +461,10 @@ static int fork_tree(void)
     }
     buf[len] = '\0';
     printf("%s", buf);
-    CHECK(rc == 0);
-    CHECK(strstr(buf, "bad=1") == NULL);
-    CHECK(strstr(buf, "C1 pid=") != NULL && strstr(buf, "C2 pid=") != NULL);
-    CHECK(strstr(buf, "promotions=1 listener_here=1 listeners=1") != NULL);
+    TH_CHECK(rc == 0);
+    TH_CHECK(strstr(buf, "bad=1") == NULL);
+    TH_CHECK(strstr(buf, "C1 pid=") != NULL && strstr(buf, "C2 pid=") != NULL);
+    TH_CHECK(strstr(buf, "promotions=1 listener_here=1 listeners=1") != NULL);
     return 0;
 }
 
@@ -502,18 +476,18 @@ static int auto_fallback(void)
     base_config(&cfg, SC_MODE_AUTO);
     cfg.sidecar_path = "/nonexistent/sidecar";
     cfg.connect_timeout_ms = 300;
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     printf("auto with a missing binary: mode=%s reason=\"%s\"\n",
            sc_connection_mode_name(info.mode), info.reason);
-    CHECK(info.mode == SC_MODE_THREAD);
-    CHECK(info.listener_here);
-    CHECK(strstr(info.reason, "fell back to thread") != NULL);
-    CHECK(strstr(info.reason, "/nonexistent/sidecar") != NULL);
-    CHECK(send_and_flush(100, 0) == 0);
+    TH_CHECK(info.mode == SC_MODE_THREAD);
+    TH_CHECK(info.listener_here);
+    TH_CHECK(strstr(info.reason, "fell back to thread") != NULL);
+    TH_CHECK(strstr(info.reason, "/nonexistent/sidecar") != NULL);
+    TH_CHECK(ph_send_and_flush(100, 0) == 0);
     sc_shutdown();
-    CHECK(count_sidecar_processes() == 0);
+    TH_CHECK(count_sidecar_processes() == 0);
     return 0;
 }
 
@@ -528,7 +502,7 @@ static int run_workers(int workers, int traces)
     for (int w = 0; w < workers; w++) {
         kids[w] = fork();
         if (kids[w] == 0) {
-            _exit(send_and_flush(traces, (uint64_t)w * 100000));
+            _exit(ph_send_and_flush(traces, (uint64_t)w * 100000));
         }
     }
     int failed = 0;
@@ -554,15 +528,15 @@ static int host_foreground(void)
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_THREAD);
     cfg.listener_follows_forker = true;
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     int failed = run_workers(4, 250);
     uint64_t traces = master_traces((uint32_t)getpid());
     int listeners = count_listeners();
     printf("foreground master: failed=%d traces=%llu listeners=%d\n", failed,
            (unsigned long long)traces, listeners);
     sc_shutdown();
-    CHECK(failed == 0 && traces == 1000 && listeners == 1);
-    CHECK(count_listeners() == 0);
+    TH_CHECK(failed == 0 && traces == 1000 && listeners == 1);
+    TH_CHECK(count_listeners() == 0);
     return 0;
 }
 
@@ -571,7 +545,7 @@ static int host_foreground(void)
 static int host_daemonized(void)
 {
     int report[2];
-    CHECK(pipe(report) == 0);
+    TH_CHECK(pipe(report) == 0);
     pid_t launcher = fork();
     if (launcher == 0) {
         sc_config_t cfg;
@@ -599,13 +573,13 @@ static int host_daemonized(void)
         _exit(0);
     }
     close(report[1]);
-    CHECK(wait_child(launcher) == 0);
+    TH_CHECK(wait_child(launcher) == 0);
     char buf[512];
     ssize_t n = read(report[0], buf, sizeof buf - 1);
     buf[n > 0 ? n : 0] = '\0';
     printf("daemonized: %s", buf);
-    CHECK(strstr(buf, "listener_here=1 failed=0 traces=1200 listeners=1") !=
-          NULL);
+    TH_CHECK(strstr(buf, "listener_here=1 failed=0 traces=1200 listeners=1") !=
+             NULL);
     return 0;
 }
 
@@ -616,13 +590,13 @@ static int host_reexec(int argc, char **argv)
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_THREAD);
     cfg.listener_follows_forker = true;
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     int failed = run_workers(2, 100);
     uint64_t traces = master_traces((uint32_t)getpid());
     printf("generation %s: pid=%d failed=%d traces=%llu listeners=%d\n",
            argc > 2 ? argv[2] : "1", (int)getpid(), failed,
            (unsigned long long)traces, count_listeners());
-    CHECK(failed == 0 && traces == 200 && count_listeners() == 1);
+    TH_CHECK(failed == 0 && traces == 200 && count_listeners() == 1);
     if (argc > 2) {
         sc_shutdown();
         return 0;
@@ -643,8 +617,8 @@ static int master_killed_election(void)
 {
     enum { WORKERS = 16, TRACES = 100 };
     int report[2], go[2], done[2], forked[2];
-    CHECK(pipe(report) == 0 && pipe(go) == 0 && pipe(done) == 0 &&
-          pipe(forked) == 0);
+    TH_CHECK(pipe(report) == 0 && pipe(go) == 0 && pipe(done) == 0 &&
+             pipe(forked) == 0);
     pid_t master = fork();
     if (master == 0) {
         sc_config_t cfg;
@@ -653,7 +627,7 @@ static int master_killed_election(void)
         for (int w = 0; w < WORKERS; w++) {
             if (fork() == 0) {
                 char c;
-                int bad = send_and_flush(TRACES, 0);
+                int bad = ph_send_and_flush(TRACES, 0);
                 if (read(go[0], &c, 1) != 1) {
                     _exit(1);
                 }
@@ -687,13 +661,13 @@ static int master_killed_election(void)
     }
     close(report[1]);
     char f;
-    CHECK(read(forked[0], &f, 1) == 1);
+    TH_CHECK(read(forked[0], &f, 1) == 1);
     usleep(200000);
     kill(master, SIGKILL);
-    CHECK(wait_child(master) == 128 + SIGKILL);
+    TH_CHECK(wait_child(master) == 128 + SIGKILL);
     char all[WORKERS];
     memset(all, 'g', sizeof all);
-    CHECK(write(go[1], all, sizeof all) == (ssize_t)sizeof all);
+    TH_CHECK(write(go[1], all, sizeof all) == (ssize_t)sizeof all);
     char buf[8192];
     size_t len = 0;
     int lines = 0;
@@ -731,11 +705,11 @@ static int master_killed_election(void)
            WORKERS, listeners, promoted, (unsigned long long)traces, dropped,
            WORKERS * TRACES);
     memset(all, 'd', sizeof all);
-    CHECK(write(done[1], all, sizeof all) == (ssize_t)sizeof all);
+    TH_CHECK(write(done[1], all, sizeof all) == (ssize_t)sizeof all);
     usleep(300000);
-    CHECK(lines == WORKERS && strstr(buf, "bad=1") == NULL);
-    CHECK(listeners == 1 && promoted == 1);
-    CHECK(traces + dropped == (uint64_t)WORKERS * TRACES);
+    TH_CHECK(lines == WORKERS && strstr(buf, "bad=1") == NULL);
+    TH_CHECK(listeners == 1 && promoted == 1);
+    TH_CHECK(traces + dropped == (uint64_t)WORKERS * TRACES);
     return 0;
 }
 
@@ -744,7 +718,7 @@ static int master_killed_election(void)
 static int host_master_killed(void)
 {
     int report[2], phase1[2];
-    CHECK(pipe(report) == 0 && pipe(phase1) == 0);
+    TH_CHECK(pipe(report) == 0 && pipe(phase1) == 0);
     pid_t master = fork();
     if (master == 0) {
         sc_config_t cfg;
@@ -753,7 +727,7 @@ static int host_master_killed(void)
         sc_init(&cfg);
         for (int w = 0; w < 3; w++) {
             if (fork() == 0) {
-                int bad = send_and_flush(100, 0);
+                int bad = ph_send_and_flush(100, 0);
                 if (write(phase1[1], "1", 1) != 1) {
                     _exit(1);
                 }
@@ -785,10 +759,10 @@ static int host_master_killed(void)
      * counts what such a kill loses). */
     char one;
     for (int w = 0; w < 3; w++) {
-        CHECK(read(phase1[0], &one, 1) == 1);
+        TH_CHECK(read(phase1[0], &one, 1) == 1);
     }
     kill(master, SIGKILL);
-    CHECK(wait_child(master) == 128 + SIGKILL);
+    TH_CHECK(wait_child(master) == 128 + SIGKILL);
     char buf[2048];
     size_t len = 0;
     ssize_t n;
@@ -797,12 +771,12 @@ static int host_master_killed(void)
     }
     buf[len] = '\0';
     printf("%s", buf);
-    CHECK(strstr(buf, "bad=1") == NULL);
+    TH_CHECK(strstr(buf, "bad=1") == NULL);
     int workers = 0;
     for (char *p = buf; (p = strstr(p, "worker ")) != NULL; p++) {
         workers++;
     }
-    CHECK(workers == 3);
+    TH_CHECK(workers == 3);
     return 0;
 }
 
@@ -817,7 +791,7 @@ static int host_other_uid(void)
     chmod(dir, 0755);
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_THREAD);
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     pid_t kids[3];
     for (int w = 0; w < 3; w++) {
         kids[w] = fork();
@@ -825,7 +799,7 @@ static int host_other_uid(void)
             if (setgid(65534) != 0 || setuid(65534) != 0) {
                 _exit(100);
             }
-            _exit(send_and_flush(100, 0));
+            _exit(ph_send_and_flush(100, 0));
         }
     }
     int failed = 0;
@@ -836,7 +810,7 @@ static int host_other_uid(void)
     printf("root master, uid 65534 workers: failed=%d traces=%llu\n", failed,
            (unsigned long long)traces);
     sc_shutdown();
-    CHECK(failed == 0 && traces == 300);
+    TH_CHECK(failed == 0 && traces == 300);
     return 0;
 }
 
@@ -868,7 +842,7 @@ static int exit_without_flush(void)
         }
         exit(0); /* as returning from main does */
     }
-    CHECK(wait_child(pid) == 0);
+    TH_CHECK(wait_child(pid) == 0);
     char *json = th_stats(endpoint_of_subprocess());
     uint64_t traces = th_json_u64(json, "trace");
     free(json);
@@ -876,7 +850,7 @@ static int exit_without_flush(void)
            "%llu\n",
            (unsigned long long)traces);
     kill_all_sidecars();
-    CHECK(traces == 5);
+    TH_CHECK(traces == 5);
     return 0;
 }
 

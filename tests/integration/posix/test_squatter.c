@@ -25,14 +25,6 @@
 
 #define WORKERS 3
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            return 1;                                                          \
-        }                                                                      \
-    } while (0)
-
 /* ---- squatter --------------------------------------------------------------
  * A process of uid 65534 binds root's sidecar name (abstract, in a network
  * namespace of the test's own) and records every byte it is sent. Root's
@@ -167,13 +159,13 @@ static int squat_master(sc_connection_mode_t mode, bool after_exit)
 {
     int report = -1;
     pid_t sq = after_exit ? 0 : start_squatter(&report);
-    CHECK(sq >= 0);
+    TH_CHECK(sq >= 0);
     sc_config_t cfg;
     ph_config(&cfg, mode, NULL); /* abstract names: the squatter's */
     cfg.connect_timeout_ms = 300;
     sc_init(&cfg);
     int rep[2], go[2];
-    CHECK(pipe(rep) == 0 && pipe(go) == 0);
+    TH_CHECK(pipe(rep) == 0 && pipe(go) == 0);
     pid_t kids[WORKERS];
     for (int w = 0; w < WORKERS; w++) {
         kids[w] = fork();
@@ -184,21 +176,21 @@ static int squat_master(sc_connection_mode_t mode, bool after_exit)
     if (after_exit) {
         for (int w = 0; w < WORKERS; w++) {
             int bad = 1;
-            CHECK(read(rep[0], &bad, sizeof bad) == sizeof bad && bad == 0);
+            TH_CHECK(read(rep[0], &bad, sizeof bad) == sizeof bad && bad == 0);
         }
         sc_runtime_info_t info;
         sc_runtime_info(&info);
-        CHECK(info.sidecar_pid != 0);
+        TH_CHECK(info.sidecar_pid != 0);
         ph_kill_sidecar(info.sidecar_pid);
-        CHECK(ph_wait_gone(info.sidecar_pid, 5000));
+        TH_CHECK(ph_wait_gone(info.sidecar_pid, 5000));
         sq = start_squatter(&report);
-        CHECK(sq > 0);
-        CHECK(write(go[1], "123", WORKERS) == WORKERS);
+        TH_CHECK(sq > 0);
+        TH_CHECK(write(go[1], "123", WORKERS) == WORKERS);
     }
     int bad = 0;
     for (int w = 0; w < WORKERS; w++) {
         squat_report_t r;
-        CHECK(read(rep[0], &r, sizeof r) == sizeof r);
+        TH_CHECK(read(rep[0], &r, sizeof r) == sizeof r);
         bool ok = mode == SC_MODE_AUTO
                       ? r.mode == SC_MODE_THREAD && r.flush == 0
                       : r.mode == SC_MODE_SUBPROCESS && r.flush != 0 &&
@@ -230,7 +222,7 @@ static int squat_master(sc_connection_mode_t mode, bool after_exit)
         ph_wait_child(sq);
     }
     fflush(stdout);
-    CHECK(bad == 0 && got == 0);
+    TH_CHECK(bad == 0 && got == 0);
     return 0;
 }
 
@@ -251,7 +243,7 @@ static int squatter(void)
             failed += ph_wait_child(pid) != 0;
         }
     }
-    CHECK(failed == 0);
+    TH_CHECK(failed == 0);
     return 0;
 }
 

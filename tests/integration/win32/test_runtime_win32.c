@@ -20,14 +20,6 @@
 #include <tlhelp32.h>
 #include <windows.h>
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            return 1;                                                          \
-        }                                                                      \
-    } while (0)
-
 #define RACERS           16
 #define TRACES_PER_RACER 100
 
@@ -165,12 +157,12 @@ static void CALLBACK release_racers(void *event, BOOLEAN fired)
 
 static int spawn_race(const char *self)
 {
-    CHECK(stop_sidecar(NULL) == 0);
+    TH_CHECK(stop_sidecar(NULL) == 0);
     char go_name[64], report_dir[MAX_PATH];
     snprintf(go_name, sizeof go_name, "Local\\sidecar-test-race-%lu",
              GetCurrentProcessId());
     HANDLE go = CreateEventA(NULL, TRUE, FALSE, go_name);
-    CHECK(go != NULL);
+    TH_CHECK(go != NULL);
     GetTempPathA(sizeof report_dir, report_dir);
     char prefix[MAX_PATH];
     snprintf(prefix, sizeof prefix, "%ssidecar-race-%lu", report_dir,
@@ -178,27 +170,27 @@ static int spawn_race(const char *self)
     /* th_run_children waits for them all: a timer releases them once
      * they had time to start. */
     HANDLE timer = NULL;
-    CHECK(CreateTimerQueueTimer(&timer, NULL, release_racers, go, 3000, 0,
-                                WT_EXECUTEONLYONCE));
+    TH_CHECK(CreateTimerQueueTimer(&timer, NULL, release_racers, go, 3000, 0,
+                                   WT_EXECUTEONLYONCE));
     const char *args[] = {"racer", go_name, prefix, NULL};
     int failed = th_run_children(self, RACERS, args);
-    CHECK(failed == 0);
+    TH_CHECK(failed == 0);
     uint32_t first_pid = 0;
     unsigned long long spawns = 0;
     for (int i = 0; i < RACERS; i++) {
         char path[MAX_PATH + 16];
         snprintf(path, sizeof path, "%s-%d", prefix, i);
         FILE *f = fopen(path, "r");
-        CHECK(f != NULL);
+        TH_CHECK(f != NULL);
         unsigned pid = 0, dropped = 0;
         unsigned long long s = 0;
-        CHECK(fscanf(f, "%u %llu %u", &pid, &s, &dropped) == 3);
+        TH_CHECK(fscanf(f, "%u %llu %u", &pid, &s, &dropped) == 3);
         fclose(f);
         remove(path);
         if (first_pid == 0) {
             first_pid = pid;
         }
-        CHECK(pid == first_pid); /* one sidecar answered everyone */
+        TH_CHECK(pid == first_pid); /* one sidecar answered everyone */
         spawns += s;
     }
     char ep[SC_ENDPOINT_MAX + 1];
@@ -211,20 +203,20 @@ static int spawn_race(const char *self)
            "%llu traces\n",
            RACERS, (unsigned)first_pid, spawns, processes,
            (unsigned long long)traces);
-    CHECK(spawns == 1);
-    CHECK(processes == 1);
-    CHECK(traces == RACERS * TRACES_PER_RACER);
+    TH_CHECK(spawns == 1);
+    TH_CHECK(processes == 1);
+    TH_CHECK(traces == RACERS * TRACES_PER_RACER);
     /* Shared state (docs/shared-state.md): the sidecar publishes its pid and
      * health in a named mapping any process of this user reads without a round
      * trip; it goes with the sidecar. */
     sc_agent_state_t st;
-    CHECK(sc_agent_state_read(ep, &st) == 0);
+    TH_CHECK(sc_agent_state_read(ep, &st) == 0);
     bool published = st.healthy && st.sidecar_pid == first_pid;
     sc_agent_state_free(&st);
-    CHECK(published);
+    TH_CHECK(published);
     DWORD code = 1;
-    CHECK(stop_sidecar(&code) == 0 && code == 0);
-    CHECK(sc_agent_state_read(ep, &st) != 0);
+    TH_CHECK(stop_sidecar(&code) == 0 && code == 0);
+    TH_CHECK(sc_agent_state_read(ep, &st) != 0);
     return 0;
 }
 
@@ -232,18 +224,18 @@ static int spawn_race(const char *self)
 
 static int sidecar_killed(void)
 {
-    CHECK(stop_sidecar(NULL) == 0);
+    TH_CHECK(stop_sidecar(NULL) == 0);
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
-    CHECK(sc_init(&cfg) == 0);
-    CHECK(send_traces(1000, 0) == 0);
-    CHECK(sc_flush_sync(10000) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(send_traces(1000, 0) == 0);
+    TH_CHECK(sc_flush_sync(10000) == 0);
     sc_runtime_info_t before;
     sc_runtime_info(&before);
-    CHECK(before.mode == SC_MODE_SUBPROCESS && before.sidecar_pid != 0);
+    TH_CHECK(before.mode == SC_MODE_SUBPROCESS && before.sidecar_pid != 0);
     HANDLE h =
         OpenProcess(PROCESS_TERMINATE | SYNCHRONIZE, FALSE, before.sidecar_pid);
-    CHECK(h != NULL && TerminateProcess(h, 9));
+    TH_CHECK(h != NULL && TerminateProcess(h, 9));
     WaitForSingleObject(h, 5000);
     CloseHandle(h);
     /* Sends while there is no sidecar are queued (or dropped, counted);
@@ -270,14 +262,14 @@ static int sidecar_killed(void)
            (unsigned)before.sidecar_pid, (unsigned)after.sidecar_pid,
            (unsigned long long)after.spawns, (unsigned long long)traces,
            dropped, (unsigned long long)st.dropped_in_flight);
-    CHECK(rc == 0);
-    CHECK(after.sidecar_pid != before.sidecar_pid && after.spawns == 2);
+    TH_CHECK(rc == 0);
+    TH_CHECK(after.sidecar_pid != before.sidecar_pid && after.spawns == 2);
     /* Everything sent after the kill reached the new sidecar, or was
      * dropped and counted. */
-    CHECK(traces + (uint64_t)dropped + st.dropped_in_flight >= 1000);
+    TH_CHECK(traces + (uint64_t)dropped + st.dropped_in_flight >= 1000);
     sc_shutdown();
     DWORD code = 1;
-    CHECK(stop_sidecar(&code) == 0 && code == 0);
+    TH_CHECK(stop_sidecar(&code) == 0 && code == 0);
     return 0;
 }
 
@@ -285,13 +277,13 @@ static int sidecar_killed(void)
 
 static int idle_exit(void)
 {
-    CHECK(stop_sidecar(NULL) == 0);
+    TH_CHECK(stop_sidecar(NULL) == 0);
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_SUBPROCESS);
     cfg.idle_timeout_ms = 300;
-    CHECK(sc_init(&cfg) == 0);
-    CHECK(send_traces(10, 0) == 0);
-    CHECK(sc_flush_sync(10000) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(send_traces(10, 0) == 0);
+    TH_CHECK(sc_flush_sync(10000) == 0);
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     sc_shutdown(); /* closes our connection: the idle timer starts */
@@ -303,8 +295,8 @@ static int idle_exit(void)
     int rc = sc_plat_conn_open(ep, 100, &conn);
     printf("sidecar %u exited: %d (code %lu); connect afterwards: %s\n",
            (unsigned)info.sidecar_pid, exited, code, uv_strerror(rc));
-    CHECK(exited && code == 0);
-    CHECK(rc == UV_ENOENT || rc == UV_ECONNREFUSED);
+    TH_CHECK(exited && code == 0);
+    TH_CHECK(rc == UV_ENOENT || rc == UV_ECONNREFUSED);
     return 0;
 }
 
@@ -312,26 +304,26 @@ static int idle_exit(void)
 
 static int auto_fallback(void)
 {
-    CHECK(stop_sidecar(NULL) == 0);
+    TH_CHECK(stop_sidecar(NULL) == 0);
     sc_config_t cfg;
     base_config(&cfg, SC_MODE_AUTO);
     cfg.sidecar_path = "C:\\no\\such\\dir\\sidecar.exe";
     cfg.connect_timeout_ms = 1000;
-    CHECK(sc_init(&cfg) == 0);
+    TH_CHECK(sc_init(&cfg) == 0);
     sc_runtime_info_t info;
     sc_runtime_info(&info);
     printf("mode %s: %s (listener here: %d, endpoint %s)\n",
            sc_connection_mode_name(info.mode), info.reason, info.listener_here,
            info.endpoint);
-    CHECK(info.mode == SC_MODE_THREAD && info.listener_here);
-    CHECK(strstr(info.reason, "C:\\no\\such\\dir\\sidecar.exe") != NULL);
-    CHECK(strstr(info.endpoint, "-thread") != NULL);
-    CHECK(send_traces(100, 0) == 0);
-    CHECK(sc_flush_sync(5000) == 0);
+    TH_CHECK(info.mode == SC_MODE_THREAD && info.listener_here);
+    TH_CHECK(strstr(info.reason, "C:\\no\\such\\dir\\sidecar.exe") != NULL);
+    TH_CHECK(strstr(info.endpoint, "-thread") != NULL);
+    TH_CHECK(send_traces(100, 0) == 0);
+    TH_CHECK(sc_flush_sync(5000) == 0);
     char *json = th_stats(info.endpoint);
     uint64_t traces = th_json_u64(json, "trace");
     free(json);
-    CHECK(traces == 100);
+    TH_CHECK(traces == 100);
     sc_shutdown();
     return 0;
 }
