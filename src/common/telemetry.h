@@ -1,14 +1,18 @@
 /* Instrumentation telemetry v2 (docs/telemetry.md).
  *
- * telemetry.c, the hub: the applications the sidecar knows (one per
+ * The hub: the applications the sidecar knows (one per
  * (service, env, version, language, language version, tracer version)),
  * which connections keep each alive, what each has reported (dependencies,
  * integrations) so that 100 processes of one application make one
  * app-started, and the events due: turned into request bodies (one event,
  * or a message-batch) handed to a submit callback with their application's
  * seq_id. Time is passed in; nothing here does I/O.
- * telemetry_json.c writes the bodies; telemetry_daemon.c runs the hub on
- * the sidecar's loop and delivers through each application's agent. */
+ * It is split by job into telemetry.c (applications, connections,
+ * dispatch), telemetry_check.c (validation), telemetry_events.c (what is
+ * due) and telemetry_send.c (the bodies), which share
+ * telemetry_internal.h. telemetry_json.c writes the envelope of the
+ * bodies; telemetry_daemon.c runs the hub on the sidecar's loop and
+ * delivers through each application's agent. */
 #ifndef SIDECAR_TELEMETRY_H
 #define SIDECAR_TELEMETRY_H
 

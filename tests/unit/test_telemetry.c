@@ -1,4 +1,4 @@
-/* The telemetry hub (src/common/telemetry.c) with time passed in: one
+/* The telemetry hub (src/common/telemetry*.c) with time passed in: one
  * app-started per application however many connections report it, seq_id
  * 1..N, dependencies once, integrations on change only (last state per
  * request), message-batch order, heartbeats only while a connection is
