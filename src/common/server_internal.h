@@ -1,5 +1,15 @@
-/* Shared by server.c (listener, admission, stats) and server_conn.c (one
- * connection: frames, dispatch, replies). */
+/* Shared by the files of the server, by job:
+ *   server.c           the listener, admission of peers, the reassembly
+ *                      budget, lifecycle and stats;
+ *   server_conn.c      one connection: start, the read path, the sweep of
+ *                      stalled frames, close and release, accessors;
+ *   server_dispatch.c  a frame to its action: decode, duplicates of an
+ *                      acknowledging session, the handler of each kind,
+ *                      the Hello identity, DropReport totals;
+ *   server_reply.c     what is written back: replies, Acks, ErrorReply and
+ *                      protocol errors, ping / stats / flush answers.
+ * server.h is the module's interface; nothing else includes this file.
+ * Functions named sc_server__* are internal to these files. */
 #ifndef SIDECAR_SERVER_INTERNAL_H
 #define SIDECAR_SERVER_INTERNAL_H
 
@@ -84,5 +94,37 @@ void sc_conn_resume(sc_server_conn_t *c);
 void sc_conn_ack(sc_server_conn_t *c);
 /* Called by server_conn.c when a connection is gone for good. */
 void sc_server_conn_released(sc_server_t *s, sc_server_conn_t *c);
+
+/* server_conn.c */
+
+/* Releases a connection once libuv is done with its handle and no flush
+ * barrier or reply write still refers to it. */
+void sc_server__maybe_release(sc_server_conn_t *c);
+
+/* server_dispatch.c */
+
+/* The frame reader's callback: decodes one frame and dispatches its action
+ * (`ctx` is the connection); false when the connection must close. */
+bool sc_server__on_frame(void *ctx, const uint8_t *body, size_t len);
+/* Frees the strings of an identity and zeroes it. */
+void sc_server__identity_free(sc_client_identity_t *id);
+
+/* server_reply.c */
+
+/* Sends an ErrorReply for the action of `seq` (0: not about one). */
+void sc_server__send_error(sc_server_conn_t *c, uint64_t seq,
+                           sidecar_v1_ErrorReply_Code code, const char *what);
+/* A protocol error: counts it in `*counter`, logs it, answers ErrorReply
+ * (seq 0) and closes the connection. */
+void sc_server__protocol_error(sc_server_conn_t *c, uint64_t *counter,
+                               sidecar_v1_ErrorReply_Code code,
+                               const char *what);
+/* Answers a Ping, a StatsRequest. */
+void sc_server__reply_ping(sc_server_conn_t *c, uint64_t seq,
+                           const sidecar_v1_Ping *p);
+void sc_server__reply_stats(sc_server_conn_t *c, uint64_t seq);
+/* Starts a flush barrier: completed at once, or handed to on_flush. */
+void sc_server__start_flush(sc_server_conn_t *c, const sc_flush_barrier_t *b,
+                            const sidecar_v1_Flush *f);
 
 #endif
