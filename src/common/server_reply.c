@@ -44,7 +44,6 @@ static void on_reply_written(uv_write_t *req, int status)
     sc_server__maybe_release(c);
 }
 
-/* Queues one reply frame; false when it could not be. */
 /* A small reply (an Ack, a FlushReply, a PingReply) written at once when
  * nothing is queued before it: no allocation, no poll registration. Returns
  * the bytes written (all, some or none), or a negative error. */
@@ -65,6 +64,9 @@ static long try_write_small(sc_server_conn_t *c, const sidecar_v1_Envelope *env,
     return n == UV_EAGAIN || n == UV_ENOSYS ? 0 : n;
 }
 
+/* Sends one reply frame: written at once when it fits, else queued with a
+ * uv_write; SEND_FAILED when it can be neither (closing, a write error, no
+ * memory, the backlog limit). */
 static send_result_t send_frame(sc_server_conn_t *c,
                                 const sidecar_v1_Envelope *env, bool is_ack)
 {
