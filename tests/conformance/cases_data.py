@@ -278,6 +278,7 @@ def stats_items_and_last_outcomes(ctx):
     URL (ISO-8601 times); the agent's version comes from its /info."""
     pb = ctx.pb
     c = ctx.conn()
+    ctx.drained(c)
     before = ctx.stats()["delivery"]
     for dest, items in (("traces", "traces"), ("flagevaluations", "events"), ("exposures", "exposures")):
         for part in ["submitted", "delivered", "buffered"] + ["drops." + r for r in before[dest]["drops"]]:

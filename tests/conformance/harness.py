@@ -5,6 +5,7 @@ intake, an independent client), and checks used by several cases."""
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "intake"))
@@ -70,6 +71,18 @@ class Ctx:
             ids.append(self.trace_id)
             traces.append([{"trace_id": self.trace_id, "span_id": 1, "name": "conformance", "service": "svc"}])
         return msgpack.packb(traces), ids
+
+    def drained(self, c, timeout=10):
+        """Before counting deliveries: what earlier cases left (a batch sent
+        without deliver_now, a request still in flight, evaluations in an
+        aggregator) is sent now through `c` (Flush deliver_now) and waited for
+        until no destination holds anything."""
+        c.flush(deliver_now=True, timeout_ms=timeout * 1000)
+        deadline = time.monotonic() + timeout
+        while any(d["buffered"]["payloads"] != 0 for name, d in self.stats()["delivery"].items()
+                  if isinstance(d, dict) and "buffered" in d):
+            check(time.monotonic() < deadline, "earlier cases' payloads still buffered after %d s" % timeout)
+            time.sleep(0.02)
 
     def delivered(self, path, count=1, timeout=10):
         return self.intake.wait(path, count=count, timeout=timeout)
