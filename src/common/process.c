@@ -230,9 +230,12 @@ int sc_init(const sc_config_t *cfg)
         return UV_EINVAL; /* built against another sidecar.h */
     }
     sc_runtime_init(&rt, cfg);
-    if (cfg->flag_evaluation_counts >= 0 && sc_flageval_process() != NULL) {
-        sc_flageval_set_enabled(sc_flageval_process(),
-                                cfg->flag_evaluation_counts != 0);
+    /* Created here whatever the configuration, so that it reads the kill
+     * switch from this process's environment: FPM's workers inherit it, and
+     * run with a cleared one (clear_env). */
+    sc_flageval_t *agg = sc_flageval_process();
+    if (cfg->flag_evaluation_counts >= 0 && agg != NULL) {
+        sc_flageval_set_enabled(agg, cfg->flag_evaluation_counts != 0);
     }
     uv_once(&atfork_once, register_atfork);
 
